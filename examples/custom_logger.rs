@@ -1,0 +1,93 @@
+//! A driver of your own: written, registered by name, and fed by a Copier
+//! from a child process.
+//!
+//! ```text
+//! cargo run --example custom_logger
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use logdriver::{registry, Copier, Error, Info, Logger, Message, Result, Source};
+use parking_lot::Mutex;
+
+/// Writes `<tag> <stream>| <line>` to standard output.
+struct Console {
+    tag: String,
+    out: Mutex<std::io::Stdout>,
+}
+
+const NAME: &str = "console";
+
+impl Console {
+    fn new(info: &Info) -> Result<Console> {
+        Ok(Console {
+            tag: info.tag(NAME)?,
+            out: Mutex::new(std::io::stdout()),
+        })
+    }
+
+    fn validate(opts: &HashMap<String, String>) -> Result<()> {
+        for key in opts.keys() {
+            if key != logdriver::TAG_OPT {
+                return Err(Error::unknown_option(NAME, key));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Logger for Console {
+    fn log(&self, msg: Message) -> Result<()> {
+        let mut out = self.out.lock();
+        let line = String::from_utf8_lossy(&msg.line);
+        writeln!(out, "{} {}| {line}", self.tag, msg.source).map_err(|e| Error::driver(NAME, e))
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn close(&self) -> Result<()> {
+        self.out.lock().flush().map_err(|e| Error::driver(NAME, e))
+    }
+}
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    registry().register(NAME, |info: &Info| {
+        Ok(Box::new(Console::new(info)?) as Box<dyn Logger>)
+    })?;
+    registry().register_validator(NAME, Console::validate)?;
+
+    // What a runtime knows about the container, and its `--log-opt`s.
+    let info = Info {
+        container_id: "4f3c2b1a0e9d8c7b6a5f4e3d2c1b0a99".into(),
+        container_name: "/demo".into(),
+        config: [("tag".to_string(), "{{.Name}}/{{.ID}}".to_string())].into(),
+        ..Default::default()
+    };
+    let logger = registry().create(NAME, &info)?;
+
+    let mut child = Command::new("sh")
+        .args([
+            "-c",
+            "for i in 1 2 3; do echo \"tick $i\"; echo \"warn $i\" >&2; done",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let copier = Copier::new(logger.clone())
+        .source(Source::Stdout, child.stdout.take().expect("piped"))
+        .source(Source::Stderr, child.stderr.take().expect("piped"))
+        .run()?;
+    let status = child.wait()?;
+    let stats = copier.wait();
+    logger.close()?;
+
+    println!(
+        "child {status}; {} lines, {} bytes, {} errors",
+        stats.lines, stats.bytes, stats.log_errors
+    );
+    Ok(())
+}

@@ -1,0 +1,712 @@
+//! [`Copier`]: reads a container's streams line by line into a driver.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::{Error, Logger, Message, PartialMeta, Result, Source};
+
+/// The line buffer size used when neither [`Copier::buffer_size`] nor the
+/// driver's [`Logger::buf_size`] sets one: 16 KiB, as in Docker.
+pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
+
+/// The most bytes one `read` asks for. Docker asks for 2 KiB; a pipe holds
+/// 64 KiB, and draining it in one call is what makes the Copier fast.
+const READ_SIZE: usize = 64 * 1024;
+
+/// The read space below which the buffer is refilled (see [`LineReader`]).
+const MIN_READ_SPACE: usize = READ_SIZE / 4;
+
+type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
+
+/// Reads a container's streams line by line and hands every line to a driver.
+///
+/// This is Docker's `logger.Copier`. Each source gets its own named thread
+/// (`logdriver-copier-stdout`, …) that reads the stream to its end, cuts it
+/// into [`Message`]s and calls [`Logger::log`] for each, in order.
+///
+/// # Lines
+///
+/// - A stream is split on `'\n'` only. The `'\n'` is dropped; a `'\r'`
+///   before it is kept. Bytes need not be UTF-8.
+/// - Lines are zero-copy: each [`Message::line`] is a slice of the buffer
+///   the bytes were read into.
+/// - A line of at least the buffer size (16 KiB by default; see
+///   [`buffer_size`](Copier::buffer_size)) goes out as chunks of exactly
+///   the buffer size, marked with [`PartialMeta`]; the chunk that ends with
+///   the newline has `last: true` and may be empty.
+/// - Bytes left at the end of input without a newline go out as a partial
+///   chunk with `last: false`, as Docker does. So, for every input and
+///   however the reader splits it, concatenating each message's `line`,
+///   plus `"\n"` after each one where [`Message::ends_line`] holds, gives
+///   back the input byte for byte.
+/// - The clock is read once per `read` call: every line that arrived in one
+///   read gets the same timestamp. The chunks of one long line share the
+///   first chunk's timestamp.
+///
+/// # Errors and panics in the driver
+///
+/// A driver that returns an error, or panics, does not stop the Copier: the
+/// failure is counted in [`CopyStats::log_errors`], passed to the
+/// [`on_error`](Copier::on_error) hook if there is one, and copying goes on
+/// with the next line. The pipe keeps being drained, so the container never
+/// blocks on a full pipe because its driver broke.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use logdriver::{Copier, Logger, Message, Result, Source};
+/// use parking_lot::Mutex;
+///
+/// #[derive(Default)]
+/// struct Collect(Mutex<Vec<String>>);
+///
+/// impl Logger for Collect {
+///     fn log(&self, msg: Message) -> Result<()> {
+///         let line = String::from_utf8_lossy(&msg.line);
+///         self.0.lock().push(format!("{}: {line}", msg.source));
+///         Ok(())
+///     }
+///     fn name(&self) -> &str { "collect" }
+///     fn close(&self) -> Result<()> { Ok(()) }
+/// }
+///
+/// let logger = Arc::new(Collect::default());
+/// let stats = Copier::new(logger.clone())
+///     .source(Source::Stdout, &b"hello\nworld\n"[..])
+///     .run()?
+///     .wait();
+///
+/// assert_eq!(stats.lines, 2);
+/// assert_eq!(*logger.0.lock(), ["stdout: hello", "stdout: world"]);
+/// # Ok::<(), logdriver::Error>(())
+/// ```
+#[must_use = "a Copier does nothing until `run` is called"]
+pub struct Copier {
+    dst: Arc<dyn Logger>,
+    sources: Vec<(Source, Box<dyn Read + Send>)>,
+    buffer_size: Option<usize>,
+    on_error: Option<Arc<ErrorHook>>,
+}
+
+impl fmt::Debug for Copier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sources: Vec<Source> = self.sources.iter().map(|(s, _)| *s).collect();
+        f.debug_struct("Copier")
+            .field("dst", &self.dst.name())
+            .field("sources", &sources)
+            .field("buffer_size", &self.buffer_size)
+            .finish()
+    }
+}
+
+impl Copier {
+    /// A Copier into the driver `dst`, with no sources yet.
+    pub fn new(dst: Arc<dyn Logger>) -> Copier {
+        Copier {
+            dst,
+            sources: Vec::new(),
+            buffer_size: None,
+            on_error: None,
+        }
+    }
+
+    /// Adds a stream to copy, such as a child's `stdout`.
+    ///
+    /// By default, a Copier has no sources. Each source gets its own thread.
+    pub fn source<R: Read + Send + 'static>(mut self, source: Source, reader: R) -> Copier {
+        self.sources.push((source, Box::new(reader)));
+        self
+    }
+
+    /// Sets the line buffer size: lines of at least this many bytes are cut
+    /// into chunks of exactly this many.
+    ///
+    /// By default, the driver's [`Logger::buf_size`] if it has one, else
+    /// [`DEFAULT_BUFFER_SIZE`] (16 KiB). An explicit size wins over both.
+    /// `0` means "no explicit size", as `<= 0` does in Docker.
+    pub fn buffer_size(mut self, bytes: usize) -> Copier {
+        self.buffer_size = (bytes > 0).then_some(bytes);
+        self
+    }
+
+    /// Calls `hook` with every error the driver returns, and with an
+    /// [`Error::Panicked`] for every panic, from the source's thread.
+    ///
+    /// By default, errors are only counted in [`CopyStats::log_errors`]. The
+    /// hook runs on the copying thread, so it should be quick: rate-limit
+    /// anything that writes, as Docker does.
+    pub fn on_error<F>(mut self, hook: F) -> Copier
+    where
+        F: Fn(Source, &Error) + Send + Sync + 'static,
+    {
+        self.on_error = Some(Arc::new(hook));
+        self
+    }
+
+    /// Starts one thread per source and returns a handle to them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Spawn`] when a thread cannot be started. The threads that
+    /// did start are asked to [close](CopierHandle::close) and left to end
+    /// on their own.
+    pub fn run(self) -> Result<CopierHandle> {
+        let chunk = self
+            .buffer_size
+            .or(self.dst.buf_size().filter(|&n| n > 0))
+            .unwrap_or(DEFAULT_BUFFER_SIZE);
+        let handle = CopierHandle {
+            threads: Vec::with_capacity(self.sources.len()),
+            closed: Arc::new(AtomicBool::new(false)),
+        };
+        let mut handle = handle;
+        for (source, reader) in self.sources {
+            let name = format!("logdriver-copier-{source}");
+            let mut copy = SourceCopy {
+                source,
+                dst: Arc::clone(&self.dst),
+                on_error: self.on_error.clone(),
+                closed: Arc::clone(&handle.closed),
+                stats: CopyStats::default(),
+            };
+            let spawned = thread::Builder::new().name(name.clone()).spawn(move || {
+                copy.run(reader, chunk);
+                copy.stats
+            });
+            match spawned {
+                Ok(thread) => handle.threads.push(thread),
+                Err(source) => {
+                    handle.close();
+                    return Err(Error::Spawn {
+                        thread: name,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(handle)
+    }
+}
+
+/// The running threads of a [`Copier`].
+///
+/// Dropping the handle detaches the threads: they go on to the end of their
+/// streams.
+#[derive(Debug)]
+#[must_use = "dropping the handle detaches the copying threads; call `wait` to join them"]
+pub struct CopierHandle {
+    threads: Vec<JoinHandle<CopyStats>>,
+    closed: Arc<AtomicBool>,
+}
+
+impl CopierHandle {
+    /// Waits for every source to reach its end, and adds up their counts.
+    pub fn wait(self) -> CopyStats {
+        let mut total = CopyStats::default();
+        for thread in self.threads {
+            // Driver panics are caught per line, so a thread only fails if
+            // the reader itself panicked; its counts are lost with it.
+            if let Ok(stats) = thread.join() {
+                total += stats;
+            }
+        }
+        total
+    }
+
+    /// Asks every source's thread to stop after its current read.
+    ///
+    /// The lines of that read are still delivered, and so are bytes held
+    /// back waiting for a newline (as a `last: false` partial, as at the end
+    /// of input), so nothing that was read is lost. A thread blocked in
+    /// `read` stays blocked until the read returns: to stop at once, close
+    /// the streams' other ends (or end the child process), as Docker does.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// What a [`Copier`] did, added up over its sources.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyStats {
+    /// Messages handed to the driver: whole lines plus partial chunks.
+    pub lines: u64,
+    /// Bytes read from the sources, newlines included.
+    pub bytes: u64,
+    /// Messages among `lines` that were partial chunks of a long line.
+    pub partials: u64,
+    /// Messages whose `log` returned an error or panicked.
+    pub log_errors: u64,
+    /// Reads that failed. A source stops at its first failed read.
+    pub read_errors: u64,
+}
+
+impl std::ops::AddAssign for CopyStats {
+    fn add_assign(&mut self, other: CopyStats) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.partials += other.partials;
+        self.log_errors += other.log_errors;
+        self.read_errors += other.read_errors;
+    }
+}
+
+/// The partial group that the current line belongs to.
+struct Group {
+    id: String,
+    ordinal: u32,
+    timestamp: SystemTime,
+}
+
+/// One source's copying state, owned by its thread.
+struct SourceCopy {
+    source: Source,
+    dst: Arc<dyn Logger>,
+    on_error: Option<Arc<ErrorHook>>,
+    closed: Arc<AtomicBool>,
+    stats: CopyStats,
+}
+
+impl SourceCopy {
+    /// Copies `reader` to its end, cutting chunks of `chunk` bytes.
+    ///
+    /// The buffer `buf` always holds, at its front, the `filled` bytes of
+    /// the current line that were read but not yet sent: they contain no
+    /// `'\n'` and are fewer than `chunk`. The rest of `buf`, up to its
+    /// length, is zeroed space for the next read. Sent bytes are split off
+    /// the front as frozen [`Bytes`], which the messages share; when the
+    /// read space runs low the buffer is refilled, which reuses the same
+    /// allocation once the driver has dropped every message in it.
+    fn run(&mut self, mut reader: Box<dyn Read + Send>, chunk: usize) {
+        let size = chunk + READ_SIZE;
+        let mut buf = BytesMut::zeroed(size);
+        let mut filled = 0;
+        let mut group: Option<Group> = None;
+
+        loop {
+            if self.closed.load(Ordering::Relaxed) {
+                break;
+            }
+            if buf.len() - filled < MIN_READ_SPACE {
+                buf.truncate(filled);
+                buf.reserve(size - filled);
+                buf.resize(size, 0);
+            }
+            let n = match reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.stats.read_errors += 1;
+                    break;
+                }
+            };
+            self.stats.bytes += n as u64;
+            let now = SystemTime::now();
+
+            // The held-back bytes have no newline: search only the new ones.
+            if let Some(pos) = memchr::memrchr(b'\n', &buf[filled..filled + n]) {
+                let end = filled + pos + 1;
+                let done = buf.split_to(end).freeze();
+                let mut start = 0;
+                for nl in memchr::memchr_iter(b'\n', &done[filled..]) {
+                    let nl = filled + nl;
+                    self.send_line(done.slice(start..nl), chunk, &mut group, now);
+                    start = nl + 1;
+                }
+                filled = filled + n - end;
+            } else {
+                filled += n;
+            }
+            while filled >= chunk {
+                let head = buf.split_to(chunk).freeze();
+                filled -= chunk;
+                self.send_partial(head, false, &mut group, now);
+            }
+        }
+
+        // End of input (or close): what is held back has no newline. Docker
+        // sends it as a partial that does not end its line, so that the
+        // reassembly law holds; a driver can still tell it apart.
+        if filled > 0 {
+            let rest = buf.split_to(filled).freeze();
+            self.send_partial(rest, false, &mut group, SystemTime::now());
+        }
+    }
+
+    /// Sends a complete line, cut into chunks if it is `chunk` bytes or more.
+    fn send_line(
+        &mut self,
+        mut line: Bytes,
+        chunk: usize,
+        group: &mut Option<Group>,
+        now: SystemTime,
+    ) {
+        while line.len() >= chunk {
+            let head = line.split_to(chunk);
+            self.send_partial(head, false, group, now);
+        }
+        if group.is_some() {
+            self.send_partial(line, true, group, now);
+        } else {
+            self.send(Message {
+                line,
+                source: self.source,
+                timestamp: now,
+                partial: None,
+            });
+        }
+    }
+
+    /// Sends one chunk of the current group, starting a group if needed.
+    fn send_partial(
+        &mut self,
+        line: Bytes,
+        last: bool,
+        group: &mut Option<Group>,
+        now: SystemTime,
+    ) {
+        let g = group.get_or_insert_with(|| Group {
+            id: random_id(),
+            ordinal: 0,
+            timestamp: now,
+        });
+        g.ordinal += 1;
+        let msg = Message {
+            line,
+            source: self.source,
+            timestamp: g.timestamp,
+            partial: Some(PartialMeta {
+                id: g.id.clone(),
+                ordinal: g.ordinal,
+                last,
+            }),
+        };
+        if last {
+            *group = None;
+        }
+        self.stats.partials += 1;
+        self.send(msg);
+    }
+
+    fn send(&mut self, msg: Message) {
+        self.stats.lines += 1;
+        let err = match catch_unwind(AssertUnwindSafe(|| self.dst.log(msg))) {
+            Ok(Ok(())) => return,
+            Ok(Err(err)) => err,
+            Err(payload) => Error::panicked(self.dst.name(), &*payload),
+        };
+        self.stats.log_errors += 1;
+        if let Some(hook) = &self.on_error {
+            // A panicking hook must not stop the copy either.
+            let _ = catch_unwind(AssertUnwindSafe(|| hook(self.source, &err)));
+        }
+    }
+}
+
+/// A fresh partial-group id: 64 lowercase hex characters.
+///
+/// The bits come from SipHash keyed with the process's random `RandomState`
+/// keys over a process-wide counter, so ids are unpredictable across runs
+/// and never repeat within one.
+fn random_id() -> String {
+    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let keys = KEYS.get_or_init(Default::default);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut id = String::with_capacity(64);
+    for word in 0..4u64 {
+        let mut h = keys.build_hasher();
+        h.write_u64(n);
+        h.write_u64(word);
+        id.push_str(&format!("{:016x}", h.finish()));
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<Message>>);
+
+    impl Logger for Collect {
+        fn log(&self, msg: Message) -> Result<()> {
+            self.0.lock().push(msg);
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "collect"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A message as `(line, Some((ordinal, last)))`, or `(line, None)`.
+    type Sent = (Vec<u8>, Option<(u32, bool)>);
+
+    /// Copies `input` with buffer size `chunk`; returns what was sent, and the stats.
+    fn copy(input: &[u8], chunk: usize) -> (Vec<Sent>, CopyStats) {
+        let logger = Arc::new(Collect::default());
+        let stats = Copier::new(logger.clone())
+            .buffer_size(chunk)
+            .source(Source::Stdout, io::Cursor::new(input.to_vec()))
+            .run()
+            .unwrap()
+            .wait();
+        let msgs = logger.0.lock();
+        let out = msgs
+            .iter()
+            .map(|m| {
+                (
+                    m.line.to_vec(),
+                    m.partial.as_ref().map(|p| (p.ordinal, p.last)),
+                )
+            })
+            .collect();
+        (out, stats)
+    }
+
+    fn whole(s: &[u8]) -> Sent {
+        (s.to_vec(), None)
+    }
+
+    fn part(s: &[u8], ordinal: u32, last: bool) -> Sent {
+        (s.to_vec(), Some((ordinal, last)))
+    }
+
+    #[test]
+    fn empty_input_sends_nothing() {
+        let (msgs, stats) = copy(b"", 16);
+        assert!(msgs.is_empty());
+        assert_eq!(stats, CopyStats::default());
+    }
+
+    #[test]
+    fn lone_newline_is_one_empty_line() {
+        let (msgs, stats) = copy(b"\n", 16);
+        assert_eq!(msgs, [whole(b"")]);
+        assert_eq!((stats.lines, stats.bytes, stats.partials), (1, 1, 0));
+    }
+
+    #[test]
+    fn line_of_buffer_minus_one_is_whole() {
+        let line = [b'a'; 15];
+        let (msgs, _) = copy(&[&line[..], b"\n"].concat(), 16);
+        assert_eq!(msgs, [whole(&line)]);
+    }
+
+    #[test]
+    fn line_of_exactly_buffer_size_ends_with_empty_last_chunk() {
+        let line = [b'a'; 16];
+        let (msgs, stats) = copy(&[&line[..], b"\n"].concat(), 16);
+        assert_eq!(msgs, [part(&line, 1, false), part(b"", 2, true)]);
+        assert_eq!(stats.partials, 2);
+    }
+
+    #[test]
+    fn line_of_buffer_plus_one() {
+        let line = [b'a'; 17];
+        let (msgs, _) = copy(&[&line[..], b"\n", b"ok\n"].concat(), 16);
+        assert_eq!(
+            msgs,
+            [
+                part(&line[..16], 1, false),
+                part(b"a", 2, true),
+                whole(b"ok")
+            ]
+        );
+    }
+
+    #[test]
+    fn one_mebibyte_line_at_default_size() {
+        let line: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
+        let (msgs, stats) = copy(&[&line[..], b"\n"].concat(), DEFAULT_BUFFER_SIZE);
+        // 1 MiB is exactly 64 chunks, so an empty 65th ends the line.
+        assert_eq!(msgs.len(), 65);
+        for (i, (bytes, partial)) in msgs[..64].iter().enumerate() {
+            assert_eq!(
+                bytes[..],
+                line[i * DEFAULT_BUFFER_SIZE..(i + 1) * DEFAULT_BUFFER_SIZE]
+            );
+            assert_eq!(*partial, Some((i as u32 + 1, false)));
+        }
+        assert_eq!(msgs[64], part(b"", 65, true));
+        assert_eq!(stats.bytes, (1 << 20) + 1);
+    }
+
+    #[test]
+    fn carriage_return_is_kept() {
+        let (msgs, _) = copy(b"a\r\nb\r\n\r\n", 16);
+        assert_eq!(msgs, [whole(b"a\r"), whole(b"b\r"), whole(b"\r")]);
+    }
+
+    #[test]
+    fn invalid_utf8_and_nul_are_kept() {
+        let (msgs, _) = copy(b"\xff\x00\xfe\n\x00\n", 16);
+        assert_eq!(msgs, [whole(b"\xff\x00\xfe"), whole(b"\x00")]);
+    }
+
+    #[test]
+    fn trailing_line_without_newline_is_a_non_final_partial() {
+        let (msgs, _) = copy(b"abc\ndef", 16);
+        assert_eq!(msgs, [whole(b"abc"), part(b"def", 1, false)]);
+    }
+
+    #[test]
+    fn long_trailing_line_without_newline_never_gets_last() {
+        let input = [b'a'; 21];
+        let (msgs, _) = copy(&input, 16);
+        assert_eq!(
+            msgs,
+            [part(&input[..16], 1, false), part(b"aaaaa", 2, false)]
+        );
+    }
+
+    #[test]
+    fn exact_multiple_at_end_of_input_sends_no_empty_chunk() {
+        let input = [b'a'; 32];
+        let (msgs, _) = copy(&input, 16);
+        assert_eq!(
+            msgs,
+            [part(&input[..16], 1, false), part(&input[16..], 2, false)]
+        );
+    }
+
+    #[test]
+    fn docker_copier_with_partial_table() {
+        // Docker's TestCopierWithPartial: 3 full buffers, then a tail.
+        let mut input = vec![b'x'; 3 * 16];
+        input.extend_from_slice(b"tail\n");
+        let (msgs, _) = copy(&input, 16);
+        let ords: Vec<_> = msgs.iter().map(|m| m.1).collect();
+        assert_eq!(
+            ords,
+            [
+                Some((1, false)),
+                Some((2, false)),
+                Some((3, false)),
+                Some((4, true))
+            ]
+        );
+        assert_eq!(msgs[3].0, b"tail");
+    }
+
+    #[test]
+    fn groups_share_id_and_timestamp_and_ids_differ_between_lines() {
+        let logger = Arc::new(Collect::default());
+        let input = [
+            vec![b'a'; 40],
+            b"\n".to_vec(),
+            vec![b'b'; 20],
+            b"\n".to_vec(),
+        ]
+        .concat();
+        Copier::new(logger.clone())
+            .buffer_size(16)
+            .source(Source::Stderr, io::Cursor::new(input))
+            .run()
+            .unwrap()
+            .wait();
+        let msgs = logger.0.lock();
+        let ids: Vec<&str> = msgs
+            .iter()
+            .map(|m| m.partial.as_ref().unwrap().id.as_str())
+            .collect();
+        assert_eq!(ids.len(), 5);
+        assert!(ids[..3].iter().all(|id| *id == ids[0]));
+        assert_eq!(ids[3], ids[4]);
+        assert_ne!(ids[0], ids[3]);
+        assert!(msgs[..3].iter().all(|m| m.timestamp == msgs[0].timestamp));
+        assert!(msgs.iter().all(|m| m.source == Source::Stderr));
+        for id in ids {
+            assert_eq!(id.len(), 64);
+            assert!(
+                id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn driver_buf_size_is_used_and_explicit_size_wins() {
+        struct Sized(Collect);
+        impl Logger for Sized {
+            fn log(&self, msg: Message) -> Result<()> {
+                self.0.log(msg)
+            }
+            fn name(&self) -> &str {
+                "sized"
+            }
+            fn close(&self) -> Result<()> {
+                Ok(())
+            }
+            fn buf_size(&self) -> Option<usize> {
+                Some(4)
+            }
+        }
+        let logger = Arc::new(Sized(Collect::default()));
+        Copier::new(logger.clone())
+            .source(Source::Stdout, &b"abcdef\n"[..])
+            .run()
+            .unwrap()
+            .wait();
+        let lens: Vec<usize> = logger.0 .0.lock().iter().map(|m| m.line.len()).collect();
+        assert_eq!(lens, [4, 2]);
+
+        let logger = Arc::new(Sized(Collect::default()));
+        Copier::new(logger.clone())
+            .buffer_size(3)
+            .source(Source::Stdout, &b"abcdef\n"[..])
+            .run()
+            .unwrap()
+            .wait();
+        let lens: Vec<usize> = logger.0 .0.lock().iter().map(|m| m.line.len()).collect();
+        assert_eq!(lens, [3, 3, 0]);
+    }
+
+    #[test]
+    fn read_error_is_counted_and_held_bytes_are_sent() {
+        struct FailAfter(Option<&'static [u8]>);
+        impl Read for FailAfter {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                match self.0.take() {
+                    Some(data) => {
+                        buf[..data.len()].copy_from_slice(data);
+                        Ok(data.len())
+                    }
+                    None => Err(io::Error::other("disk on fire")),
+                }
+            }
+        }
+        let logger = Arc::new(Collect::default());
+        let stats = Copier::new(logger.clone())
+            .source(Source::Stdout, FailAfter(Some(b"one\ntw")))
+            .run()
+            .unwrap()
+            .wait();
+        assert_eq!(stats.read_errors, 1);
+        let lines: Vec<Vec<u8>> = logger.0.lock().iter().map(|m| m.line.to_vec()).collect();
+        assert_eq!(lines, [b"one".to_vec(), b"tw".to_vec()]);
+    }
+
+    #[test]
+    fn random_ids_are_distinct() {
+        let a = random_id();
+        let b = random_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,14 @@
+//! The built-in drivers, one module each.
+//!
+//! Each module has a `NAME` constant, the name it is registered under in
+//! [`Registry::with_builtins`](crate::Registry::with_builtins).
+
+pub mod none;
+
+use crate::{Registry, Result};
+
+/// Registers every built-in driver of the enabled features in `registry`.
+pub(crate) fn register_builtins(registry: &Registry) -> Result<()> {
+    none::register(registry)?;
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The crate's error type.
+
+/// A boxed error from a driver's transport, as kept in [`Error::Driver`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A `Result` whose error is [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong in `logdriver`.
+///
+/// Every variant names what went wrong and where: the driver, the option
+/// key and the offending value. The `Display` messages are lowercase and
+/// single-line, ready to be shown to whoever wrote the `--log-opt`.
+///
+/// Third-party drivers and validators build errors with the constructors
+/// [`Error::unknown_option`], [`Error::missing_option`],
+/// [`Error::invalid_option`] and [`Error::driver`].
+///
+/// # Examples
+///
+/// ```
+/// use logdriver::Error;
+///
+/// let err = Error::invalid_option("zmq", "zmq-sndhwm", "lots", "not a number");
+/// assert_eq!(
+///     err.to_string(),
+///     r#"invalid value "lots" for option "zmq-sndhwm" of log driver "zmq": not a number"#,
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No driver is registered under this name.
+    #[error("no log driver named {name:?} is registered")]
+    UnknownDriver {
+        /// The name that was asked for.
+        name: String,
+    },
+
+    /// A driver or validator is already registered under this name.
+    #[error("a log {what} named {name:?} is already registered")]
+    AlreadyRegistered {
+        /// `"driver"` or `"validator"`.
+        what: &'static str,
+        /// The name that was registered twice.
+        name: String,
+    },
+
+    /// The driver does not know this option.
+    #[error("unknown option {key:?} for log driver {driver:?}")]
+    UnknownOption {
+        /// The driver the option was given to.
+        driver: String,
+        /// The option key.
+        key: String,
+    },
+
+    /// The driver needs this option and it was not given.
+    #[error("missing required option {key:?} for log driver {driver:?}")]
+    MissingOption {
+        /// The driver that needs the option.
+        driver: String,
+        /// The option key.
+        key: String,
+    },
+
+    /// The option was given a value the driver cannot use.
+    #[error("invalid value {value:?} for option {key:?} of log driver {driver:?}: {reason}")]
+    InvalidOption {
+        /// The driver the option was given to.
+        driver: String,
+        /// The option key.
+        key: String,
+        /// The offending value, as given.
+        value: String,
+        /// Why the value was rejected.
+        reason: String,
+    },
+
+    /// The driver's transport failed.
+    #[error("log driver {driver:?} failed: {source}")]
+    Driver {
+        /// The driver that failed.
+        driver: String,
+        /// What went wrong underneath.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The driver was called after [`Logger::close`](crate::Logger::close).
+    #[error("log driver {driver:?} is closed")]
+    Closed {
+        /// The closed driver.
+        driver: String,
+    },
+
+    /// The driver panicked; the panic was caught so that the caller could go on.
+    #[error("log driver {driver:?} panicked: {message}")]
+    Panicked {
+        /// The driver that panicked.
+        driver: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+
+    /// `close` gave up waiting for buffered lines to reach the driver.
+    #[error("log driver {driver:?} did not take {unflushed} buffered lines within {timeout:?}")]
+    FlushTimeout {
+        /// The driver that did not keep up.
+        driver: String,
+        /// How many lines were still waiting.
+        unflushed: u64,
+        /// How long `close` waited.
+        timeout: std::time::Duration,
+    },
+
+    /// A worker thread could not be started.
+    #[error("could not spawn thread {thread:?}: {source}")]
+    Spawn {
+        /// The name of the thread.
+        thread: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The driver does not know the option `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = logdriver::Error::unknown_option("my-driver", "colour");
+    /// assert_eq!(err.to_string(), r#"unknown option "colour" for log driver "my-driver""#);
+    /// ```
+    pub fn unknown_option(driver: &str, key: &str) -> Error {
+        Error::UnknownOption {
+            driver: driver.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// The driver needs the option `key`, and it was not given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = logdriver::Error::missing_option("zmq", "zmq-address");
+    /// assert_eq!(err.to_string(), r#"missing required option "zmq-address" for log driver "zmq""#);
+    /// ```
+    pub fn missing_option(driver: &str, key: &str) -> Error {
+        Error::MissingOption {
+            driver: driver.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// The option `key` has a `value` the driver cannot use, for `reason`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = logdriver::Error::invalid_option("json-file", "max-file", "0", "must be at least 1");
+    /// assert!(matches!(err, logdriver::Error::InvalidOption { .. }));
+    /// ```
+    pub fn invalid_option(
+        driver: &str,
+        key: &str,
+        value: &str,
+        reason: impl Into<String>,
+    ) -> Error {
+        Error::InvalidOption {
+            driver: driver.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The driver's transport failed with `err`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    ///
+    /// let err = logdriver::Error::driver("my-driver", io::Error::other("hub went away"));
+    /// assert_eq!(err.to_string(), r#"log driver "my-driver" failed: hub went away"#);
+    /// ```
+    pub fn driver(driver: &str, err: impl Into<BoxError>) -> Error {
+        Error::Driver {
+            driver: driver.to_owned(),
+            source: err.into(),
+        }
+    }
+
+    /// The driver `driver` was called after it was closed.
+    pub fn closed(driver: &str) -> Error {
+        Error::Closed {
+            driver: driver.to_owned(),
+        }
+    }
+
+    /// Builds [`Error::Panicked`] from a payload caught by `catch_unwind`.
+    pub(crate) fn panicked(driver: &str, payload: &(dyn std::any::Any + Send)) -> Error {
+        let message = if let Some(s) = payload.downcast_ref::<&str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "non-string panic payload".to_owned()
+        };
+        Error::Panicked {
+            driver: driver.to_owned(),
+            message,
+        }
+    }
+}

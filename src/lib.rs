@@ -1,0 +1,133 @@
+//! Container log-driver primitives: what Docker's daemon does with a
+//! container's stdout and stderr, as an embeddable library.
+//!
+//! # A tour
+//!
+//! A [`Logger`] is a log driver: it takes one [`Message`] (a line, its
+//! [`Source`] stream, a timestamp and, for a long line cut into chunks,
+//! its [`PartialMeta`]) and sends it somewhere. Implement it for your own
+//! transport, or use a built-in driver from [`drivers`].
+//!
+//! A [`Registry`] maps driver names to the functions that create them and
+//! check their options, the way `--log-driver` and `--log-opt` pick and
+//! configure a driver in Docker. [`registry()`] is the process-wide one,
+//! with the built-in drivers in it. [`Registry::create`] builds a driver
+//! for one container, described by an [`Info`].
+//!
+//! A [`Copier`] reads a child process's pipes, one thread per stream, cuts
+//! them into lines without copying them, and calls the driver for each.
+//! A driver that fails or panics is counted and skipped, never allowed to
+//! stop the pipe from draining, so a broken logger cannot wedge a
+//! container.
+//!
+//! In blocking mode (the default) a slow driver slows the container, and
+//! no line is lost. With `mode=non-blocking`, [`Registry::create`] puts a
+//! [`NonBlocking`] buffer in front of the driver: the container never
+//! waits, and every line the buffer cannot hold is counted.
+//!
+//! Built-in drivers: `none` ([`drivers::none`]) discards everything.
+//!
+//! # Example
+//!
+//! A driver of your own, registered by name, fed from a child process:
+//!
+//! ```
+//! # #[cfg(unix)] {
+//! use std::process::{Command, Stdio};
+//! use std::sync::Arc;
+//! use logdriver::{Copier, Info, Logger, Message, Registry, Result, Source};
+//! use parking_lot::Mutex;
+//!
+//! /// Keeps every line in memory.
+//! #[derive(Default)]
+//! struct Memory(Mutex<Vec<(Source, String)>>);
+//!
+//! impl Logger for Memory {
+//!     fn log(&self, msg: Message) -> Result<()> {
+//!         let line = String::from_utf8_lossy(&msg.line).into_owned();
+//!         self.0.lock().push((msg.source, line));
+//!         Ok(())
+//!     }
+//!     fn name(&self) -> &str { "memory" }
+//!     fn close(&self) -> Result<()> { Ok(()) }
+//! }
+//!
+//! let memory = Arc::new(Memory::default());
+//! let registry = Registry::new();
+//! let shared = memory.clone();
+//! registry.register("memory", move |_info: &Info| Ok(Box::new(shared.clone()) as Box<dyn Logger>))?;
+//!
+//! let logger = registry.create("memory", &Info::default())?;
+//! let mut child = Command::new("sh")
+//!     .args(["-c", "echo out; echo err >&2; echo done"])
+//!     .stdout(Stdio::piped())
+//!     .stderr(Stdio::piped())
+//!     .spawn()
+//!     .expect("sh runs");
+//! let stats = Copier::new(logger.clone())
+//!     .source(Source::Stdout, child.stdout.take().unwrap())
+//!     .source(Source::Stderr, child.stderr.take().unwrap())
+//!     .run()?
+//!     .wait();
+//! child.wait().expect("sh exits");
+//! logger.close()?;
+//!
+//! assert_eq!(stats.lines, 3);
+//! let mut lines = memory.0.lock().clone();
+//! lines.sort();
+//! assert_eq!(lines, [
+//!     (Source::Stdout, "done".to_string()),
+//!     (Source::Stdout, "out".to_string()),
+//!     (Source::Stderr, "err".to_string()),
+//! ]);
+//! # }
+//! # Ok::<(), logdriver::Error>(())
+//! ```
+//!
+//! # Decisions
+//!
+//! Where Docker's design leaves room, this crate decides as follows.
+//!
+//! - **Timestamps** are taken once per `read` of a stream, not once per
+//!   line: every line that arrived in one read arrived at the same instant.
+//! - **A trailing line without a newline** goes out as a partial chunk
+//!   with `last: false`, exactly as Docker sends it, so that joining the
+//!   messages gives back the stream byte for byte.
+//! - **Partial ids** are 64 lowercase hex characters, unique per line.
+//! - **`none`** is a real driver that discards lines, so a runtime needs no
+//!   special case for it; like Docker, it accepts any options.
+//! - **A driver without a validator** accepts any options, as in Docker.
+//! - **Non-blocking mode** can drop the oldest lines instead of the newest
+//!   (option `non-blocking-drop=oldest`), and always counts what it drops.
+
+#![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
+#![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
+
+mod copier;
+pub mod drivers;
+mod error;
+mod info;
+mod logger;
+mod message;
+mod nonblocking;
+mod registry;
+mod units;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
+pub use crate::copier::{Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE};
+pub use crate::error::{BoxError, Error, Result};
+pub use crate::info::{
+    Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT, LABELS_REGEX_OPT, TAG_OPT,
+};
+pub use crate::logger::Logger;
+pub use crate::message::{Message, PartialMeta, Source};
+pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT};
+pub use crate::registry::{
+    registry, Mode, Registry, DEFAULT_MAX_BUFFER_SIZE, MAX_BUFFER_SIZE_OPT, MODE_OPT,
+    NON_BLOCKING_DROP_OPT,
+};

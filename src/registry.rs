@@ -1,0 +1,302 @@
+//! [`Registry`]: driver names to creators and option validators.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::RwLock;
+
+use crate::units::parse_size;
+use crate::{Error, Info, Logger, NonBlocking, Overflow, Result};
+
+/// The option that picks blocking or non-blocking delivery.
+pub const MODE_OPT: &str = "mode";
+/// The option that sizes the non-blocking buffer, in Docker's binary units.
+pub const MAX_BUFFER_SIZE_OPT: &str = "max-buffer-size";
+/// The option that picks what a full non-blocking buffer drops: `newest`
+/// (the default, as in Docker) or `oldest`. Not a Docker option.
+pub const NON_BLOCKING_DROP_OPT: &str = "non-blocking-drop";
+/// The options the registry handles itself; drivers' validators never see them.
+const BUILTIN_OPTS: [&str; 3] = [MODE_OPT, MAX_BUFFER_SIZE_OPT, NON_BLOCKING_DROP_OPT];
+/// The `max-buffer-size` used when the option is not given: 1,000,000 bytes, as in Docker.
+pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1_000_000;
+
+/// How a driver built by [`Registry::create`] receives lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Every line reaches the driver; a slow driver slows the container. The default.
+    #[default]
+    Blocking,
+    /// Lines go through a [`NonBlocking`] buffer; a slow driver loses lines, counted.
+    NonBlocking,
+}
+
+impl Mode {
+    /// Reads the `mode` option out of a driver's options.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] when `mode` is neither `blocking` nor `non-blocking`.
+    pub fn from_opts(driver: &str, opts: &HashMap<String, String>) -> Result<Mode> {
+        match opts.get(MODE_OPT).map(String::as_str) {
+            None | Some("" | "blocking") => Ok(Mode::Blocking),
+            Some("non-blocking") => Ok(Mode::NonBlocking),
+            Some(other) => Err(Error::invalid_option(
+                driver,
+                MODE_OPT,
+                other,
+                "must be \"blocking\" or \"non-blocking\"",
+            )),
+        }
+    }
+}
+
+type Creator = dyn Fn(&Info) -> Result<Box<dyn Logger>> + Send + Sync;
+type Validator = dyn Fn(&HashMap<String, String>) -> Result<()> + Send + Sync;
+
+/// Maps driver names to the functions that create and check them.
+///
+/// This is Docker's logger factory. A runtime registers each driver it
+/// offers under a name, then creates the one a container's configuration
+/// names, with that container's [`Info`]. [`registry()`] is a process-wide
+/// registry with the built-in drivers already in it; [`Registry::new`]
+/// starts an empty one, for tests or for a runtime that wants control.
+///
+/// A `Registry` is shared between threads by reference; registering and
+/// creating take `&self`.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use logdriver::{Error, Info, Logger, Message, Registry, Result};
+///
+/// struct Discard;
+/// impl Logger for Discard {
+///     fn log(&self, _: Message) -> Result<()> { Ok(()) }
+///     fn name(&self) -> &str { "discard" }
+///     fn close(&self) -> Result<()> { Ok(()) }
+/// }
+///
+/// let registry = Registry::new();
+/// registry.register("discard", |_info: &Info| Ok(Box::new(Discard) as Box<dyn Logger>))?;
+/// registry.register_validator("discard", |opts: &HashMap<String, String>| {
+///     match opts.keys().next() {
+///         Some(key) => Err(Error::unknown_option("discard", key)),
+///         None => Ok(()),
+///     }
+/// })?;
+///
+/// let logger = registry.create("discard", &Info::default())?;
+/// assert_eq!(logger.name(), "discard");
+///
+/// let bad = Info { config: [("colour".into(), "red".into())].into(), ..Default::default() };
+/// assert!(matches!(registry.create("discard", &bad), Err(Error::UnknownOption { .. })));
+/// # Ok::<(), logdriver::Error>(())
+/// ```
+#[derive(Default)]
+pub struct Registry {
+    creators: RwLock<HashMap<String, Arc<Creator>>>,
+    validators: RwLock<HashMap<String, Arc<Validator>>>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("drivers", &self.names())
+            .finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// A registry holding every built-in driver of the enabled features:
+    /// `none` (discards every line) and, with feature `zmq`, `zmq`.
+    pub fn with_builtins() -> Registry {
+        let registry = Registry::new();
+        crate::drivers::register_builtins(&registry).expect("built-in driver names are distinct");
+        registry
+    }
+
+    /// Registers `creator` as the driver `name`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRegistered`] when a driver is already registered
+    /// under `name`; the registered one stays.
+    pub fn register<F>(&self, name: &str, creator: F) -> Result<()>
+    where
+        F: Fn(&Info) -> Result<Box<dyn Logger>> + Send + Sync + 'static,
+    {
+        insert_once(&self.creators, "driver", name, Arc::new(creator))
+    }
+
+    /// Registers the option validator of the driver `name`.
+    ///
+    /// The validator sees the driver's options without `mode` and
+    /// `max-buffer-size`, which the registry checks itself. It should
+    /// reject keys it does not know. A driver without a validator accepts
+    /// any options, as in Docker.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRegistered`] when `name` already has a validator.
+    pub fn register_validator<F>(&self, name: &str, validator: F) -> Result<()>
+    where
+        F: Fn(&HashMap<String, String>) -> Result<()> + Send + Sync + 'static,
+    {
+        insert_once(&self.validators, "validator", name, Arc::new(validator))
+    }
+
+    /// Checks the options `opts` for the driver `name`, in Docker's order.
+    ///
+    /// 1. `none` always passes.
+    /// 2. `mode` must be unset, `blocking` or `non-blocking`.
+    /// 3. `max-buffer-size` needs `mode=non-blocking` and a size such as
+    ///    `1m` (binary units: `1m` is 1 MiB); so does `non-blocking-drop`,
+    ///    which must be `newest` or `oldest`.
+    /// 4. The driver must be registered.
+    /// 5. The other options go to the driver's validator, if it has one.
+    ///
+    /// # Errors
+    ///
+    /// The first of these checks that fails: [`Error::InvalidOption`] for
+    /// `mode` or `max-buffer-size`, [`Error::UnknownDriver`], or whatever
+    /// the driver's validator returns.
+    pub fn validate(&self, name: &str, opts: &HashMap<String, String>) -> Result<()> {
+        if name == crate::drivers::none::NAME {
+            return Ok(());
+        }
+        let mode = Mode::from_opts(name, opts)?;
+        for key in [MAX_BUFFER_SIZE_OPT, NON_BLOCKING_DROP_OPT] {
+            if let Some(value) = opts.get(key) {
+                if mode != Mode::NonBlocking {
+                    return Err(Error::invalid_option(
+                        name,
+                        key,
+                        value,
+                        "only supported with mode=non-blocking",
+                    ));
+                }
+            }
+        }
+        max_buffer_size(name, opts)?;
+        overflow(name, opts)?;
+        if !self.creators.read().contains_key(name) {
+            return Err(Error::UnknownDriver {
+                name: name.to_owned(),
+            });
+        }
+        let validator = self.validators.read().get(name).cloned();
+        if let Some(validator) = validator {
+            if BUILTIN_OPTS.iter().any(|key| opts.contains_key(*key)) {
+                let mut rest = opts.clone();
+                rest.retain(|key, _| !BUILTIN_OPTS.contains(&key.as_str()));
+                validator(&rest)?;
+            } else {
+                validator(opts)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates the driver `name` for the container described by `info`.
+    ///
+    /// `info.config` is [validated](Registry::validate) first. With
+    /// `mode=non-blocking` the driver is wrapped in a [`NonBlocking`] buffer
+    /// of `max-buffer-size` bytes (by default 1,000,000) that drops what
+    /// `non-blocking-drop` says (by default the newest message).
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`validate`](Registry::validate) or the driver's creator
+    /// returns; [`Error::Spawn`] if the non-blocking worker cannot start.
+    pub fn create(&self, name: &str, info: &Info) -> Result<Arc<dyn Logger>> {
+        self.validate(name, &info.config)?;
+        let creator =
+            self.creators
+                .read()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| Error::UnknownDriver {
+                    name: name.to_owned(),
+                })?;
+        let logger: Arc<dyn Logger> = Arc::from(creator(info)?);
+        Ok(match Mode::from_opts(name, &info.config)? {
+            Mode::Blocking => logger,
+            Mode::NonBlocking => Arc::new(
+                NonBlocking::builder(logger)
+                    .max_buffer_bytes(max_buffer_size(name, &info.config)?)
+                    .overflow(overflow(name, &info.config)?)
+                    .build()?,
+            ),
+        })
+    }
+
+    /// The names of the registered drivers, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.creators.read().keys().cloned().collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+fn insert_once<T: ?Sized>(
+    map: &RwLock<HashMap<String, Arc<T>>>,
+    what: &'static str,
+    name: &str,
+    value: Arc<T>,
+) -> Result<()> {
+    let mut map = map.write();
+    if map.contains_key(name) {
+        return Err(Error::AlreadyRegistered {
+            what,
+            name: name.to_owned(),
+        });
+    }
+    map.insert(name.to_owned(), value);
+    Ok(())
+}
+
+/// The `max-buffer-size` option in bytes, or its default.
+fn max_buffer_size(driver: &str, opts: &HashMap<String, String>) -> Result<usize> {
+    let Some(value) = opts.get(MAX_BUFFER_SIZE_OPT) else {
+        return Ok(DEFAULT_MAX_BUFFER_SIZE);
+    };
+    parse_size(value, 1024)
+        .and_then(|n| usize::try_from(n).map_err(|_| "too large"))
+        .map_err(|reason| Error::invalid_option(driver, MAX_BUFFER_SIZE_OPT, value, reason))
+}
+
+/// The `non-blocking-drop` option as an [`Overflow`], or its default.
+fn overflow(driver: &str, opts: &HashMap<String, String>) -> Result<Overflow> {
+    match opts.get(NON_BLOCKING_DROP_OPT).map(String::as_str) {
+        None | Some("newest") => Ok(Overflow::DropNewest),
+        Some("oldest") => Ok(Overflow::DropOldest),
+        Some(other) => Err(Error::invalid_option(
+            driver,
+            NON_BLOCKING_DROP_OPT,
+            other,
+            "must be \"newest\" or \"oldest\"",
+        )),
+    }
+}
+
+/// The process-wide registry, with every built-in driver registered.
+///
+/// Register your own drivers here to make them available by name wherever
+/// the process creates drivers from configuration.
+///
+/// # Examples
+///
+/// ```
+/// assert!(logdriver::registry().names().contains(&"none".to_string()));
+/// ```
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::with_builtins)
+}

@@ -1,0 +1,365 @@
+//! The Copier: the reassembly law under any chunking, and draining a pipe
+//! through a broken driver.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use logdriver::{Copier, CopierHandle, CopyStats, Error, Logger, Message, Result, Source};
+use parking_lot::Mutex;
+use proptest::prelude::*;
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<Message>>);
+
+impl Logger for Collect {
+    fn log(&self, msg: Message) -> Result<()> {
+        self.0.lock().push(msg);
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "collect"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Returns `data` in reads of the given sizes, in turn.
+struct ShortReads {
+    data: Vec<u8>,
+    pos: usize,
+    sizes: Vec<usize>,
+    turn: usize,
+}
+
+impl Read for ShortReads {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = self.sizes[self.turn % self.sizes.len()];
+        self.turn += 1;
+        let n = want.min(buf.len()).min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+type Expected = Vec<(Vec<u8>, Option<(u32, bool)>)>;
+
+/// The naive reference: split the whole input at once.
+fn reference(input: &[u8], chunk: usize) -> Expected {
+    let mut out = Vec::new();
+    let mut rest = input;
+    while !rest.is_empty() {
+        let (line, terminated) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], true),
+            None => (rest, false),
+        };
+        rest = &rest[line.len() + usize::from(terminated)..];
+        if terminated && line.len() < chunk {
+            out.push((line.to_vec(), None));
+            continue;
+        }
+        let mut ordinal = 0;
+        let full = if terminated {
+            line.len() / chunk
+        } else {
+            line.len().div_ceil(chunk)
+        };
+        for piece in line.chunks(chunk).take(full) {
+            ordinal += 1;
+            out.push((piece.to_vec(), Some((ordinal, false))));
+        }
+        if terminated {
+            out.push((line[full * chunk..].to_vec(), Some((ordinal + 1, true))));
+        }
+    }
+    out
+}
+
+fn run_copier(input: Vec<u8>, sizes: Vec<usize>, chunk: usize) -> (Vec<Message>, CopyStats) {
+    let logger = Arc::new(Collect::default());
+    let reader = ShortReads {
+        data: input,
+        pos: 0,
+        sizes,
+        turn: 0,
+    };
+    let stats = Copier::new(logger.clone())
+        .buffer_size(chunk)
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait();
+    let msgs = std::mem::take(&mut *logger.0.lock());
+    (msgs, stats)
+}
+
+fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
+    // Newlines are common enough to make short, long and empty lines.
+    let byte = prop_oneof![3 => Just(b'\n'), 1 => Just(b'\r'), 10 => any::<u8>()];
+    proptest::collection::vec(byte, 0..600)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn any_chunking_reassembles_and_matches_the_reference(
+        input in input_strategy(),
+        sizes in proptest::collection::vec(1usize..70, 1..8),
+        chunk in prop::sample::select(vec![1usize, 2, 3, 7, 16, 64, 1024]),
+    ) {
+        let (msgs, stats) = run_copier(input.clone(), sizes, chunk);
+
+        // The law: lines, plus "\n" after each that ends its line, are the input.
+        let mut joined = Vec::with_capacity(input.len());
+        for m in &msgs {
+            joined.extend_from_slice(&m.line);
+            if m.ends_line() {
+                joined.push(b'\n');
+            }
+        }
+        prop_assert_eq!(&joined, &input);
+
+        // Message for message, the same as splitting the whole input at once.
+        let got: Expected = msgs
+            .iter()
+            .map(|m| (m.line.to_vec(), m.partial.as_ref().map(|p| (p.ordinal, p.last))))
+            .collect();
+        prop_assert_eq!(&got, &reference(&input, chunk));
+
+        // Groups share an id and a timestamp; ids differ between groups;
+        // every chunk that does not end the group is exactly `chunk` long.
+        let mut ids = std::collections::HashSet::new();
+        let mut group: Option<&Message> = None;
+        for m in &msgs {
+            let Some(p) = &m.partial else {
+                group = None;
+                continue;
+            };
+            if p.ordinal == 1 {
+                prop_assert!(ids.insert(p.id.clone()), "id reused: {}", p.id);
+                group = Some(m);
+            }
+            let first = group.expect("ordinal 1 opens every group");
+            let first_meta = first.partial.as_ref().unwrap();
+            prop_assert_eq!(&p.id, &first_meta.id);
+            prop_assert_eq!(m.timestamp, first.timestamp);
+            prop_assert_eq!(p.id.len(), 64);
+        }
+        for (i, m) in msgs.iter().enumerate() {
+            let continues = msgs.get(i + 1).and_then(|n| n.partial.as_ref()).is_some_and(|p| p.ordinal > 1);
+            if continues {
+                prop_assert_eq!(m.line.len(), chunk);
+            }
+        }
+
+        prop_assert_eq!(stats.bytes, input.len() as u64);
+        prop_assert_eq!(stats.lines, msgs.len() as u64);
+        prop_assert_eq!(stats.partials, msgs.iter().filter(|m| m.partial.is_some()).count() as u64);
+        prop_assert_eq!(stats.log_errors, 0);
+    }
+}
+
+/// A driver that fails on every line, by error or by panic.
+struct Broken {
+    panics: bool,
+    calls: AtomicU64,
+}
+
+impl Logger for Broken {
+    fn log(&self, _msg: Message) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if self.panics {
+            panic!("driver exploded");
+        }
+        Err(Error::driver("broken", io::Error::other("hub unreachable")))
+    }
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+const PIPE_BYTES: usize = 50 * 1024 * 1024;
+const PIPE_LINE: usize = 1024;
+
+/// Writes 50 MiB of 1 KiB lines into an OS pipe drained by a Copier into
+/// `driver`; returns the Copier's counts once the writer has finished.
+fn drain_pipe_through(driver: Arc<dyn Logger>) -> CopyStats {
+    let (reader, mut writer) = io::pipe().unwrap();
+    let handle: CopierHandle = Copier::new(driver)
+        .source(Source::Stderr, reader)
+        .run()
+        .unwrap();
+    let written = thread::spawn(move || {
+        let mut line = vec![b'x'; PIPE_LINE];
+        line[PIPE_LINE - 1] = b'\n';
+        for _ in 0..PIPE_BYTES / PIPE_LINE {
+            writer.write_all(&line)?;
+        }
+        io::Result::Ok(PIPE_BYTES)
+    });
+    assert_eq!(written.join().unwrap().unwrap(), PIPE_BYTES);
+    handle.wait()
+}
+
+#[test]
+fn failing_driver_never_stops_the_pipe_draining() {
+    let driver = Arc::new(Broken {
+        panics: false,
+        calls: AtomicU64::new(0),
+    });
+    let stats = drain_pipe_through(driver.clone());
+    let lines = (PIPE_BYTES / PIPE_LINE) as u64;
+    assert_eq!(stats.bytes, PIPE_BYTES as u64);
+    assert_eq!(stats.lines, lines);
+    assert_eq!(stats.log_errors, lines);
+    assert_eq!(driver.calls.load(Ordering::Relaxed), lines);
+}
+
+#[test]
+fn panicking_driver_never_stops_the_pipe_draining() {
+    // Keep the test's output readable: silence the driver's panics only.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let copier = thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("logdriver-copier"));
+        if !copier {
+            default_hook(info);
+        }
+    }));
+    let driver = Arc::new(Broken {
+        panics: true,
+        calls: AtomicU64::new(0),
+    });
+    let stats = drain_pipe_through(driver.clone());
+    let lines = (PIPE_BYTES / PIPE_LINE) as u64;
+    assert_eq!(stats.bytes, PIPE_BYTES as u64);
+    assert_eq!(stats.lines, lines);
+    assert_eq!(stats.log_errors, lines);
+    assert_eq!(driver.calls.load(Ordering::Relaxed), lines);
+}
+
+#[test]
+fn errors_reach_the_hook_with_their_source() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let driver = Arc::new(Broken {
+        panics: false,
+        calls: AtomicU64::new(0),
+    });
+    let stats = Copier::new(driver)
+        .on_error(move |source, err| sink.lock().push(format!("{source}: {err}")))
+        .source(Source::Stdout, &b"a\nb\n"[..])
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!(stats.log_errors, 2);
+    assert_eq!(
+        *seen.lock(),
+        [
+            "stdout: log driver \"broken\" failed: hub unreachable",
+            "stdout: log driver \"broken\" failed: hub unreachable",
+        ]
+    );
+}
+
+#[test]
+fn both_sources_are_copied_in_order_on_their_own_threads() {
+    let logger = Arc::new(Collect::default());
+    let out: Vec<u8> = (0..1000)
+        .flat_map(|i| format!("out {i}\n").into_bytes())
+        .collect();
+    let err: Vec<u8> = (0..1000)
+        .flat_map(|i| format!("err {i}\n").into_bytes())
+        .collect();
+    let stats = Copier::new(logger.clone())
+        .source(Source::Stdout, io::Cursor::new(out))
+        .source(Source::Stderr, io::Cursor::new(err))
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!(stats.lines, 2000);
+    let msgs = logger.0.lock();
+    for (source, prefix) in [(Source::Stdout, "out"), (Source::Stderr, "err")] {
+        let lines: Vec<String> = msgs
+            .iter()
+            .filter(|m| m.source == source)
+            .map(|m| String::from_utf8(m.line.to_vec()).unwrap())
+            .collect();
+        let want: Vec<String> = (0..1000).map(|i| format!("{prefix} {i}")).collect();
+        assert_eq!(lines, want);
+    }
+}
+
+/// Passes every message on to a channel.
+struct Forward(crossbeam_channel::Sender<Message>);
+
+impl Logger for Forward {
+    fn log(&self, msg: Message) -> Result<()> {
+        self.0
+            .send(msg)
+            .map_err(|e| Error::driver("forward", e.to_string()))
+    }
+    fn name(&self) -> &str {
+        "forward"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn close_stops_after_the_current_read_and_keeps_what_was_read() {
+    let (reader, mut writer) = io::pipe().unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let handle = Copier::new(Arc::new(Forward(tx)))
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap();
+    writer.write_all(b"one\ntwo\nthr").unwrap();
+    assert_eq!(&rx.recv().unwrap().line[..], b"one");
+    assert_eq!(&rx.recv().unwrap().line[..], b"two");
+    handle.close();
+    // The thread may already be blocked in its next read: this write ends
+    // that read, and the thread must not read again after it.
+    writer.write_all(b"ee\n").unwrap();
+    let stats = handle.wait();
+    let rest: Vec<Message> = rx.try_iter().collect();
+    match rest.as_slice() {
+        // Closed before the second read: the held-back bytes come out as
+        // a partial that does not end its line.
+        [m] if !m.ends_line() => {
+            assert_eq!(stats.bytes, 11);
+            assert_eq!(&m.line[..], b"thr");
+        }
+        // Closed during the second read: its line is delivered whole.
+        [m] => {
+            assert_eq!(stats.bytes, 14);
+            assert_eq!(&m.line[..], b"three");
+        }
+        other => panic!("unexpected messages after close: {other:?}"),
+    }
+    assert_eq!(stats.lines, 3);
+    drop(writer);
+}
+
+#[test]
+fn public_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Message>();
+    send_sync::<CopierHandle>();
+    send_sync::<CopyStats>();
+    send_sync::<logdriver::Registry>();
+    send_sync::<logdriver::NonBlocking>();
+    send_sync::<logdriver::Info>();
+    send_sync::<Error>();
+    send::<Copier>();
+}

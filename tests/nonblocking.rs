@@ -1,0 +1,298 @@
+//! NonBlocking: never waits, counts every drop, flushes on close, bounded.
+//!
+//! Threads are ordered with gates and channels, never with sleeps.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use logdriver::{Error, Logger, Message, NonBlocking, Overflow, Result, Source};
+use parking_lot::Mutex;
+
+/// A driver that holds every `log` call until the test opens its gate, and
+/// reports each call as it starts.
+struct Gated {
+    started: Sender<()>,
+    gate: Receiver<()>,
+    got: Mutex<Vec<Message>>,
+    closes: Sender<()>,
+    closed: Receiver<()>,
+}
+
+impl Gated {
+    /// The driver, a receiver of "a call started", and the gate's key:
+    /// each `()` sent lets one call through; dropping it opens the gate.
+    fn new() -> (Arc<Gated>, Receiver<()>, Sender<()>) {
+        let (started_tx, started_rx) = unbounded();
+        let (key, gate) = unbounded();
+        let (closes, closed) = unbounded();
+        let driver = Arc::new(Gated {
+            started: started_tx,
+            gate,
+            got: Mutex::new(Vec::new()),
+            closes,
+            closed,
+        });
+        (driver, started_rx, key)
+    }
+
+    /// Whether `close` was called, waiting up to `wait` for it.
+    fn was_closed(&self, wait: Duration) -> bool {
+        self.closed.recv_timeout(wait).is_ok()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let got = self.got.lock();
+        got.iter()
+            .map(|m| String::from_utf8(m.line.to_vec()).unwrap())
+            .collect()
+    }
+}
+
+impl Logger for Gated {
+    fn log(&self, msg: Message) -> Result<()> {
+        let _ = self.started.send(());
+        let _ = self.gate.recv(); // Ok: one pass; Err: gate opened for good.
+        self.got.lock().push(msg);
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn close(&self) -> Result<()> {
+        let _ = self.closes.send(());
+        Ok(())
+    }
+    fn buf_size(&self) -> Option<usize> {
+        Some(1234)
+    }
+}
+
+fn line(i: usize, len: usize) -> Message {
+    let mut text = format!("{i:08}").into_bytes();
+    text.resize(len, b'.');
+    Message::new(Source::Stdout, text)
+}
+
+#[test]
+fn a_stuck_driver_never_blocks_log_and_drops_are_counted() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 64 * 1024);
+    // The first message reaches the driver and sticks there.
+    logger.log(line(0, 1000)).unwrap();
+    started.recv().unwrap();
+    // 1 MB more into a 64 KiB buffer: every call returns at once.
+    let sent = 1000;
+    for i in 1..=sent {
+        logger.log(line(i, 1000)).unwrap();
+    }
+    // 64 messages of 1000 bytes fit in 65,536 bytes; the rest are dropped.
+    assert_eq!(logger.dropped(), sent as u64 - 65);
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(logger.delivered(), 66);
+    assert_eq!(logger.delivered() + logger.dropped(), sent as u64 + 1);
+    // Docker's behaviour: the oldest survive, in order.
+    let want: Vec<usize> = (0..=65).collect();
+    let got: Vec<usize> = driver
+        .lines()
+        .iter()
+        .map(|l| l[..8].parse().unwrap())
+        .collect();
+    assert_eq!(got, want);
+    assert!(driver.was_closed(Duration::ZERO));
+}
+
+#[test]
+fn drop_oldest_keeps_the_newest() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::builder(driver.clone())
+        .max_buffer_bytes(10 * 100)
+        .overflow(Overflow::DropOldest)
+        .build()
+        .unwrap();
+    logger.log(line(0, 100)).unwrap();
+    started.recv().unwrap();
+    for i in 1..=500 {
+        logger.log(line(i, 100)).unwrap();
+    }
+    assert_eq!(logger.dropped(), 490);
+    drop(key);
+    logger.close().unwrap();
+    let got: Vec<usize> = driver
+        .lines()
+        .iter()
+        .map(|l| l[..8].parse().unwrap())
+        .collect();
+    let want: Vec<usize> = std::iter::once(0).chain(491..=500).collect();
+    assert_eq!(got, want);
+    assert_eq!(logger.delivered() + logger.dropped(), 501);
+}
+
+#[test]
+fn delivered_plus_dropped_is_sent_and_delivery_is_in_order() {
+    #[derive(Default)]
+    struct Collect(Mutex<Vec<Message>>);
+    impl Logger for Collect {
+        fn log(&self, msg: Message) -> Result<()> {
+            self.0.lock().push(msg);
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "collect"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let driver = Arc::new(Collect::default());
+    let logger = Arc::new(NonBlocking::new(driver.clone(), 4096));
+    let writers: Vec<_> = [Source::Stdout, Source::Stderr]
+        .into_iter()
+        .map(|source| {
+            let logger = logger.clone();
+            std::thread::spawn(move || {
+                for i in 0..20_000 {
+                    let mut msg = line(i, 64);
+                    msg.source = source;
+                    logger.log(msg).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    logger.close().unwrap();
+    let got = driver.0.lock();
+    assert_eq!(got.len() as u64, logger.delivered());
+    assert_eq!(logger.delivered() + logger.dropped(), 40_000);
+    for source in [Source::Stdout, Source::Stderr] {
+        let seq: Vec<usize> = got
+            .iter()
+            .filter(|m| m.source == source)
+            .map(|m| std::str::from_utf8(&m.line[..8]).unwrap().parse().unwrap())
+            .collect();
+        assert!(seq.windows(2).all(|w| w[0] < w[1]), "{source} out of order");
+    }
+}
+
+#[test]
+fn close_flushes_everything_buffered() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 1 << 20);
+    for i in 0..100 {
+        logger.log(line(i, 10)).unwrap();
+    }
+    started.recv().unwrap();
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(driver.lines().len(), 100);
+    assert_eq!((logger.delivered(), logger.dropped()), (100, 0));
+    assert!(driver.was_closed(Duration::ZERO));
+    assert!(matches!(logger.log(line(0, 1)), Err(Error::Closed { driver }) if driver == "gated"));
+    logger.close().unwrap();
+}
+
+#[test]
+fn close_with_a_stuck_driver_returns_within_its_timeout() {
+    let (driver, started, key) = Gated::new();
+    let timeout = Duration::from_millis(200);
+    let logger = NonBlocking::builder(driver.clone())
+        .close_timeout(timeout)
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        logger.log(line(i, 10)).unwrap();
+    }
+    started.recv().unwrap();
+    let t = Instant::now();
+    let err = logger.close().unwrap_err();
+    let waited = t.elapsed();
+    assert!(waited >= timeout, "returned before its timeout: {waited:?}");
+    match err {
+        Error::FlushTimeout {
+            driver,
+            unflushed,
+            timeout: t,
+        } => {
+            assert_eq!((driver.as_str(), unflushed, t), ("gated", 10, timeout));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Unstick the driver: the worker lets the one in-flight line through,
+    // gives up on the rest, counts them, and closes the driver itself.
+    drop(key);
+    assert!(
+        driver.was_closed(Duration::from_secs(10)),
+        "the worker never closed the driver"
+    );
+    assert_eq!(logger.delivered(), 1);
+    assert_eq!(logger.dropped(), 9);
+}
+
+#[test]
+fn an_oversize_message_is_admitted_into_an_empty_buffer() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 5);
+    logger.log(line(0, 100)).unwrap(); // taken by the worker at once
+    started.recv().unwrap();
+    logger.log(line(1, 100)).unwrap(); // empty buffer: admitted
+    logger.log(line(2, 1)).unwrap(); // full: dropped
+    logger.log(Message::new(Source::Stdout, "")).unwrap(); // an empty line costs a byte: dropped
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(logger.dropped(), 2);
+    assert_eq!(driver.lines().len(), 2);
+}
+
+#[test]
+fn driver_errors_and_panics_are_counted_and_the_worker_goes_on() {
+    struct Flaky(Mutex<u32>);
+    impl Logger for Flaky {
+        fn log(&self, _: Message) -> Result<()> {
+            let mut n = self.0.lock();
+            *n += 1;
+            match *n % 3 {
+                0 => Err(Error::driver("flaky", "no")),
+                1 => Ok(()),
+                _ => {
+                    drop(n);
+                    panic!("flaky driver panicked")
+                }
+            }
+        }
+        fn name(&self) -> &str {
+            "flaky"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("logdriver-"))
+        {
+            default_hook(info);
+        }
+    }));
+    let logger = NonBlocking::new(Arc::new(Flaky(Mutex::new(0))), 1 << 20);
+    for i in 0..9 {
+        logger.log(line(i, 10)).unwrap();
+    }
+    logger.close().unwrap();
+    assert_eq!(
+        (logger.delivered(), logger.log_errors(), logger.dropped()),
+        (3, 6, 0)
+    );
+}
+
+#[test]
+fn name_and_buf_size_are_the_drivers() {
+    let (driver, _started, _key) = Gated::new();
+    let logger = NonBlocking::new(driver, 10);
+    assert_eq!(logger.name(), "gated");
+    assert_eq!(logger.buf_size(), Some(1234));
+}

@@ -1,0 +1,297 @@
+//! The Registry: Docker's validation order, duplicates, names, and modes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use logdriver::{registry, Error, Info, Logger, Message, Registry, Result, Source};
+
+struct Discard(&'static str);
+
+impl Logger for Discard {
+    fn log(&self, _: Message) -> Result<()> {
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+    fn buf_size(&self) -> Option<usize> {
+        Some(4096)
+    }
+}
+
+fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A registry with `strict` (accepts only `colour`) and `lax` (no validator).
+fn registry_with_drivers() -> (Registry, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let registry = Registry::new();
+    registry
+        .register("strict", |_: &Info| {
+            Ok(Box::new(Discard("strict")) as Box<dyn Logger>)
+        })
+        .unwrap();
+    registry
+        .register("lax", |_: &Info| {
+            Ok(Box::new(Discard("lax")) as Box<dyn Logger>)
+        })
+        .unwrap();
+    let counter = seen.clone();
+    registry
+        .register_validator("strict", move |opts: &HashMap<String, String>| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            for key in opts.keys() {
+                if key != "colour" {
+                    return Err(Error::unknown_option("strict", key));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    (registry, seen)
+}
+
+fn invalid(err: Error) -> (String, String, String) {
+    match err {
+        Error::InvalidOption {
+            driver, key, value, ..
+        } => (driver, key, value),
+        other => panic!("expected InvalidOption, got {other:?}"),
+    }
+}
+
+fn s3(a: &str, b: &str, c: &str) -> (String, String, String) {
+    (a.into(), b.into(), c.into())
+}
+
+#[test]
+fn none_always_passes() {
+    let (r, _) = registry_with_drivers();
+    r.validate("none", &opts(&[("mode", "bogus"), ("anything", "goes")]))
+        .unwrap();
+}
+
+#[test]
+fn mode_is_checked_before_the_driver_exists() {
+    let (r, _) = registry_with_drivers();
+    let err = r
+        .validate("missing", &opts(&[("mode", "fast")]))
+        .unwrap_err();
+    assert_eq!(invalid(err), s3("missing", "mode", "fast"));
+    for mode in ["", "blocking", "non-blocking"] {
+        r.validate("strict", &opts(&[("mode", mode)])).unwrap();
+    }
+}
+
+#[test]
+fn max_buffer_size_needs_non_blocking_and_a_size() {
+    let (r, _) = registry_with_drivers();
+    let err = r
+        .validate("strict", &opts(&[("max-buffer-size", "1m")]))
+        .unwrap_err();
+    assert_eq!(invalid(err), s3("strict", "max-buffer-size", "1m"));
+    let err = r
+        .validate(
+            "strict",
+            &opts(&[("mode", "blocking"), ("max-buffer-size", "1m")]),
+        )
+        .unwrap_err();
+    assert_eq!(invalid(err), s3("strict", "max-buffer-size", "1m"));
+    let err = r
+        .validate(
+            "missing",
+            &opts(&[("mode", "non-blocking"), ("max-buffer-size", "lots")]),
+        )
+        .unwrap_err();
+    assert_eq!(invalid(err), s3("missing", "max-buffer-size", "lots"));
+    r.validate(
+        "strict",
+        &opts(&[("mode", "non-blocking"), ("max-buffer-size", "4MiB")]),
+    )
+    .unwrap();
+}
+
+#[test]
+fn non_blocking_drop_needs_non_blocking_and_a_known_policy() {
+    let (r, _) = registry_with_drivers();
+    let err = r
+        .validate("strict", &opts(&[("non-blocking-drop", "oldest")]))
+        .unwrap_err();
+    assert_eq!(invalid(err), s3("strict", "non-blocking-drop", "oldest"));
+    let err = r
+        .validate(
+            "strict",
+            &opts(&[("mode", "non-blocking"), ("non-blocking-drop", "middle")]),
+        )
+        .unwrap_err();
+    assert_eq!(invalid(err), s3("strict", "non-blocking-drop", "middle"));
+    for policy in ["newest", "oldest"] {
+        r.validate(
+            "strict",
+            &opts(&[("mode", "non-blocking"), ("non-blocking-drop", policy)]),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn unknown_driver_comes_after_the_builtin_options() {
+    let (r, _) = registry_with_drivers();
+    match r
+        .validate("missing", &opts(&[("mode", "blocking")]))
+        .unwrap_err()
+    {
+        Error::UnknownDriver { name } => assert_eq!(name, "missing"),
+        other => panic!("{other:?}"),
+    }
+    let err = r.create("missing", &Info::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no log driver named \"missing\" is registered"
+    );
+}
+
+#[test]
+fn the_driver_validator_sees_only_its_own_options() {
+    let (r, seen) = registry_with_drivers();
+    r.validate(
+        "strict",
+        &opts(&[
+            ("mode", "non-blocking"),
+            ("max-buffer-size", "1k"),
+            ("non-blocking-drop", "newest"),
+            ("colour", "red"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    match r.validate("strict", &opts(&[("size", "xl")])).unwrap_err() {
+        Error::UnknownOption { driver, key } => {
+            assert_eq!((driver.as_str(), key.as_str()), ("strict", "size"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without a validator, any options pass, as in Docker.
+    r.validate("lax", &opts(&[("size", "xl")])).unwrap();
+}
+
+#[test]
+fn duplicate_registration_is_an_error_and_keeps_the_first() {
+    let (r, _) = registry_with_drivers();
+    let err = r
+        .register("strict", |_: &Info| {
+            Ok(Box::new(Discard("impostor")) as Box<dyn Logger>)
+        })
+        .unwrap_err();
+    assert!(matches!(&err, Error::AlreadyRegistered { what: "driver", name } if name == "strict"));
+    assert_eq!(
+        err.to_string(),
+        "a log driver named \"strict\" is already registered"
+    );
+    let err = r
+        .register_validator("strict", |_: &HashMap<String, String>| Ok(()))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        Error::AlreadyRegistered {
+            what: "validator",
+            ..
+        }
+    ));
+    assert_eq!(
+        r.create("strict", &Info::default()).unwrap().name(),
+        "strict"
+    );
+}
+
+#[test]
+fn names_are_sorted() {
+    let r = Registry::new();
+    for name in ["zeta", "alpha", "mid", "Beta"] {
+        r.register(name, |_: &Info| {
+            Ok(Box::new(Discard("x")) as Box<dyn Logger>)
+        })
+        .unwrap();
+    }
+    assert_eq!(r.names(), ["Beta", "alpha", "mid", "zeta"]);
+    assert!(Registry::new().names().is_empty());
+}
+
+#[test]
+fn create_validates_first_and_passes_info_to_the_creator() {
+    let r = Registry::new();
+    r.register("echo-id", |info: &Info| {
+        let name: &'static str = Box::leak(info.id().to_owned().into_boxed_str());
+        Ok(Box::new(Discard(name)) as Box<dyn Logger>)
+    })
+    .unwrap();
+    let info = Info {
+        container_id: "0123456789abcdef".into(),
+        ..Default::default()
+    };
+    assert_eq!(r.create("echo-id", &info).unwrap().name(), "0123456789ab");
+    let bad = Info {
+        config: opts(&[("mode", "sometimes")]),
+        ..info
+    };
+    assert!(matches!(
+        r.create("echo-id", &bad),
+        Err(Error::InvalidOption { .. })
+    ));
+}
+
+#[test]
+fn creator_errors_are_returned_as_they_are() {
+    let r = Registry::new();
+    r.register("down", |_: &Info| {
+        Err(Error::missing_option("down", "address"))
+    })
+    .unwrap();
+    match r.create("down", &Info::default()).unwrap_err() {
+        Error::MissingOption { driver, key } => {
+            assert_eq!((driver.as_str(), key.as_str()), ("down", "address"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn non_blocking_mode_wraps_the_driver_and_keeps_its_name_and_size() {
+    let (r, _) = registry_with_drivers();
+    let info = Info {
+        config: opts(&[("mode", "non-blocking"), ("max-buffer-size", "1k")]),
+        ..Default::default()
+    };
+    let logger = r.create("strict", &info).unwrap();
+    assert_eq!(logger.name(), "strict");
+    assert_eq!(logger.buf_size(), Some(4096));
+    logger.log(Message::new(Source::Stdout, "hi")).unwrap();
+    logger.close().unwrap();
+    // Only the wrapper refuses a line after close: `Discard` never does.
+    assert!(matches!(
+        logger.log(Message::new(Source::Stdout, "late")),
+        Err(Error::Closed { .. })
+    ));
+
+    let blocking = r.create("strict", &Info::default()).unwrap();
+    blocking.close().unwrap();
+    blocking.log(Message::new(Source::Stdout, "late")).unwrap();
+}
+
+#[test]
+fn the_process_wide_registry_has_the_builtins() {
+    let names = registry().names();
+    assert!(names.contains(&"none".to_owned()), "{names:?}");
+    assert_eq!(names, Registry::with_builtins().names());
+    let none = registry().create("none", &Info::default()).unwrap();
+    none.log(Message::new(Source::Stdout, "dropped")).unwrap();
+    assert_eq!(none.name(), "none");
+}
