@@ -1,19 +1,33 @@
 //! [`NonBlocking`]: a byte-bounded buffer and a worker thread in front of a driver.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::{Condvar, Mutex};
 
-use crate::{Error, Logger, Message, Result};
+use crate::{Error, Logger, Message, Result, Source};
 
 /// How long [`NonBlocking`]'s `close` waits for the buffer to drain into the
 /// driver, by default: 5 seconds.
 pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many messages the worker delivers before it gives their room back.
+const RELEASE_EVERY: usize = 256;
+
+/// How often a worker that was busy a moment ago looks for new messages.
+/// Polling instead of being woken for each batch saves a wake-up per batch
+/// when lines stream in; a buffer half full wakes it at once.
+const POLL: Duration = Duration::from_millis(1);
+
+/// How many empty polls before the worker sleeps until woken.
+const IDLE_POLLS: u32 = 10;
 
 /// Which message a full [`NonBlocking`] buffer gives up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,34 +47,91 @@ fn cost(msg: &Message) -> usize {
     msg.line.len().max(1)
 }
 
-enum Item {
-    Msg(Message),
-    /// Sent by `close`: deliver what came before, close the driver, stop.
-    Close,
+/// One stream's part of the buffer.
+///
+/// The buffer is split by [`Source`], so that the stdout and stderr threads
+/// of a Copier never wait for each other's lock: each shares its lock only
+/// with the worker, which takes it once per batch.
+#[derive(Default)]
+#[repr(align(128))] // no false sharing between the two streams' threads
+struct Shard {
+    state: Mutex<ShardState>,
+    /// `state.bytes`, published for the other stream's admission checks.
+    /// Updated when it moves by more than a grain, or reaches zero. It has
+    /// a cache line of its own: the other stream reads it on every line.
+    published: Padded<AtomicUsize>,
 }
 
-/// Counts kept by both sides of the buffer.
+/// Keeps a value on cache lines of its own.
 #[derive(Default)]
-struct Counters {
-    /// Bytes of line payload in the channel.
-    bytes: AtomicUsize,
-    accepted: AtomicU64,
-    rejected: AtomicU64,
-    evicted: AtomicU64,
-    delivered: AtomicU64,
-    errors: AtomicU64,
-    abandoned: AtomicU64,
-    /// Set when `close` gave up waiting: the worker stops calling the driver.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+#[derive(Default)]
+struct ShardState {
+    /// Messages waiting for the worker, oldest first.
+    queue: VecDeque<Message>,
+    /// The cost of `queue` plus the messages of this stream the worker
+    /// holds but has not yet delivered: what the byte limit bounds.
+    bytes: usize,
+    /// `close` was called: no more messages are accepted.
+    closed: bool,
+    accepted: u64,
+    rejected: u64,
+    evicted: u64,
+    delivered: u64,
+    errors: u64,
+    abandoned: u64,
+}
+
+impl ShardState {
+    fn dropped(&self) -> u64 {
+        self.rejected + self.evicted + self.abandoned
+    }
+
+    /// Accepted messages not yet delivered, failed, evicted or abandoned.
+    fn unflushed(&self) -> u64 {
+        self.accepted - self.evicted - self.delivered - self.errors - self.abandoned
+    }
+}
+
+/// The worker is busy.
+const AWAKE: u8 = 0;
+/// The worker polls: wake it only when the buffer is half full.
+const POLLING: u8 = 1;
+/// The worker sleeps until woken.
+const ASLEEP: u8 = 2;
+
+struct Shared {
+    shards: [Shard; 2],
+    /// `AWAKE`, `POLLING` or `ASLEEP`; changed under `sleep`.
+    worker: AtomicU8,
+    sleep: Mutex<()>,
+    wake: Condvar,
+    /// `close` was called: the worker delivers what is left, then stops.
+    closing: AtomicBool,
+    /// `close` gave up waiting: the worker stops calling the driver.
     abandon: AtomicBool,
 }
 
-impl Counters {
-    fn add(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+impl Shared {
+    fn shard(&self, source: Source) -> &Shard {
+        &self.shards[source as usize]
     }
 
-    fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    fn sum(&self, f: impl Fn(&ShardState) -> u64) -> u64 {
+        self.shards.iter().map(|s| f(&s.state.lock())).sum()
+    }
+
+    /// Wakes the worker if it sleeps, or if it polls and `urgent`.
+    fn nudge(&self, urgent: bool) {
+        let worker = self.worker.load(Ordering::SeqCst);
+        if worker == ASLEEP || (worker == POLLING && urgent) {
+            let _sleep = self.sleep.lock();
+            if self.worker.swap(AWAKE, Ordering::SeqCst) != AWAKE {
+                self.wake.notify_one();
+            }
+        }
     }
 }
 
@@ -71,14 +142,23 @@ impl Counters {
 ///
 /// - `log` puts the message in the buffer and returns. A named worker
 ///   thread (`logdriver-nonblocking-<driver>`) hands the messages to the
-///   driver in order: it waits for one, then drains the rest.
-/// - The buffer holds at most `max_buffer_bytes` bytes of line payload (only
-///   [`Message::line`] counts, as in Docker; an empty line counts as one
-///   byte, so that a flood of them cannot grow the buffer without bound). A message that does not fit is
-///   dropped, or the oldest ones are, as [`Overflow`] says; either way it is
-///   counted in [`dropped`](NonBlocking::dropped). Docker counts nothing.
-///   A message is always admitted into an empty buffer, even when it is
-///   larger than the limit, so memory can exceed the limit by one message.
+///   driver in order, taking all that are there at once. While lines
+///   stream in, it looks for them every millisecond (or at once when the
+///   buffer is half full) rather than being woken for each one; after
+///   10 ms without lines it sleeps until the next.
+/// - The buffer holds at most `max_buffer_bytes` bytes of line payload
+///   (only [`Message::line`] counts, as in Docker; an empty line counts as
+///   one byte, so that a flood of them cannot grow the buffer without
+///   bound). A message counts until the driver has taken it. A message that
+///   does not fit is dropped, or the oldest ones are, as [`Overflow`] says;
+///   either way it is counted in [`dropped`](NonBlocking::dropped). Docker
+///   counts nothing. A message is always admitted into an empty buffer,
+///   even when it is larger than the limit, so memory can exceed the limit
+///   by one message.
+/// - The buffer is kept per stream, so that the stdout and stderr threads
+///   never contend for one lock, and the limit is shared between them:
+///   exact for one stream, and within `max_buffer_bytes / 64` (at most
+///   4 KiB) per stream when both write at once.
 /// - Errors and panics of the driver are caught and counted in
 ///   [`log_errors`](NonBlocking::log_errors); the worker goes on.
 /// - [`close`](Logger::close) delivers what is buffered, waiting at most
@@ -90,7 +170,7 @@ impl Counters {
 ///   driver (Docker once got this wrong, moby #41794).
 ///
 /// Dropping a `NonBlocking` without closing it lets the worker deliver what
-/// is buffered in the background; the driver is then left open.
+/// is buffered, close the driver, and exit, in the background.
 ///
 /// # Examples
 ///
@@ -108,15 +188,13 @@ impl Counters {
 pub struct NonBlocking {
     inner: Arc<dyn Logger>,
     max_bytes: usize,
+    /// How far a shard's published size may lag behind its real size.
+    grain: usize,
     overflow: Overflow,
     close_timeout: Duration,
-    tx: Sender<Item>,
-    /// A receiver of our own, to evict the oldest messages.
-    rx: Receiver<Item>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
     /// The worker's `close` result; `None` if the worker could not start.
     done: Option<Receiver<Result<()>>>,
-    closed: AtomicBool,
 }
 
 impl fmt::Debug for NonBlocking {
@@ -140,7 +218,8 @@ impl NonBlocking {
     pub fn new(inner: Arc<dyn Logger>, max_buffer_bytes: usize) -> NonBlocking {
         NonBlocking::builder(inner)
             .max_buffer_bytes(max_buffer_bytes)
-            .build_lenient()
+            .start()
+            .0
     }
 
     /// A builder for a `NonBlocking` with other settings than the defaults.
@@ -171,49 +250,24 @@ impl NonBlocking {
     /// Messages dropped so far: those that did not fit in the buffer, those
     /// evicted by [`Overflow::DropOldest`], and those `close` gave up on.
     pub fn dropped(&self) -> u64 {
-        let c = &self.counters;
-        Counters::get(&c.rejected) + Counters::get(&c.evicted) + Counters::get(&c.abandoned)
+        self.shared.sum(ShardState::dropped)
     }
 
     /// Messages the driver accepted so far.
     pub fn delivered(&self) -> u64 {
-        Counters::get(&self.counters.delivered)
+        self.shared.sum(|s| s.delivered)
     }
 
     /// Messages for which the driver returned an error or panicked.
     pub fn log_errors(&self) -> u64 {
-        Counters::get(&self.counters.errors)
+        self.shared.sum(|s| s.errors)
     }
 
-    /// Makes room for `len` more bytes, or says there is none.
-    fn admit(&self, len: usize) -> bool {
-        let bytes = &self.counters.bytes;
-        let held = bytes.fetch_add(len, Ordering::AcqRel);
-        if held == 0 || held + len <= self.max_bytes {
-            return true;
-        }
-        match self.overflow {
-            Overflow::DropNewest => {
-                bytes.fetch_sub(len, Ordering::AcqRel);
-                false
-            }
-            Overflow::DropOldest => {
-                while bytes.load(Ordering::Acquire) > self.max_bytes {
-                    match self.rx.try_recv() {
-                        Ok(Item::Msg(old)) => {
-                            bytes.fetch_sub(cost(&old), Ordering::AcqRel);
-                            Counters::add(&self.counters.evicted);
-                        }
-                        // `close` raced us; put its marker back and stop.
-                        Ok(Item::Close) => {
-                            let _ = self.tx.send(Item::Close);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                true
-            }
+    /// Publishes `bytes` as `shard`'s size if it moved by more than a grain.
+    fn publish(&self, shard: &Shard, bytes: usize) {
+        let published = shard.published.0.load(Ordering::Relaxed);
+        if bytes == 0 || bytes.abs_diff(published) > self.grain {
+            shard.published.0.store(bytes, Ordering::Relaxed);
         }
     }
 }
@@ -229,25 +283,49 @@ impl Logger for NonBlocking {
     /// [`Error::Closed`] after `close`; [`Error::Driver`] if the worker
     /// thread could not be started.
     fn log(&self, msg: Message) -> Result<()> {
-        if self.closed.load(Ordering::Relaxed) {
+        let cost = cost(&msg);
+        let shard = self.shared.shard(msg.source);
+        let other = self.shared.shards[1 - msg.source as usize]
+            .published
+            .0
+            .load(Ordering::Relaxed);
+        let mut state = shard.state.lock();
+        if state.closed {
             return Err(Error::closed(self.inner.name()));
         }
         if self.done.is_none() {
-            Counters::add(&self.counters.rejected);
+            state.rejected += 1;
             return Err(Error::driver(
                 self.inner.name(),
                 "non-blocking worker thread is not running",
             ));
         }
-        let len = cost(&msg);
-        if !self.admit(len) {
-            Counters::add(&self.counters.rejected);
-            return Ok(());
+        let held = state.bytes + other;
+        if held > 0 && held + cost > self.max_bytes {
+            if self.overflow == Overflow::DropOldest {
+                // Only this stream's queued lines can go; those the worker
+                // holds stay counted until delivered.
+                while state.bytes + other + cost > self.max_bytes {
+                    let Some(old) = state.queue.pop_front() else {
+                        break;
+                    };
+                    state.bytes -= self::cost(&old);
+                    state.evicted += 1;
+                }
+            }
+            let held = state.bytes + other;
+            if held > 0 && held + cost > self.max_bytes {
+                state.rejected += 1;
+                return Ok(());
+            }
         }
-        Counters::add(&self.counters.accepted);
-        // The worker holds the other receiver until it has seen `Close`,
-        // and `rx` lives as long as `self`: the send cannot fail.
-        let _ = self.tx.send(Item::Msg(msg));
+        state.bytes += cost;
+        state.accepted += 1;
+        state.queue.push_back(msg);
+        let bytes = state.bytes;
+        drop(state);
+        self.publish(shard, bytes);
+        self.shared.nudge(bytes + other >= self.max_bytes / 2);
         Ok(())
     }
 
@@ -265,25 +343,23 @@ impl Logger for NonBlocking {
     /// whatever the driver's `close` returns. A second `close` returns
     /// `Ok(())`.
     fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.shared.closing.swap(true, Ordering::SeqCst) {
             return Ok(());
+        }
+        for shard in &self.shared.shards {
+            shard.state.lock().closed = true;
         }
         let Some(done) = &self.done else {
             return self.inner.close();
         };
-        let _ = self.tx.send(Item::Close);
+        self.shared.nudge(true);
         match done.recv_timeout(self.close_timeout) {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                self.counters.abandon.store(true, Ordering::Release);
-                let c = &self.counters;
-                let finished = Counters::get(&c.evicted)
-                    + Counters::get(&c.delivered)
-                    + Counters::get(&c.errors)
-                    + Counters::get(&c.abandoned);
+                self.shared.abandon.store(true, Ordering::Relaxed);
                 Err(Error::FlushTimeout {
                     driver: self.inner.name().to_owned(),
-                    unflushed: Counters::get(&c.accepted).saturating_sub(finished),
+                    unflushed: self.shared.sum(ShardState::unflushed),
                     timeout: self.close_timeout,
                 })
             }
@@ -292,6 +368,14 @@ impl Logger for NonBlocking {
 
     fn buf_size(&self) -> Option<usize> {
         self.inner.buf_size()
+    }
+}
+
+impl Drop for NonBlocking {
+    /// Lets the worker finish in the background: see the type's docs.
+    fn drop(&mut self) {
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.shared.nudge(true);
     }
 }
 
@@ -336,31 +420,30 @@ impl NonBlockingBuilder {
     ///
     /// [`Error::Spawn`] when the worker thread cannot be started.
     pub fn build(self) -> Result<NonBlocking> {
-        let (logger, spawn_error) = self.start();
-        match spawn_error {
-            Some(err) => Err(err),
-            None => Ok(logger),
+        match self.start() {
+            (_, Some(err)) => Err(err),
+            (logger, None) => Ok(logger),
         }
     }
 
-    /// Like `build`, but a worker that cannot start makes every `log` fail.
-    fn build_lenient(self) -> NonBlocking {
-        self.start().0
-    }
-
+    /// Starts the worker; a worker that cannot start makes every `log` fail.
     fn start(self) -> (NonBlocking, Option<Error>) {
-        let (tx, rx) = crossbeam_channel::unbounded();
+        let shared = Arc::new(Shared {
+            shards: Default::default(),
+            worker: AtomicU8::new(AWAKE),
+            sleep: Mutex::new(()),
+            wake: Condvar::new(),
+            closing: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
+        });
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        let counters = Arc::new(Counters::default());
         let worker = Worker {
             inner: Arc::clone(&self.inner),
-            rx: rx.clone(),
-            counters: Arc::clone(&counters),
+            shared: Arc::clone(&shared),
         };
         let thread = format!("logdriver-nonblocking-{}", self.inner.name());
         let spawned = thread::Builder::new().name(thread.clone()).spawn(move || {
-            let result = worker.run();
-            let _ = done_tx.send(result);
+            let _ = done_tx.send(worker.run());
         });
         let (done, err) = match spawned {
             Ok(_) => (Some(done_rx), None),
@@ -369,13 +452,11 @@ impl NonBlockingBuilder {
         let logger = NonBlocking {
             inner: self.inner,
             max_bytes: self.max_bytes,
+            grain: (self.max_bytes / 64).min(4096),
             overflow: self.overflow,
             close_timeout: self.close_timeout,
-            tx,
-            rx,
-            counters,
+            shared,
             done,
-            closed: AtomicBool::new(false),
         };
         (logger, err)
     }
@@ -383,33 +464,35 @@ impl NonBlockingBuilder {
 
 struct Worker {
     inner: Arc<dyn Logger>,
-    rx: Receiver<Item>,
-    counters: Arc<Counters>,
+    shared: Arc<Shared>,
+}
+
+/// What the worker did since it last reported to a shard.
+#[derive(Default)]
+struct Tally {
+    bytes: usize,
+    delivered: u64,
+    errors: u64,
+    abandoned: u64,
 }
 
 impl Worker {
-    /// Delivers until `Close` (then closes the driver) or until every
-    /// sender is gone (then leaves the driver open).
+    /// Delivers batches until `close`, then closes the driver.
     fn run(self) -> Result<()> {
-        // Wait for one message, then drain whatever else is there.
-        while let Ok(first) = self.rx.recv() {
-            let mut next = Some(first);
-            while let Some(item) = next {
-                match item {
-                    Item::Msg(msg) => self.deliver(msg),
-                    Item::Close => return self.finish(),
-                }
-                next = self.rx.try_recv().ok();
+        let mut batch = VecDeque::new();
+        let mut idle_polls = 0;
+        loop {
+            let mut took = false;
+            for shard in &self.shared.shards {
+                // Take everything at once: the loggers never wait for us.
+                mem::swap(&mut shard.state.lock().queue, &mut batch);
+                took |= !batch.is_empty();
+                self.deliver(shard, &mut batch);
             }
-        }
-        Ok(())
-    }
-
-    /// Delivers what raced in behind `Close`, then closes the driver.
-    fn finish(self) -> Result<()> {
-        while let Ok(item) = self.rx.try_recv() {
-            if let Item::Msg(msg) = item {
-                self.deliver(msg);
+            if took {
+                idle_polls = 0;
+            } else if !self.sleep(&mut idle_polls) {
+                break;
             }
         }
         match catch_unwind(AssertUnwindSafe(|| self.inner.close())) {
@@ -418,16 +501,72 @@ impl Worker {
         }
     }
 
-    fn deliver(&self, msg: Message) {
-        let c = &*self.counters;
-        c.bytes.fetch_sub(cost(&msg), Ordering::AcqRel);
-        if c.abandon.load(Ordering::Acquire) {
-            Counters::add(&c.abandoned);
-            return;
+    /// Waits for lines: polls for a while, then sleeps until woken.
+    /// Returns `false` when the buffer is closed and empty.
+    fn sleep(&self, idle_polls: &mut u32) -> bool {
+        let shared = &*self.shared;
+        let mut guard = shared.sleep.lock();
+        let mode = if *idle_polls < IDLE_POLLS {
+            POLLING
+        } else {
+            ASLEEP
+        };
+        shared.worker.store(mode, Ordering::SeqCst);
+        // Look again after announcing the nap: a logger that pushed before
+        // it could see the announcement is caught here.
+        let empty = shared
+            .shards
+            .iter()
+            .all(|s| s.state.lock().queue.is_empty());
+        let closing = shared.closing.load(Ordering::SeqCst);
+        if !empty || closing {
+            shared.worker.store(AWAKE, Ordering::SeqCst);
+            return !(empty && closing);
         }
-        match catch_unwind(AssertUnwindSafe(|| self.inner.log(msg))) {
-            Ok(Ok(())) => Counters::add(&c.delivered),
-            Ok(Err(_)) | Err(_) => Counters::add(&c.errors),
+        if mode == POLLING {
+            *idle_polls += 1;
+            shared.wake.wait_for(&mut guard, POLL);
+        } else {
+            shared.wake.wait(&mut guard);
+        }
+        shared.worker.store(AWAKE, Ordering::SeqCst);
+        true
+    }
+
+    /// Hands `batch`, taken from `shard`, to the driver.
+    fn deliver(&self, shard: &Shard, batch: &mut VecDeque<Message>) {
+        let mut tally = Tally::default();
+        let mut since_report = 0;
+        while let Some(msg) = batch.pop_front() {
+            tally.bytes += cost(&msg);
+            if self.shared.abandon.load(Ordering::Relaxed) {
+                tally.abandoned += 1;
+            } else {
+                match catch_unwind(AssertUnwindSafe(|| self.inner.log(msg))) {
+                    Ok(Ok(())) => tally.delivered += 1,
+                    Ok(Err(_)) | Err(_) => tally.errors += 1,
+                }
+            }
+            since_report += 1;
+            if since_report == RELEASE_EVERY || batch.is_empty() {
+                since_report = 0;
+                self.report(shard, mem::take(&mut tally));
+            }
+        }
+    }
+
+    /// Gives the delivered messages' room back and publishes the counts.
+    fn report(&self, shard: &Shard, tally: Tally) {
+        let mut state = shard.state.lock();
+        state.bytes -= tally.bytes;
+        state.delivered += tally.delivered;
+        state.errors += tally.errors;
+        state.abandoned += tally.abandoned;
+        let bytes = state.bytes;
+        drop(state);
+        let published = shard.published.0.load(Ordering::Relaxed);
+        if bytes == 0 || published > bytes {
+            shard.published.0.store(bytes, Ordering::Relaxed);
         }
     }
 }

@@ -1,0 +1,151 @@
+//! NonBlocking against calling the driver directly, in the same run:
+//!
+//! - `log`: one `log` call into a no-op driver, directly or through the
+//!   buffer (whose worker forwards to the same driver);
+//! - `copier`: the Copier reading 2 OS pipes of 100-byte lines into a
+//!   counting no-op driver, in blocking mode and with `mode=non-blocking`
+//!   (timed until `close` has delivered everything).
+//!
+//! Lines the non-blocking buffer dropped are printed at the end of each
+//! benchmark: with a driver that keeps up, there should be none.
+
+use std::io::{self, PipeReader, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use logdriver::{Copier, Logger, Message, NonBlocking, Result, Source, DEFAULT_MAX_BUFFER_SIZE};
+
+/// Counts lines per source, each counter on its own cache line.
+#[derive(Default)]
+struct Count([Padded; 2]);
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(AtomicU64);
+
+impl Count {
+    fn total(&self) -> u64 {
+        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+impl Logger for Count {
+    fn log(&self, msg: Message) -> Result<()> {
+        self.0[msg.source as usize]
+            .0
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "count"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn log(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nonblocking/log");
+    group.throughput(Throughput::Elements(1));
+    let line = Bytes::from(vec![b'x'; 100]);
+
+    let direct: Arc<dyn Logger> = Arc::new(Count::default());
+    group.bench_function("direct", |b| {
+        b.iter(|| {
+            direct
+                .log(Message::new(Source::Stdout, line.clone()))
+                .unwrap()
+        })
+    });
+
+    let nonblocking = NonBlocking::new(Arc::new(Count::default()), DEFAULT_MAX_BUFFER_SIZE);
+    group.bench_function("nonblocking", |b| {
+        b.iter(|| {
+            nonblocking
+                .log(Message::new(Source::Stdout, line.clone()))
+                .unwrap()
+        })
+    });
+    nonblocking.close().unwrap();
+    eprintln!(
+        "nonblocking/log: delivered {}, dropped {} (a tight loop outruns any worker)",
+        nonblocking.delivered(),
+        nonblocking.dropped()
+    );
+    group.finish();
+}
+
+const BYTES_PER_SOURCE: usize = 8 << 20;
+
+fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
+    [0, 1].map(|_| {
+        let (reader, mut writer) = io::pipe().unwrap();
+        let data = Arc::clone(data);
+        thread::spawn(move || writer.write_all(&data).unwrap());
+        reader
+    })
+}
+
+fn copier(c: &mut Criterion) {
+    let mut group = c.benchmark_group("nonblocking/copier");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    let line_len = 100;
+    let mut line = vec![b'x'; line_len];
+    line[line_len - 1] = b'\n';
+    let data = Arc::new(line.repeat(BYTES_PER_SOURCE / line_len));
+    let lines = 2 * (data.len() / line_len) as u64;
+    group.throughput(Throughput::Elements(lines));
+
+    group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, data| {
+        b.iter(|| {
+            let [out, err] = feed(data);
+            let count = Arc::new(Count::default());
+            Copier::new(count.clone())
+                .source(Source::Stdout, out)
+                .source(Source::Stderr, err)
+                .run()
+                .unwrap()
+                .wait();
+            assert_eq!(count.total(), lines);
+        })
+    });
+
+    // Docker's default buffer, and one that holds a whole iteration: the
+    // first shows what a burst of 2 GB/s does to a 1 MB buffer, the second
+    // the cost of the hand-off alone.
+    for (label, max) in [
+        ("non-blocking-1MB", DEFAULT_MAX_BUFFER_SIZE),
+        ("non-blocking-64MiB", 64 << 20),
+    ] {
+        let mut dropped = 0;
+        let mut sent = 0;
+        group.bench_with_input(BenchmarkId::new(label, line_len), &data, |b, data| {
+            b.iter(|| {
+                let [out, err] = feed(data);
+                let count = Arc::new(Count::default());
+                let logger = Arc::new(NonBlocking::new(count.clone(), max));
+                Copier::new(logger.clone())
+                    .source(Source::Stdout, out)
+                    .source(Source::Stderr, err)
+                    .run()
+                    .unwrap()
+                    .wait();
+                logger.close().unwrap();
+                dropped += logger.dropped();
+                sent += lines;
+                assert_eq!(count.total() + logger.dropped(), lines);
+            })
+        });
+        eprintln!("nonblocking/copier/{label}: dropped {dropped} of {sent} lines");
+    }
+    group.finish();
+}
+
+criterion_group!(benches, log, copier);
+criterion_main!(benches);
