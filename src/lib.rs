@@ -25,7 +25,10 @@
 //! [`NonBlocking`] buffer in front of the driver: the container never
 //! waits, and every line the buffer cannot hold is counted.
 //!
-//! Built-in drivers: `none` ([`drivers::none`]) discards everything.
+//! Built-in drivers: `none` ([`drivers::none`]) discards everything;
+//! `zmq` (feature `zmq`, on by default) publishes each line to ZeroMQ log
+//! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing
+//! nothing while a hub listens.
 //!
 //! # Example
 //!
@@ -101,7 +104,8 @@
 //!   (option `non-blocking-drop=oldest`), and always counts what it drops.
 
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
-#![forbid(unsafe_code)]
+// The one exception: `drivers::zmq::set_xpub_nodrop`, see its SAFETY comment.
+#![deny(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
 mod copier;

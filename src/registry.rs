@@ -206,7 +206,9 @@ impl Registry {
 
     /// Creates the driver `name` for the container described by `info`.
     ///
-    /// `info.config` is [validated](Registry::validate) first. With
+    /// `info.config` is [validated](Registry::validate) first. The creator
+    /// sees it without the options the registry handles itself (`mode`,
+    /// `max-buffer-size`, `non-blocking-drop`), as the validator does. With
     /// `mode=non-blocking` the driver is wrapped in a [`NonBlocking`] buffer
     /// of `max-buffer-size` bytes (by default 1,000,000) that drops what
     /// `non-blocking-drop` says (by default the newest message).
@@ -225,7 +227,15 @@ impl Registry {
                 .ok_or_else(|| Error::UnknownDriver {
                     name: name.to_owned(),
                 })?;
-        let logger: Arc<dyn Logger> = Arc::from(creator(info)?);
+        // The creator sees the same options as the validator: its own.
+        let logger: Arc<dyn Logger> = if BUILTIN_OPTS.iter().any(|k| info.config.contains_key(*k)) {
+            let mut own = info.clone();
+            own.config
+                .retain(|key, _| !BUILTIN_OPTS.contains(&key.as_str()));
+            Arc::from(creator(&own)?)
+        } else {
+            Arc::from(creator(info)?)
+        };
         Ok(match Mode::from_opts(name, &info.config)? {
             Mode::Blocking => logger,
             Mode::NonBlocking => Arc::new(

@@ -249,6 +249,28 @@ fn create_validates_first_and_passes_info_to_the_creator() {
 }
 
 #[test]
+fn the_creator_sees_only_the_drivers_own_options() {
+    let r = Registry::new();
+    r.register("keys", |info: &Info| {
+        let mut keys: Vec<&str> = info.config.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["colour"]);
+        Ok(Box::new(Discard("keys")) as Box<dyn Logger>)
+    })
+    .unwrap();
+    let info = Info {
+        config: opts(&[
+            ("mode", "non-blocking"),
+            ("max-buffer-size", "2m"),
+            ("non-blocking-drop", "oldest"),
+            ("colour", "red"),
+        ]),
+        ..Default::default()
+    };
+    r.create("keys", &info).unwrap().close().unwrap();
+}
+
+#[test]
 fn creator_errors_are_returned_as_they_are() {
     let r = Registry::new();
     r.register("down", |_: &Info| {

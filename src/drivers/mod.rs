@@ -4,11 +4,15 @@
 //! [`Registry::with_builtins`](crate::Registry::with_builtins).
 
 pub mod none;
+#[cfg(feature = "zmq")]
+pub mod zmq;
 
 use crate::{Registry, Result};
 
 /// Registers every built-in driver of the enabled features in `registry`.
 pub(crate) fn register_builtins(registry: &Registry) -> Result<()> {
     none::register(registry)?;
+    #[cfg(feature = "zmq")]
+    zmq::register(registry)?;
     Ok(())
 }

@@ -1,0 +1,612 @@
+//! `zmq`: publishes every line to ZeroMQ log hubs.
+//!
+//! Each line is one multipart message of three frames:
+//!
+//! ```text
+//! [tenant_id, service_id, "<container id>: <line>"]
+//! ```
+//!
+//! `tenant_id` and `service_id` are the container's `TENANT_ID` and
+//! `SERVICE_ID` environment variables, each `default` when unset or empty;
+//! the container id is [`Info::id`], its first 12 characters. Hubs bind a
+//! SUB socket and subscribe by tenant prefix: this layout is the original
+//! Go driver's, and never changes.
+//!
+//! # Options
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `zmq-address` | required | the hub's endpoint (`tcp://host:port`, `ipc://path`, `inproc://name`), or several, comma-separated |
+//! | `zmq-sndhwm` | `10000` | messages queued per hub before `log` waits (`0`: no limit) |
+//! | `zmq-send-timeout` | `5s` | how long `log` waits for a hub to subscribe or to take a line |
+//! | `zmq-linger` | `5s` | how long `close` waits for queued lines to reach the hubs |
+//!
+//! Durations are a number with a unit: `ms`, `s` or `m`.
+//!
+//! # Nothing lost while a hub listens
+//!
+//! The original driver used a PUB socket, which silently drops messages
+//! when its queue is full and every message sent before a hub's
+//! subscription arrives. This driver publishes from an XPUB socket with
+//! `ZMQ_XPUB_NODROP`, which hubs cannot tell from a PUB:
+//!
+//! - When a hub's queue is full, `log` waits (back-pressure reaches the
+//!   container, as blocking mode means) instead of dropping.
+//! - The XPUB sees subscriptions arrive, so `log` waits, up to the send
+//!   timeout, until a hub subscribed to this container's tenant is there.
+//!   (A hub's subscription goes out while its socket is in use, for
+//!   instance blocked in `recv`, as every hub's is.)
+//! - When none comes, or a hub stops taking lines for the whole send
+//!   timeout, the line is dropped, counted in [`ZmqLogger::dropped`], and
+//!   `log` returns an error. After a wait for a hub has timed out, lines
+//!   are dropped at once (still counted, still an error) until a hub
+//!   subscribes again, so that a container never crawls at one line per
+//!   timeout.
+//! - A hub that goes away is reconnected to by ZeroMQ. Lines sent between
+//!   its departure and the driver noticing it (it checks every 256 lines)
+//!   are lost with the connection.
+//!
+//! # Closing
+//!
+//! [`close`](Logger::close) returns once every line handed to `log` has
+//! reached a connected hub, or once the linger has run out; it never hangs
+//! when no hub listens. It holds even if the process exits right after:
+//! the driver owns a ZeroMQ context of its own and terminates it, which is
+//! what makes libzmq finish sending. Drivers with an `inproc://` endpoint
+//! share the process-wide [`context`] instead, since inproc peers must
+//! share one; so do drivers built with [`ZmqLogger::with_context`]. Their
+//! `inproc` lines are in the hub's queue when `log` returns; lines queued
+//! for other endpoints are sent in the background.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::c_int;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::{Error, Info, Logger, Message, Registry, Result};
+
+/// The name this driver is registered under.
+pub const NAME: &str = "zmq";
+/// The option that names the hubs' endpoints.
+pub const ADDRESS_OPT: &str = "zmq-address";
+/// The option that sets the send high-water mark.
+pub const SNDHWM_OPT: &str = "zmq-sndhwm";
+/// The option that bounds how long `log` waits.
+pub const SEND_TIMEOUT_OPT: &str = "zmq-send-timeout";
+/// The option that bounds how long `close` waits.
+pub const LINGER_OPT: &str = "zmq-linger";
+
+/// The send high-water mark used when `zmq-sndhwm` is not given.
+pub const DEFAULT_SNDHWM: i32 = 10_000;
+/// The send timeout used when `zmq-send-timeout` is not given.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// The linger used when `zmq-linger` is not given.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
+
+/// The tenant or service used when the container's variable is unset or empty.
+pub const DEFAULT_ID: &str = "default";
+
+const OPTIONS: [&str; 4] = [ADDRESS_OPT, SNDHWM_OPT, SEND_TIMEOUT_OPT, LINGER_OPT];
+
+/// How many lines go out between two looks at the hubs' subscriptions.
+const CHECK_EVERY: u32 = 256;
+
+/// The process-wide ZeroMQ context, for `inproc://` hubs in this process.
+///
+/// Bind your in-process hub's socket in this context, and a driver with an
+/// `inproc://` address reaches it.
+///
+/// # Examples
+///
+/// ```
+/// let hub = logdriver::drivers::zmq::context().socket(zmq::SUB)?;
+/// hub.bind("inproc://logs-doc")?;
+/// hub.set_subscribe(b"")?;
+/// assert_eq!(hub.recv_bytes(zmq::DONTWAIT), Err(zmq::Error::EAGAIN));
+/// # Ok::<(), zmq::Error>(())
+/// ```
+pub fn context() -> &'static zmq::Context {
+    static CONTEXT: OnceLock<zmq::Context> = OnceLock::new();
+    CONTEXT.get_or_init(zmq::Context::new)
+}
+
+/// The driver's options, checked.
+#[derive(Debug, Clone)]
+struct Config {
+    endpoints: Vec<String>,
+    sndhwm: i32,
+    send_timeout: Duration,
+    linger: Duration,
+}
+
+impl Config {
+    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
+        if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
+            return Err(Error::unknown_option(NAME, key));
+        }
+        let address = opts
+            .get(ADDRESS_OPT)
+            .ok_or_else(|| Error::missing_option(NAME, ADDRESS_OPT))?;
+        let endpoints = address
+            .split(',')
+            .map(|e| check_endpoint(e.trim()).map(str::to_owned))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|reason| Error::invalid_option(NAME, ADDRESS_OPT, address, reason))?;
+        let sndhwm = match opts.get(SNDHWM_OPT) {
+            None => DEFAULT_SNDHWM,
+            Some(v) => v.parse::<i32>().ok().filter(|&n| n >= 0).ok_or_else(|| {
+                Error::invalid_option(NAME, SNDHWM_OPT, v, "not a count of messages (0 or more)")
+            })?,
+        };
+        let duration = |key: &str, default: Duration| match opts.get(key) {
+            None => Ok(default),
+            Some(v) => {
+                parse_duration(v).map_err(|reason| Error::invalid_option(NAME, key, v, reason))
+            }
+        };
+        Ok(Config {
+            endpoints,
+            sndhwm,
+            send_timeout: duration(SEND_TIMEOUT_OPT, DEFAULT_SEND_TIMEOUT)?,
+            linger: duration(LINGER_OPT, DEFAULT_LINGER)?,
+        })
+    }
+}
+
+/// Checks one ZeroMQ endpoint a socket can connect to.
+fn check_endpoint(endpoint: &str) -> std::result::Result<&str, &'static str> {
+    const NOT_AN_ENDPOINT: &str =
+        "not a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)";
+    let (scheme, rest) = endpoint.split_once("://").ok_or(NOT_AN_ENDPOINT)?;
+    match scheme {
+        "tcp" => {
+            let (host, port) = rest.rsplit_once(':').ok_or("tcp endpoint has no port")?;
+            if host.is_empty() || host.contains(char::is_whitespace) || host == "*" {
+                return Err("tcp endpoint has no host to connect to");
+            }
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(endpoint),
+                _ => Err("tcp port must be a number from 1 to 65535"),
+            }
+        }
+        "ipc" | "inproc" if !rest.is_empty() => Ok(endpoint),
+        "ipc" | "inproc" => Err("endpoint has an empty path or name"),
+        _ => Err(NOT_AN_ENDPOINT),
+    }
+}
+
+/// Parses `500ms`, `5s` or `1m`.
+fn parse_duration(s: &str) -> std::result::Result<Duration, &'static str> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "not a duration such as 500ms, 5s or 1m")?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        _ => Err("not a duration such as 500ms, 5s or 1m"),
+    }
+}
+
+/// Milliseconds for a ZeroMQ option, saturated to its `i32`.
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+/// Turns on `ZMQ_XPUB_NODROP`, which the `zmq` crate does not wrap.
+#[allow(unsafe_code)]
+fn set_xpub_nodrop(socket: &mut zmq::Socket) -> zmq::Result<()> {
+    let on: c_int = 1;
+    // SAFETY: `as_mut_ptr` is the live socket that `socket` owns and keeps
+    // open across the call. The option value points to a `c_int` that
+    // outlives the call, and the length passed is exactly its size, which
+    // is what libzmq reads for ZMQ_XPUB_NODROP. `zmq_errno` only reads the
+    // calling thread's errno.
+    unsafe {
+        let rc = zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            zmq_sys::ZMQ_XPUB_NODROP as c_int,
+            (&on as *const c_int).cast(),
+            std::mem::size_of::<c_int>(),
+        );
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(zmq::Error::from_raw(zmq_sys::zmq_errno()))
+        }
+    }
+}
+
+/// The socket and what the driver knows about the hubs behind it.
+struct Connection {
+    socket: zmq::Socket,
+    /// A context owned by this driver alone, terminated on `close` to flush.
+    own_context: Option<zmq::Context>,
+    /// Subscribed topics that match this driver's tenant.
+    topics: HashSet<Vec<u8>>,
+    /// Lines sent since the last look at the subscriptions.
+    since_check: u32,
+    /// A wait for a hub timed out, and none has subscribed since.
+    gave_up: bool,
+}
+
+impl Connection {
+    /// Reads the subscriptions that arrived, without waiting.
+    fn read_subscriptions(&mut self, tenant: &[u8]) {
+        while let Ok(sub) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            let Some((&kind, topic)) = sub.split_first() else {
+                continue;
+            };
+            if !tenant.starts_with(topic) {
+                continue;
+            }
+            match kind {
+                1 => {
+                    self.topics.insert(topic.to_vec());
+                }
+                0 => {
+                    self.topics.remove(topic);
+                }
+                _ => {}
+            }
+        }
+        self.since_check = 0;
+    }
+
+    /// Waits until a hub subscribed to `tenant` is there, up to `timeout`.
+    fn wait_for_hub(&mut self, tenant: &[u8], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.read_subscriptions(tenant);
+            if !self.topics.is_empty() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            // Wakes when a subscription arrives; errors just end the wait early.
+            let _ = self.socket.poll(zmq::POLLIN, millis(left).max(1).into());
+        }
+    }
+}
+
+/// The `zmq` driver: publishes each line to ZeroMQ hubs.
+///
+/// See the [module docs](self) for the wire format, the options and the
+/// delivery guarantees.
+///
+/// # Examples
+///
+/// ```
+/// use logdriver::{drivers::zmq::ZmqLogger, Info, Logger, Message, Source};
+///
+/// // An in-process hub, subscribed to tenant "acme". Like any hub, it
+/// // must be receiving for its subscription to reach the driver.
+/// let hub = logdriver::drivers::zmq::context().socket(zmq::SUB)?;
+/// hub.bind("inproc://hub-doc")?;
+/// hub.set_subscribe(b"acme")?;
+/// let hub = std::thread::spawn(move || hub.recv_multipart(0));
+///
+/// let info = Info {
+///     config: [("zmq-address".into(), "inproc://hub-doc".into())].into(),
+///     container_id: "0123456789abcdef".into(),
+///     container_env: vec!["TENANT_ID=acme".into()],
+///     ..Default::default()
+/// };
+/// let logger = ZmqLogger::new(&info)?;
+/// logger.log(Message::new(Source::Stdout, "hello"))?;
+/// logger.close()?;
+///
+/// let frames = hub.join().unwrap()?;
+/// assert_eq!(frames, [&b"acme"[..], b"default", b"0123456789ab: hello"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ZmqLogger {
+    tenant: Vec<u8>,
+    service: Vec<u8>,
+    /// `"<container id>: "`, the start of every payload frame.
+    prefix: Vec<u8>,
+    send_timeout: Duration,
+    conn: Mutex<Option<Connection>>,
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl fmt::Debug for ZmqLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ZmqLogger")
+            .field("tenant", &String::from_utf8_lossy(&self.tenant))
+            .field("service", &String::from_utf8_lossy(&self.service))
+            .field("sent", &self.sent())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl ZmqLogger {
+    /// Connects a driver for the container `info` to the hubs in its
+    /// `zmq-address` option.
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`validate`](ZmqLogger::validate) finds in `info.config`;
+    /// [`Error::Driver`] when ZeroMQ cannot create or connect the socket.
+    pub fn new(info: &Info) -> Result<ZmqLogger> {
+        let config = Config::parse(&info.config)?;
+        let inproc = config.endpoints.iter().any(|e| e.starts_with("inproc://"));
+        let (context, own) = if inproc {
+            (context().clone(), false)
+        } else {
+            (zmq::Context::new(), true)
+        };
+        ZmqLogger::connect(info, config, context, own)
+    }
+
+    /// Like [`new`](ZmqLogger::new), with sockets made in `context`.
+    ///
+    /// `close` then cannot terminate the context to flush: lines queued for
+    /// `tcp` and `ipc` hubs are sent in the background, and lost if the
+    /// process exits first.
+    ///
+    /// # Errors
+    ///
+    /// As for [`new`](ZmqLogger::new).
+    pub fn with_context(info: &Info, context: zmq::Context) -> Result<ZmqLogger> {
+        ZmqLogger::connect(info, Config::parse(&info.config)?, context, false)
+    }
+
+    fn connect(info: &Info, config: Config, context: zmq::Context, own: bool) -> Result<ZmqLogger> {
+        let err = |e: zmq::Error| Error::driver(NAME, e);
+        let mut socket = context.socket(zmq::XPUB).map_err(err)?;
+        set_xpub_nodrop(&mut socket).map_err(err)?;
+        socket.set_sndhwm(config.sndhwm).map_err(err)?;
+        socket
+            .set_sndtimeo(millis(config.send_timeout))
+            .map_err(err)?;
+        socket.set_linger(millis(config.linger)).map_err(err)?;
+        for endpoint in &config.endpoints {
+            socket.connect(endpoint).map_err(|e| {
+                Error::invalid_option(NAME, ADDRESS_OPT, endpoint, format!("cannot connect: {e}"))
+            })?;
+        }
+        let id = |key: &str| {
+            info.env(key)
+                .filter(|v| !v.is_empty())
+                .unwrap_or(DEFAULT_ID)
+        };
+        Ok(ZmqLogger {
+            tenant: id("TENANT_ID").as_bytes().to_vec(),
+            service: id("SERVICE_ID").as_bytes().to_vec(),
+            prefix: format!("{}: ", info.id()).into_bytes(),
+            send_timeout: config.send_timeout,
+            conn: Mutex::new(Some(Connection {
+                socket,
+                own_context: own.then_some(context),
+                topics: HashSet::new(),
+                since_check: 0,
+                gave_up: false,
+            })),
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        })
+    }
+
+    /// Checks the driver's options: known keys only, a `zmq-address` of
+    /// ZeroMQ endpoints, and valid numbers and durations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use logdriver::{drivers::zmq::ZmqLogger, Error};
+    ///
+    /// let opts = HashMap::from([("zmq-address".to_string(), "http://hub:80".to_string())]);
+    /// let err = ZmqLogger::validate(&opts).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidOption { ref key, .. } if key == "zmq-address"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownOption`] for a key the driver does not know,
+    /// [`Error::MissingOption`] without `zmq-address`, and
+    /// [`Error::InvalidOption`] for a value it cannot use.
+    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+        Config::parse(opts).map(drop)
+    }
+
+    /// Lines handed to a hub so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Lines dropped so far because no hub subscribed or took them in time.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn drop_line(&self, why: String) -> Error {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        Error::driver(NAME, why)
+    }
+}
+
+impl Logger for ZmqLogger {
+    /// Publishes `msg` as `[tenant, service, "<id>: <line>"]`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Driver`] when no hub subscribed to this tenant, or none took
+    /// the line, within the send timeout; the line is then dropped and
+    /// counted. [`Error::Closed`] after `close`.
+    fn log(&self, msg: Message) -> Result<()> {
+        let mut guard = self.conn.lock();
+        let conn = guard.as_mut().ok_or_else(|| Error::closed(NAME))?;
+
+        if conn.since_check >= CHECK_EVERY {
+            conn.read_subscriptions(&self.tenant);
+        }
+        conn.since_check += 1;
+        if conn.topics.is_empty() {
+            let wait = if conn.gave_up {
+                Duration::ZERO
+            } else {
+                self.send_timeout
+            };
+            if !conn.wait_for_hub(&self.tenant, wait) {
+                conn.gave_up = true;
+                let tenant = String::from_utf8_lossy(&self.tenant);
+                return Err(self.drop_line(format!(
+                    "no hub subscribed to tenant {tenant:?} within {:?}; line dropped",
+                    self.send_timeout
+                )));
+            }
+            conn.gave_up = false;
+        }
+
+        let mut payload = zmq::Message::with_size(self.prefix.len() + msg.line.len());
+        payload[..self.prefix.len()].copy_from_slice(&self.prefix);
+        payload[self.prefix.len()..].copy_from_slice(&msg.line);
+        // NODROP checks the high-water mark on the first frame only: once it
+        // is queued, the other two are too.
+        match conn.socket.send(&self.tenant[..], zmq::SNDMORE) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => {
+                return Err(self.drop_line(format!(
+                    "hub took no line for {:?}; line dropped",
+                    self.send_timeout
+                )));
+            }
+            Err(e) => return Err(self.drop_line(format!("send failed: {e}; line dropped"))),
+        }
+        conn.socket
+            .send(&self.service[..], zmq::SNDMORE)
+            .and_then(|()| conn.socket.send(payload, 0))
+            .map_err(|e| self.drop_line(format!("send failed mid-message: {e}; line dropped")))?;
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// Flushes queued lines to the hubs, bounded by `zmq-linger`, and
+    /// closes the socket. A second call returns `Ok(())`.
+    fn close(&self) -> Result<()> {
+        let conn = self.conn.lock().take();
+        if let Some(Connection {
+            socket,
+            own_context,
+            ..
+        }) = conn
+        {
+            drop(socket);
+            // Dropping the last handle terminates the context, which waits
+            // until queued messages are sent or the linger has run out.
+            drop(own_context);
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn register(registry: &Registry) -> Result<()> {
+    registry.register(NAME, |info: &Info| {
+        Ok(Box::new(ZmqLogger::new(info)?) as Box<dyn Logger>)
+    })?;
+    registry.register_validator(NAME, ZmqLogger::validate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn xpub_nodrop_makes_a_full_queue_refuse_instead_of_drop() {
+        let ctx = zmq::Context::new();
+        let mut publisher = ctx.socket(zmq::XPUB).unwrap();
+        set_xpub_nodrop(&mut publisher).unwrap();
+        publisher.set_sndhwm(1).unwrap();
+        publisher.bind("inproc://nodrop-test").unwrap();
+        let subscriber = ctx.socket(zmq::SUB).unwrap();
+        subscriber.set_rcvhwm(1).unwrap();
+        subscriber.connect("inproc://nodrop-test").unwrap();
+        subscriber.set_subscribe(b"").unwrap();
+        assert_eq!(publisher.recv_bytes(0).unwrap(), b"\x01");
+        // Nobody reads: the queues fill, then the socket says EAGAIN. A
+        // plain XPUB would accept (and drop) every message instead.
+        let accepted = (0..100)
+            .take_while(|i| publisher.send(&format!("{i}")[..], zmq::DONTWAIT).is_ok())
+            .count();
+        assert!(accepted < 100, "a full NODROP socket must refuse");
+        assert_eq!(
+            publisher.send("more", zmq::DONTWAIT),
+            Err(zmq::Error::EAGAIN)
+        );
+        // What was accepted arrives, in order.
+        for i in 0..accepted {
+            assert_eq!(
+                subscriber.recv_bytes(0).unwrap(),
+                format!("{i}").into_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn endpoints() {
+        for ok in [
+            "tcp://127.0.0.1:5555",
+            "tcp://hub.example:1",
+            "tcp://[::1]:65535",
+            "ipc:///tmp/hub",
+            "inproc://hub",
+        ] {
+            assert_eq!(check_endpoint(ok), Ok(ok));
+        }
+        for bad in [
+            "",
+            "hub:5555",
+            "http://hub:80",
+            "tcp://hub",
+            "tcp://:5555",
+            "tcp://*:5555",
+            "tcp://hub:0",
+            "tcp://hub:65536",
+            "tcp://hub:x",
+            "ipc://",
+            "inproc://",
+        ] {
+            assert!(check_endpoint(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "5", "s", "-1s", "1.5s", "5 s", "5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::parse(&opts(&[(ADDRESS_OPT, "tcp://a:1, ipc:///b")])).unwrap();
+        assert_eq!(c.endpoints, ["tcp://a:1", "ipc:///b"]);
+        assert_eq!(
+            (c.sndhwm, c.send_timeout, c.linger),
+            (DEFAULT_SNDHWM, DEFAULT_SEND_TIMEOUT, DEFAULT_LINGER)
+        );
+    }
+}
