@@ -4,8 +4,10 @@
 //! - `per_line_copy`: Docker's per-line work: a clock read, a copy of the
 //!   line into a new `Vec`, and a call through `dyn`.
 //!
-//! Each iteration writes 8 MiB of lines into each of two pipes (stdout and
-//! stderr) and reads both to the end.
+//! Each iteration of `copier` writes 8 MiB of lines into each of two pipes
+//! (stdout and stderr) and reads both to the end. On a small machine the
+//! pipes and writer threads dominate; `copier_in_memory` reads 16 MiB of
+//! 100-byte lines from memory on one thread, to show the per-line cost.
 
 use std::io::{self, BufRead, BufReader, PipeReader, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -164,5 +166,83 @@ fn copier(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, copier);
+/// Serves `pattern` over and over, `total` bytes in all: an input with no
+/// pipe and no writer thread, to show the per-line cost alone.
+struct Repeat {
+    pattern: Arc<Vec<u8>>,
+    pos: usize,
+    left: usize,
+}
+
+impl io::Read for Repeat {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.left).min(self.pattern.len() - self.pos);
+        buf[..n].copy_from_slice(&self.pattern[self.pos..self.pos + n]);
+        self.pos = (self.pos + n) % self.pattern.len();
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+fn copier_in_memory(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copier_in_memory");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    let line_len = 100;
+    let whole_lines = (1 << 20) / line_len * line_len;
+    let pattern = Arc::new(lines_of(line_len)[..whole_lines].to_vec());
+    let total = 16 * whole_lines;
+    let lines = (total / line_len) as u64;
+    let input = || Repeat {
+        pattern: Arc::clone(&pattern),
+        pos: 0,
+        left: total,
+    };
+    group.throughput(Throughput::Elements(lines));
+
+    group.bench_function(BenchmarkId::new("copier", line_len), |b| {
+        b.iter(|| {
+            let stats = Copier::new(Arc::new(Count::default()))
+                .source(Source::Stdout, input())
+                .run()
+                .unwrap()
+                .wait();
+            assert_eq!(stats.lines, lines);
+        })
+    });
+    group.bench_function(BenchmarkId::new("read_until", line_len), |b| {
+        b.iter(|| {
+            let mut reader = BufReader::with_capacity(64 << 10, input());
+            let mut line = Vec::with_capacity(256);
+            let mut n = 0;
+            while reader.read_until(b'\n', &mut line).unwrap() > 0 {
+                n += 1;
+                line.clear();
+            }
+            assert_eq!(n, lines);
+        })
+    });
+    group.bench_function(BenchmarkId::new("per_line_copy", line_len), |b| {
+        b.iter(|| {
+            let count = Count::default();
+            let mut reader = BufReader::with_capacity(64 << 10, input());
+            let mut line = Vec::with_capacity(256);
+            while reader.read_until(b'\n', &mut line).unwrap() > 0 {
+                let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                let dst: &dyn OwnedLogger = &count;
+                dst.log(OwnedMessage {
+                    line: text.to_vec(),
+                    source: Source::Stdout,
+                    _timestamp: SystemTime::now(),
+                });
+                line.clear();
+            }
+            assert_eq!(count.0[0].0.load(Ordering::Relaxed), lines);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, copier, copier_in_memory);
 criterion_main!(benches);

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
+use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -317,11 +318,16 @@ impl SourceCopy {
             if let Some(pos) = memchr::memrchr(b'\n', &buf[filled..filled + n]) {
                 let end = filled + pos + 1;
                 let done = buf.split_to(end).freeze();
-                let mut start = 0;
-                for nl in memchr::memchr_iter(b'\n', &done[filled..]) {
-                    let nl = filled + nl;
-                    self.send_line(done.slice(start..nl), chunk, &mut group, now);
-                    start = nl + 1;
+                // One unwind guard per read, not per line: a panic in `log`
+                // skips only its own line, since `next` is already past it.
+                let mut next = 0;
+                while next < done.len() {
+                    let lines = AssertUnwindSafe(|| {
+                        self.send_lines(&done, &mut next, filled, chunk, &mut group, now)
+                    });
+                    if let Err(payload) = catch_unwind(lines) {
+                        self.failed(Error::panicked(self.dst.name(), &*payload));
+                    }
                 }
                 filled = filled + n - end;
             } else {
@@ -340,6 +346,42 @@ impl SourceCopy {
         if filled > 0 {
             let rest = buf.split_to(filled).freeze();
             self.send_partial(rest, false, &mut group, SystemTime::now());
+        }
+    }
+
+    /// Sends the lines of `done`, which ends with a newline, from `*next` on.
+    ///
+    /// The first `held` bytes have no newline. `*next` moves past each line
+    /// before the line is sent, so that after a panic the caller can go on
+    /// with the line after it.
+    fn send_lines(
+        &mut self,
+        done: &Bytes,
+        next: &mut usize,
+        held: usize,
+        chunk: usize,
+        group: &mut Option<Group>,
+        now: SystemTime,
+    ) {
+        let from = (*next).max(held);
+        for nl in memchr::memchr_iter(b'\n', &done[from..]) {
+            let nl = from + nl;
+            let line = done.slice(mem::replace(next, nl + 1)..nl);
+            if line.len() >= chunk || group.is_some() {
+                // Chunks guard each message: a panic must not lose the rest.
+                self.send_line(line, chunk, group, now);
+                continue;
+            }
+            self.stats.lines += 1;
+            let msg = Message {
+                line,
+                source: self.source,
+                timestamp: now,
+                partial: None,
+            };
+            if let Err(err) = self.dst.log(msg) {
+                self.failed(err);
+            }
         }
     }
 
@@ -398,13 +440,18 @@ impl SourceCopy {
         self.send(msg);
     }
 
+    /// Sends one message, surviving a panic in `log`.
     fn send(&mut self, msg: Message) {
         self.stats.lines += 1;
-        let err = match catch_unwind(AssertUnwindSafe(|| self.dst.log(msg))) {
-            Ok(Ok(())) => return,
-            Ok(Err(err)) => err,
-            Err(payload) => Error::panicked(self.dst.name(), &*payload),
-        };
+        match catch_unwind(AssertUnwindSafe(|| self.dst.log(msg))) {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => self.failed(err),
+            Err(payload) => self.failed(Error::panicked(self.dst.name(), &*payload)),
+        }
+    }
+
+    /// Counts a failed `log` and shows it to the hook.
+    fn failed(&mut self, err: Error) {
         self.stats.log_errors += 1;
         if let Some(hook) = &self.on_error {
             // A panicking hook must not stop the copy either.

@@ -247,6 +247,65 @@ fn panicking_driver_never_stops_the_pipe_draining() {
 }
 
 #[test]
+fn a_panic_costs_exactly_its_own_line() {
+    /// Panics on lines that start with "boom"; keeps the others.
+    struct Picky(Mutex<Vec<Vec<u8>>>);
+    impl Logger for Picky {
+        fn log(&self, msg: Message) -> Result<()> {
+            assert!(!msg.line.starts_with(b"boom"), "boom");
+            self.0.lock().push(msg.line.to_vec());
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "picky"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    silence_copier_panics();
+    // Whole lines, and a long line whose second chunk panics.
+    let mut input = b"a\nboom 1\nb\nboom 2\nboom 3\nc\n".to_vec();
+    input.extend_from_slice(b"0123456789abcdefboom456789abcdef!!\nd\n");
+    let driver = Arc::new(Picky(Mutex::new(Vec::new())));
+    let stats = Copier::new(driver.clone())
+        .buffer_size(16)
+        .source(
+            Source::Stdout,
+            ShortReads {
+                data: input,
+                pos: 0,
+                sizes: vec![7, 3, 50],
+                turn: 0,
+            },
+        )
+        .run()
+        .unwrap()
+        .wait();
+    let got = driver.0.lock().clone();
+    let want: Vec<&[u8]> = vec![b"a", b"b", b"c", b"0123456789abcdef", b"!!", b"d"];
+    assert_eq!(got, want);
+    assert_eq!((stats.lines, stats.log_errors, stats.partials), (10, 4, 3));
+}
+
+/// Keeps the test's output readable: silences the panics of drivers
+/// called from Copier threads, and only those.
+fn silence_copier_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let copier = thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("logdriver-copier"));
+            if !copier {
+                default_hook(info);
+            }
+        }));
+    });
+}
+
+#[test]
 fn errors_reach_the_hook_with_their_source() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
