@@ -536,21 +536,29 @@ impl Worker {
     /// Hands `batch`, taken from `shard`, to the driver.
     fn deliver(&self, shard: &Shard, batch: &mut VecDeque<Message>) {
         let mut tally = Tally::default();
-        let mut since_report = 0;
+        // One unwind guard per batch, not per message: the message that
+        // panicked is already out of `batch`, so the rest go on.
+        while !batch.is_empty() {
+            let run = AssertUnwindSafe(|| self.deliver_guarded(shard, batch, &mut tally));
+            if catch_unwind(run).is_err() {
+                tally.errors += 1;
+            }
+        }
+        self.report(shard, mem::take(&mut tally));
+    }
+
+    fn deliver_guarded(&self, shard: &Shard, batch: &mut VecDeque<Message>, tally: &mut Tally) {
         while let Some(msg) = batch.pop_front() {
+            if tally.delivered + tally.errors + tally.abandoned >= RELEASE_EVERY as u64 {
+                self.report(shard, mem::take(tally));
+            }
             tally.bytes += cost(&msg);
             if self.shared.abandon.load(Ordering::Relaxed) {
                 tally.abandoned += 1;
+            } else if self.inner.log(msg).is_ok() {
+                tally.delivered += 1;
             } else {
-                match catch_unwind(AssertUnwindSafe(|| self.inner.log(msg))) {
-                    Ok(Ok(())) => tally.delivered += 1,
-                    Ok(Err(_)) | Err(_) => tally.errors += 1,
-                }
-            }
-            since_report += 1;
-            if since_report == RELEASE_EVERY || batch.is_empty() {
-                since_report = 0;
-                self.report(shard, mem::take(&mut tally));
+                tally.errors += 1;
             }
         }
     }
