@@ -465,7 +465,7 @@ impl SourceCopy {
 /// The bits come from SipHash keyed with the process's random `RandomState`
 /// keys over a process-wide counter, so ids are unpredictable across runs
 /// and never repeat within one.
-fn random_id() -> String {
+pub(crate) fn random_id() -> String {
     static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let keys = KEYS.get_or_init(Default::default);

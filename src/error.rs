@@ -114,6 +114,34 @@ pub enum Error {
         timeout: std::time::Duration,
     },
 
+    /// A file-based driver was created without [`Info::log_path`](crate::Info::log_path).
+    #[error("log driver {driver:?} needs a log path (Info::log_path)")]
+    MissingLogPath {
+        /// The driver that needs it.
+        driver: String,
+    },
+
+    /// Reading or writing a log file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An entry of a log file could not be decoded; readers skip it and go on.
+    #[error("{}:{line}: corrupt log entry: {reason}", path.display())]
+    CorruptEntry {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The entry's line number in the file, from 1.
+        line: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A worker thread could not be started.
     #[error("could not spawn thread {thread:?}: {source}")]
     Spawn {

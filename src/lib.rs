@@ -25,7 +25,9 @@
 //! [`NonBlocking`] buffer in front of the driver: the container never
 //! waits, and every line the buffer cannot hold is counted.
 //!
-//! Built-in drivers: `none` ([`drivers::none`]) discards everything;
+//! Built-in drivers: `json-file` ([`drivers::jsonfile`]) writes Docker's
+//! JSON lines byte for byte, rotates and compresses them, and reads them
+//! back; `none` ([`drivers::none`]) discards everything;
 //! `zmq` (feature `zmq`, on by default) publishes each line to ZeroMQ log
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing
 //! nothing while a hub listens.

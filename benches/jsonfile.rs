@@ -1,0 +1,73 @@
+//! Lines through the Copier into `json-file`, against a loop that does one
+//! `write` of a pre-formatted entry per line to the same file system, in
+//! the same run. 100-byte lines, 50,000 per iteration.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Cursor, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logdriver::drivers::jsonfile::JsonFileLogger;
+use logdriver::{Copier, Info, Logger, Source};
+
+const LINES: usize = 50_000;
+
+fn jsonfile(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("logdriver-bench-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path: PathBuf = dir.join("container-json.log");
+
+    let mut line = [b'x'; 100];
+    line[99] = b'\n';
+    let input: Arc<[u8]> = line.repeat(LINES).into();
+    // What json-file writes for one such line.
+    let entry = format!(
+        "{{\"log\":\"{}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-27T01:02:03.123456789Z\"}}\n",
+        "x".repeat(99)
+    );
+
+    let mut group = c.benchmark_group("jsonfile");
+    group
+        .throughput(Throughput::Elements(LINES as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+
+    group.bench_function("copier_into_json_file", |b| {
+        b.iter(|| {
+            let _ = fs::remove_file(&path);
+            let info = Info {
+                log_path: Some(path.clone()),
+                ..Default::default()
+            };
+            let logger = Arc::new(JsonFileLogger::new(&info).unwrap());
+            let stats = Copier::new(logger.clone())
+                .source(Source::Stdout, Cursor::new(Arc::clone(&input)))
+                .run()
+                .unwrap()
+                .wait();
+            logger.close().unwrap();
+            assert_eq!((stats.lines, stats.log_errors), (LINES as u64, 0));
+        })
+    });
+
+    group.bench_function("preformatted_writes", |b| {
+        b.iter(|| {
+            let _ = fs::remove_file(&path);
+            let mut file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .unwrap();
+            for _ in 0..LINES {
+                file.write_all(entry.as_bytes()).unwrap();
+            }
+        })
+    });
+    group.finish();
+    let _ = fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, jsonfile);
+criterion_main!(benches);

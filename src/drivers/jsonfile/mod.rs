@@ -1,0 +1,313 @@
+//! `json-file`: Docker's default driver, byte for byte.
+//!
+//! Each line becomes one JSON object on a line of its own, with the fields
+//! in this order:
+//!
+//! ```text
+//! {"log":"hello\n","stream":"stdout","attrs":{"tag":"web"},"time":"2026-11-27T01:02:03.456789Z"}
+//! ```
+//!
+//! - `log` is the line plus `\n`, except for a chunk of a long line that
+//!   does not end it; it is left out when empty. `stream` is `stdout` or
+//!   `stderr`. `attrs` holds the container labels and environment variables
+//!   that the `labels`, `labels-regex`, `env` and `env-regex` options
+//!   select, plus `tag` when that option is set, sorted by key; it is left
+//!   out when empty. `time` is RFC 3339 in UTC with nanoseconds, trailing
+//!   zeros trimmed.
+//! - Strings are escaped as Docker escapes them: `<`, `>`, `&` and control
+//!   bytes as `\u00XX` (but `\n`, `\r` as themselves), U+2028 and U+2029
+//!   escaped, each byte of invalid UTF-8 as `\ufffd`.
+//! - Each entry reaches the file in one `write` before `log` returns, so a
+//!   crash of the process loses nothing that was logged. The file is
+//!   [`Info::log_path`], created with mode `0640`.
+//!
+//! This is what the kubelet, Fluentd's and Fluent Bit's docker parsers,
+//! Promtail and Filebeat read.
+//!
+//! # Options
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `max-size` | unlimited | rotate when the file has reached this size; decimal units (`10m` = 10,000,000 bytes) |
+//! | `max-file` | `1` | files to keep, the current one included |
+//! | `compress` | `false` | gzip rotated files; needs `max-size` and `max-file` of 2 or more |
+//! | `labels`, `labels-regex`, `env`, `env-regex` | none | what goes into `attrs`; see [`Info::extra_attributes`] |
+//! | `tag` | none | a template for an `attrs.tag`; see [`Info::tag`] |
+//!
+//! Unlike Docker, a bad value is rejected by [`JsonFileLogger::validate`],
+//! so a runtime can refuse it before the container starts.
+//!
+//! # Rotation
+//!
+//! As in Docker: before each write, a file that has reached `max-size` is
+//! renamed (never truncated, so readers keep their place) to `.1`, `.1`
+//! to `.2`, and so on; the oldest beyond `max-file` is removed. With
+//! `max-file=1` the full file is removed instead. With `compress`, a
+//! rotated file becomes `.N.gz`, whose gzip header holds
+//! `{"lastTime":"<time of its last entry>"}` in its extra field.
+//!
+//! Unlike Docker, compression runs on a thread of its own and never holds
+//! up the writer (Docker holds its write lock while gzip runs). `close`
+//! waits for it, so the files are final when `close` returns.
+//!
+//! # Reading
+//!
+//! [`JsonFileLogger::read_logs`] and [`read_logs`] return a [`LogReader`],
+//! an iterator of [`Message`]s with Docker's `tail`,
+//! `since`, `until` and `follow` semantics; see [`ReadConfig`].
+
+mod encode;
+mod file;
+mod read;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::units::parse_size;
+use crate::{Error, Info, Logger, Message, Registry, Result};
+use file::{AppendError, LogFile};
+pub use read::{LogReader, ReadConfig};
+
+/// The name this driver is registered under.
+pub const NAME: &str = "json-file";
+/// The option that sets the size at which the file is rotated.
+pub const MAX_SIZE_OPT: &str = "max-size";
+/// The option that sets how many files are kept.
+pub const MAX_FILE_OPT: &str = "max-file";
+/// The option that turns on gzip for rotated files.
+pub const COMPRESS_OPT: &str = "compress";
+
+const OPTIONS: [&str; 8] = [
+    MAX_SIZE_OPT,
+    MAX_FILE_OPT,
+    COMPRESS_OPT,
+    crate::LABELS_OPT,
+    crate::LABELS_REGEX_OPT,
+    crate::ENV_OPT,
+    crate::ENV_REGEX_OPT,
+    crate::TAG_OPT,
+];
+
+/// The driver's options, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Config {
+    max_size: Option<u64>,
+    max_file: usize,
+    compress: bool,
+}
+
+impl Config {
+    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
+        if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
+            return Err(Error::unknown_option(NAME, key));
+        }
+        let invalid =
+            |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
+        let max_size = match opts.get(MAX_SIZE_OPT) {
+            None => None,
+            Some(v) => match parse_size(v, 1000) {
+                Ok(n) if n > 0 => Some(n),
+                Ok(_) => {
+                    return Err(invalid(
+                        MAX_SIZE_OPT,
+                        v,
+                        "must be a positive size such as 10m",
+                    ))
+                }
+                Err(reason) => return Err(invalid(MAX_SIZE_OPT, v, reason)),
+            },
+        };
+        let max_file =
+            match opts.get(MAX_FILE_OPT) {
+                None => 1,
+                Some(v) => v.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    invalid(MAX_FILE_OPT, v, "must be a whole number, at least 1")
+                })?,
+            };
+        let compress = match opts.get(COMPRESS_OPT).map(String::as_str) {
+            None => false,
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
+            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
+            Some(v) => return Err(invalid(COMPRESS_OPT, v, "must be true or false")),
+        };
+        if compress && (max_file < 2 || max_size.is_none()) {
+            return Err(invalid(
+                COMPRESS_OPT,
+                &opts[COMPRESS_OPT],
+                "needs max-file of 2 or more and max-size",
+            ));
+        }
+        // Templates and regexes are checked now, not at container start.
+        let probe = Info {
+            config: opts.clone(),
+            ..Info::default()
+        };
+        probe.extra_attributes(NAME)?;
+        probe.tag(NAME)?;
+        Ok(Config {
+            max_size,
+            max_file,
+            compress,
+        })
+    }
+}
+
+/// The `json-file` driver: Docker's JSON lines, with rotation.
+///
+/// See the [module docs](self) for the format, the options and reading.
+///
+/// # Examples
+///
+/// ```
+/// use logdriver::drivers::jsonfile::{JsonFileLogger, ReadConfig};
+/// use logdriver::{Info, Logger, Message, Source};
+///
+/// let dir = std::env::temp_dir().join(format!("logdriver-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let info = Info {
+///     log_path: Some(dir.join("container.log")),
+///     config: [("max-size".into(), "10m".into()), ("max-file".into(), "3".into())].into(),
+///     ..Default::default()
+/// };
+/// let logger = JsonFileLogger::new(&info)?;
+/// logger.log(Message::new(Source::Stdout, "hello"))?;
+/// logger.log(Message::new(Source::Stderr, "oops"))?;
+///
+/// let lines: Vec<_> = logger.read_logs(&ReadConfig::default())?.collect::<Result<_, _>>()?;
+/// assert_eq!(&lines[0].line[..], b"hello");
+/// assert_eq!(lines[1].source, Source::Stderr);
+/// logger.close()?;
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), logdriver::Error>(())
+/// ```
+pub struct JsonFileLogger {
+    log: Arc<LogFile>,
+    /// `attrs`, encoded once.
+    attrs: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for JsonFileLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonFileLogger")
+            .field("path", &self.log.path)
+            .finish()
+    }
+}
+
+impl JsonFileLogger {
+    /// Opens (or creates) the log file at `info.log_path` for appending.
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`validate`](JsonFileLogger::validate) finds in
+    /// `info.config`; [`Error::MissingLogPath`] without a log path;
+    /// [`Error::Io`] when the file cannot be opened.
+    pub fn new(info: &Info) -> Result<JsonFileLogger> {
+        let config = Config::parse(&info.config)?;
+        let path = info.log_path.clone().ok_or_else(|| Error::MissingLogPath {
+            driver: NAME.to_owned(),
+        })?;
+        let mut attrs = info.extra_attributes(NAME)?;
+        if info.config.contains_key(crate::TAG_OPT) {
+            attrs.insert(crate::TAG_OPT.to_owned(), info.tag(NAME)?);
+        }
+        let attrs = (!attrs.is_empty()).then(|| encode::encode_attrs(&attrs));
+        let log = LogFile::open(
+            path.clone(),
+            config.max_size,
+            config.max_file,
+            config.compress,
+        )
+        .map_err(|source| Error::Io { path, source })?;
+        Ok(JsonFileLogger { log, attrs })
+    }
+
+    /// Checks the driver's options: known keys only, sizes, counts,
+    /// booleans, regexes and the tag template.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use logdriver::{drivers::jsonfile::JsonFileLogger, Error};
+    ///
+    /// let opts = HashMap::from([("max-file".to_string(), "0".to_string())]);
+    /// assert!(matches!(JsonFileLogger::validate(&opts), Err(Error::InvalidOption { .. })));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownOption`] for a key the driver does not know, and
+    /// [`Error::InvalidOption`] for a value it cannot use.
+    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+        Config::parse(opts).map(drop)
+    }
+
+    /// Reads the log back: rotated files oldest first, then the current
+    /// file, with Docker's `tail`, `since` and `until`; with `follow`, the
+    /// entries written from then on, across rotations, until `close`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
+    pub fn read_logs(&self, config: &ReadConfig) -> Result<LogReader> {
+        LogReader::live(&self.log, config)
+    }
+}
+
+/// Reads the json-file log at `path` (and its rotated files) as a stopped
+/// container left it. [`ReadConfig::follow`] is ignored: the reader ends
+/// at the end of the current file.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
+pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LogReader> {
+    LogReader::stopped(path.as_ref(), config)
+}
+
+impl Logger for JsonFileLogger {
+    /// Encodes `msg` and appends it to the file in one `write`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Driver`] when the time is outside years 0 to 9999, or when
+    /// the write or a rotation fails; [`Error::Closed`] after `close`.
+    fn log(&self, msg: Message) -> Result<()> {
+        self.log
+            .append(&msg, self.attrs.as_deref())
+            .map_err(|e| match e {
+                AppendError::Closed => Error::closed(NAME),
+                AppendError::Time => Error::driver(NAME, "time is outside years 0 to 9999"),
+                AppendError::Io(e) => {
+                    Error::driver(NAME, format!("{}: {e}", self.log.path.display()))
+                }
+            })
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// Stops writing and waits for running compressions, so that the files
+    /// are final when it returns. A second call returns `Ok(())`.
+    fn close(&self) -> Result<()> {
+        self.log.close();
+        Ok(())
+    }
+}
+
+impl Drop for JsonFileLogger {
+    fn drop(&mut self) {
+        self.log.close();
+    }
+}
+
+pub(crate) fn register(registry: &Registry) -> Result<()> {
+    registry.register(NAME, |info: &Info| {
+        Ok(Box::new(JsonFileLogger::new(info)?) as Box<dyn Logger>)
+    })?;
+    registry.register_validator(NAME, JsonFileLogger::validate)
+}

@@ -1,0 +1,420 @@
+//! Reading json-file logs back: Docker's `ReadLogs`, as an iterator.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use flate2::read::MultiGzDecoder;
+use serde::Deserialize;
+
+use super::encode::parse_time;
+use super::file::{rotated_path, LogFile};
+use crate::{Error, Message, PartialMeta, Result, Source};
+
+/// What to read; see [`JsonFileLogger::read_logs`](super::JsonFileLogger::read_logs).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use logdriver::drivers::jsonfile::ReadConfig;
+///
+/// // The last 100 lines of the past hour, then new lines as they come.
+/// let config = ReadConfig {
+///     tail: Some(100),
+///     since: Some(SystemTime::now() - Duration::from_secs(3600)),
+///     follow: true,
+///     ..ReadConfig::default()
+/// };
+/// assert_eq!(config.until, None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadConfig {
+    /// Only the last this many entries (`Some(0)`: none). By default, all.
+    pub tail: Option<usize>,
+    /// Skip entries until the first one at or after this time; after it,
+    /// every entry is kept, as Docker does, since clocks can go backwards.
+    /// By default, no limit.
+    pub since: Option<SystemTime>,
+    /// Stop at the first entry after this time. By default, no limit.
+    pub until: Option<SystemTime>,
+    /// Keep reading new entries as they are written, across rotations,
+    /// until the logger is closed. Only for a reader of a live logger; by
+    /// default, off.
+    pub follow: bool,
+}
+
+/// One entry of a json-file log, as Docker writes it.
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    log: String,
+    #[serde(default)]
+    stream: String,
+    time: String,
+}
+
+/// A source of entries: a rotated file, or the current one up to a size.
+struct Segment {
+    path: PathBuf,
+    reader: Box<dyn BufRead + Send>,
+    line: u64,
+}
+
+/// Where a follower is in the live file.
+struct Follow {
+    log: Arc<LogFile>,
+    file: File,
+    pos: u64,
+    rotations: u64,
+    path: PathBuf,
+    pending: VecDeque<u8>,
+    line: u64,
+    /// Files rotated away before the follower got to them, oldest first.
+    missed: VecDeque<Segment>,
+}
+
+/// An iterator over the entries of a json-file log, oldest first.
+///
+/// Each item is a [`Message`] (without the `attrs`, which a `Message` does
+/// not carry) or the error of one entry: a corrupt entry is reported once
+/// and skipped, and reading goes on with the next. The `line` of a message
+/// has no trailing newline; an entry that Docker wrote without one (a
+/// chunk of a long line) comes back as a partial message, and the chunks of
+/// one line share a fresh id, as from the [`Copier`](crate::Copier).
+///
+/// With [`ReadConfig::follow`], `next` blocks until a new entry is written
+/// or the logger is closed.
+pub struct LogReader {
+    segments: VecDeque<Segment>,
+    /// Entries picked by `tail`, decoded lazily.
+    tailed: Option<VecDeque<RawEntry>>,
+    follow: Option<Follow>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    done: bool,
+    /// The partial group in progress, per stream.
+    groups: HashMap<Source, (String, u32)>,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("files_left", &self.segments.len())
+            .field("following", &self.follow.is_some())
+            .finish()
+    }
+}
+
+fn io_error(path: &Path, source: io::Error) -> Error {
+    Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Opens rotated file `index`, compressed or not; `None` if there is none.
+fn open_rotated(path: &Path, index: usize) -> Result<Option<Segment>> {
+    for gz in [true, false] {
+        let name = rotated_path(path, index, gz);
+        match File::open(&name) {
+            Ok(file) => {
+                let reader: Box<dyn BufRead + Send> = if gz {
+                    Box::new(BufReader::new(MultiGzDecoder::new(BufReader::new(file))))
+                } else {
+                    Box::new(BufReader::new(file))
+                };
+                return Ok(Some(Segment {
+                    path: name,
+                    reader,
+                    line: 0,
+                }));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_error(&name, e)),
+        }
+    }
+    Ok(None)
+}
+
+impl LogReader {
+    /// A reader of the live `log`: its rotated files and the current one
+    /// up to its last complete entry, then (when following) what comes.
+    pub(super) fn live(log: &Arc<LogFile>, config: &ReadConfig) -> Result<LogReader> {
+        // Hold the writer still while the files are listed and opened, so
+        // that the names and the current size agree.
+        let state = log.state.lock();
+        let _names = log.names.lock();
+        let mut segments = VecDeque::new();
+        for index in (1..log.max_file).rev() {
+            segments.extend(open_rotated(&log.path, index)?);
+        }
+        let current = File::open(&log.path).map_err(|e| io_error(&log.path, e))?;
+        let size = state.size;
+        let rotations = state.rotations;
+        drop(_names);
+        drop(state);
+        let reader = current.try_clone().map_err(|e| io_error(&log.path, e))?;
+        segments.push_back(Segment {
+            path: log.path.clone(),
+            reader: Box::new(BufReader::new(reader.take(size))),
+            line: 0,
+        });
+        let follow = config.follow.then(|| Follow {
+            log: Arc::clone(log),
+            file: current,
+            pos: size,
+            rotations,
+            path: log.path.clone(),
+            pending: VecDeque::new(),
+            line: 0,
+            missed: VecDeque::new(),
+        });
+        LogReader::new(segments, follow, config)
+    }
+
+    /// A reader of the files at `path` alone, as a stopped container left them.
+    pub(super) fn stopped(path: &Path, config: &ReadConfig) -> Result<LogReader> {
+        let mut rotated = Vec::new();
+        let mut index = 1;
+        while let Some(segment) = open_rotated(path, index)? {
+            rotated.push(segment);
+            index += 1;
+        }
+        let mut segments: VecDeque<Segment> = rotated.into_iter().rev().collect();
+        let current = File::open(path).map_err(|e| io_error(path, e))?;
+        segments.push_back(Segment {
+            path: path.to_owned(),
+            reader: Box::new(BufReader::new(current)),
+            line: 0,
+        });
+        LogReader::new(segments, None, config)
+    }
+
+    fn new(
+        segments: VecDeque<Segment>,
+        follow: Option<Follow>,
+        config: &ReadConfig,
+    ) -> Result<LogReader> {
+        let mut reader = LogReader {
+            segments,
+            tailed: None,
+            follow,
+            since: config.since,
+            until: config.until,
+            done: false,
+            groups: HashMap::new(),
+        };
+        if let Some(n) = config.tail {
+            // Keep the last `n` raw entries; decode only those.
+            let mut last = VecDeque::with_capacity(n.min(4096));
+            while let Some(raw) = reader.next_raw() {
+                let raw = raw?;
+                if n > 0 {
+                    if last.len() == n {
+                        last.pop_front();
+                    }
+                    last.push_back(raw);
+                }
+            }
+            reader.tailed = Some(last);
+        }
+        Ok(reader)
+    }
+
+    /// The next raw entry of the files, with where it came from.
+    fn next_raw(&mut self) -> Option<Result<RawEntry>> {
+        next_in(&mut self.segments)
+    }
+
+    /// The next entry written by a live logger, waiting for it if needed.
+    fn next_followed(&mut self) -> Option<Result<RawEntry>> {
+        let follow = self.follow.as_mut()?;
+        loop {
+            if let Some(end) = follow.pending.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = follow.pending.drain(..=end).collect();
+                follow.line += 1;
+                return Some(Ok((follow.path.clone(), follow.line, raw)));
+            }
+            if let Some(raw) = next_in(&mut follow.missed) {
+                return Some(raw);
+            }
+            let log = Arc::clone(&follow.log);
+            let mut state = log.state.lock();
+            if state.rotations == follow.rotations && follow.pos == state.size {
+                if state.closed {
+                    self.follow = None;
+                    return None;
+                }
+                log.changed.wait(&mut state);
+                continue;
+            }
+            if state.rotations == follow.rotations {
+                // New complete entries in the file we have open.
+                let end = state.size;
+                drop(state);
+                if let Err(e) = read_range(&follow.file, follow.pos, end, &mut follow.pending) {
+                    return Some(Err(io_error(&follow.path, e)));
+                }
+                follow.pos = end;
+                continue;
+            }
+            // Our file was rotated away: it is final, so finish it. Files
+            // rotated after it are read next, from their new names, then
+            // the new current file from its start.
+            let rotations = state.rotations - follow.rotations;
+            let mut lost = 0;
+            {
+                let _names = log.names.lock();
+                for index in (1..rotations as usize).rev() {
+                    match open_rotated(&log.path, index) {
+                        Ok(Some(segment)) => follow.missed.push_back(segment),
+                        Ok(None) => lost += 1,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            }
+            let new = match File::open(&log.path) {
+                Ok(file) => file,
+                Err(e) => return Some(Err(io_error(&log.path, e))),
+            };
+            follow.rotations = state.rotations;
+            drop(state);
+            let old = std::mem::replace(&mut follow.file, new);
+            if let Err(e) = read_range(&old, follow.pos, u64::MAX, &mut follow.pending) {
+                return Some(Err(io_error(&follow.path, e)));
+            }
+            follow.pos = 0;
+            if lost > 0 {
+                return Some(Err(Error::Io {
+                    path: log.path.clone(),
+                    source: io::Error::other(format!(
+                        "{lost} rotated files were removed before they could be followed; their entries are lost"
+                    )),
+                }));
+            }
+        }
+    }
+
+    /// Turns a raw entry into a message, tracking partial groups per stream.
+    fn decode(&mut self, path: &Path, line: u64, raw: &[u8]) -> Result<Message> {
+        let corrupt = |reason: String| Error::CorruptEntry {
+            path: path.to_owned(),
+            line,
+            reason,
+        };
+        let entry: Entry = serde_json::from_slice(raw).map_err(|e| corrupt(e.to_string()))?;
+        let source = match entry.stream.as_str() {
+            "stdout" => Source::Stdout,
+            "stderr" => Source::Stderr,
+            other => return Err(corrupt(format!("unknown stream {other:?}"))),
+        };
+        let timestamp =
+            parse_time(&entry.time).ok_or_else(|| corrupt(format!("bad time {:?}", entry.time)))?;
+        let mut log = entry.log.into_bytes();
+        let ends_line = log.last() == Some(&b'\n');
+        if ends_line {
+            log.pop();
+        }
+        // json-file keeps no partial metadata: an entry without a newline
+        // is a chunk, and the entry of its stream that has one ends it.
+        let partial = match (self.groups.remove(&source), ends_line) {
+            (None, true) => None,
+            (group, last) => {
+                let (id, ordinal) = group.unwrap_or_else(|| (crate::copier::random_id(), 0));
+                if !last {
+                    self.groups.insert(source, (id.clone(), ordinal + 1));
+                }
+                Some(PartialMeta {
+                    id,
+                    ordinal: ordinal + 1,
+                    last,
+                })
+            }
+        };
+        Ok(Message {
+            line: log.into(),
+            source,
+            timestamp,
+            partial,
+        })
+    }
+}
+
+/// An entry's bytes, with the file and line it came from.
+type RawEntry = (PathBuf, u64, Vec<u8>);
+
+/// The next raw entry of `segments`, dropping those that are read out.
+fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntry>> {
+    while let Some(segment) = segments.front_mut() {
+        let mut raw = Vec::new();
+        match segment.reader.read_until(b'\n', &mut raw) {
+            Ok(0) => {
+                segments.pop_front();
+            }
+            Ok(_) => {
+                segment.line += 1;
+                return Some(Ok((segment.path.clone(), segment.line, raw)));
+            }
+            Err(e) => {
+                let segment = segments.pop_front().expect("front exists");
+                return Some(Err(io_error(&segment.path, e)));
+            }
+        }
+    }
+    None
+}
+
+/// Appends the bytes of `file` from `from` to `to` (or its end) to `out`.
+fn read_range(file: &File, from: u64, to: u64, out: &mut VecDeque<u8>) -> io::Result<()> {
+    let mut reader = io::BufReader::new(file);
+    io::Seek::seek(&mut reader, io::SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    reader
+        .take(to.saturating_sub(from))
+        .read_to_end(&mut bytes)?;
+    out.extend(bytes);
+    Ok(())
+}
+
+impl Iterator for LogReader {
+    type Item = Result<Message>;
+
+    fn next(&mut self) -> Option<Result<Message>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let raw = match &mut self.tailed {
+                Some(tailed) => tailed.pop_front().map(Ok).or_else(|| {
+                    self.tailed = None;
+                    self.segments.clear();
+                    self.next_followed()
+                }),
+                None => self.next_raw().or_else(|| self.next_followed()),
+            };
+            let (path, line, raw) = match raw? {
+                Ok(raw) => raw,
+                Err(e) => return Some(Err(e)),
+            };
+            let msg = match self.decode(&path, line, &raw) {
+                Ok(msg) => msg,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Some(since) = self.since {
+                if msg.timestamp < since {
+                    continue;
+                }
+                self.since = None;
+            }
+            if self.until.is_some_and(|until| msg.timestamp > until) {
+                self.done = true;
+                return None;
+            }
+            return Some(Ok(msg));
+        }
+    }
+}

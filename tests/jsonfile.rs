@@ -1,0 +1,585 @@
+//! The json-file driver: exact bytes, rotation, compression, reading back.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use logdriver::drivers::jsonfile::{self, JsonFileLogger, ReadConfig, NAME};
+use logdriver::{registry, Error, Info, Logger, Message, PartialMeta, Source};
+
+/// A fresh directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("logdriver-jsonfile-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.0.join("container-json.log")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn info(path: &Path, opts: &[(&str, &str)]) -> Info {
+    Info {
+        config: opts.iter().map(|&(k, v)| (k.into(), v.into())).collect(),
+        container_id: "a7317399f3f857173c6179d44823594f8294678dea9999662e5c625b5a1c7657".into(),
+        container_name: "/test-container".into(),
+        log_path: Some(path.to_owned()),
+        ..Default::default()
+    }
+}
+
+fn at(secs: u64, nanos: u32) -> SystemTime {
+    UNIX_EPOCH + Duration::new(secs, nanos)
+}
+
+fn msg(line: &[u8], source: Source, time: SystemTime) -> Message {
+    Message {
+        line: line.to_vec().into(),
+        source,
+        timestamp: time,
+        partial: None,
+    }
+}
+
+fn chunk(line: &[u8], ordinal: u32, last: bool, time: SystemTime) -> Message {
+    Message {
+        partial: Some(PartialMeta {
+            id: "f".repeat(64),
+            ordinal,
+            last,
+        }),
+        ..msg(line, Source::Stdout, time)
+    }
+}
+
+fn contents(path: &Path) -> String {
+    String::from_utf8(fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn golden_lines() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
+    let t = at(1_504_227_661, 1); // 2017-09-01T01:01:01.000000001Z
+    logger.log(msg(b"line1", Source::Stdout, t)).unwrap();
+    logger
+        .log(msg(
+            b"line2",
+            Source::Stderr,
+            at(1_504_227_661, 120_000_000),
+        ))
+        .unwrap();
+    logger.log(chunk(b"part1 ", 1, false, t)).unwrap();
+    logger.log(chunk(b"part2", 2, true, t)).unwrap();
+    logger.log(msg(b"", Source::Stdout, at(0, 0))).unwrap();
+    logger
+        .log(msg(b"<b>\"q\"\t\\ &\r\x01\x7f", Source::Stdout, t))
+        .unwrap();
+    logger
+        .log(msg("é\u{2028}".as_bytes(), Source::Stdout, t))
+        .unwrap();
+    logger
+        .log(msg(b"bad \xff\xe2\x82 utf8", Source::Stdout, t))
+        .unwrap();
+    logger.log(chunk(b"", 1, false, t)).unwrap();
+    logger.close().unwrap();
+    let want = concat!(
+        "{\"log\":\"line1\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+        "{\"log\":\"line2\\n\",\"stream\":\"stderr\",\"time\":\"2017-09-01T01:01:01.12Z\"}\n",
+        "{\"log\":\"part1 \",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+        "{\"log\":\"part2\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+        "{\"log\":\"\\n\",\"stream\":\"stdout\",\"time\":\"1970-01-01T00:00:00Z\"}\n",
+        "{\"log\":\"\\u003cb\\u003e\\\"q\\\"\\u0009\\\\ \\u0026\\r\\u0001\x7f\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+        "{\"log\":\"é\\u2028\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+        "{\"log\":\"bad \\ufffd\\ufffd\\ufffd utf8\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+        "{\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01.000000001Z\"}\n",
+    );
+    assert_eq!(contents(&dir.log()), want);
+}
+
+#[test]
+fn golden_attrs_and_tag() {
+    let dir = TempDir::new();
+    let mut info = info(
+        &dir.log(),
+        &[
+            ("tag", "{{.ID}}/{{.Name}}"),
+            ("labels", "rack,dc"),
+            ("labels-regex", "^loc"),
+            ("env", "environ,debug,ssl"),
+            ("env-regex", "^dc"),
+        ],
+    );
+    info.container_labels = [
+        ("rack", "101"),
+        ("dc", "lhr"),
+        ("location", "here"),
+        ("other", "x"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect();
+    info.container_env = vec![
+        "environ=production".into(),
+        "debug=false".into(),
+        "port=10001".into(),
+        "ssl=true".into(),
+        "dc_region=west".into(),
+    ];
+    let logger = JsonFileLogger::new(&info).unwrap();
+    logger.log(msg(b"line1", Source::Stdout, at(0, 0))).unwrap();
+    logger.close().unwrap();
+    assert_eq!(
+        contents(&dir.log()),
+        "{\"log\":\"line1\\n\",\"stream\":\"stdout\",\"attrs\":{\"dc\":\"lhr\",\"dc_region\":\"west\",\"debug\":\"false\",\
+         \"environ\":\"production\",\"location\":\"here\",\"rack\":\"101\",\"ssl\":\"true\",\
+         \"tag\":\"a7317399f3f8/test-container\"},\"time\":\"1970-01-01T00:00:00Z\"}\n"
+    );
+}
+
+#[test]
+fn an_independent_parser_reads_every_line_back() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
+    let times = [
+        (at(0, 0), "1970-01-01T00:00:00Z"),
+        (at(1_504_227_661, 1), "2017-09-01T01:01:01.000000001Z"),
+        (at(1_800_000_000, 500_000_000), "2027-01-15T08:00:00.5Z"),
+        (
+            at(951_782_400, 999_999_999),
+            "2000-02-29T00:00:00.999999999Z",
+        ),
+    ];
+    let mut sent = Vec::new();
+    for i in 0..400u32 {
+        let text: String = (0..i % 50)
+            .map(|j| char::from_u32(0x20 + (i * 7 + j) % 0x2100).unwrap_or('x'))
+            .collect();
+        let source = if i % 3 == 0 {
+            Source::Stderr
+        } else {
+            Source::Stdout
+        };
+        let (time, time_str) = times[i as usize % times.len()];
+        logger.log(msg(text.as_bytes(), source, time)).unwrap();
+        sent.push((format!("{text}\n"), source.as_str(), time_str));
+    }
+    logger.close().unwrap();
+    let text = contents(&dir.log());
+    let got: Vec<(String, &str, String)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let stream = if v["stream"] == "stdout" {
+                "stdout"
+            } else {
+                "stderr"
+            };
+            (
+                v["log"].as_str().unwrap().to_owned(),
+                stream,
+                v["time"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, &str, String)> = sent
+        .into_iter()
+        .map(|(l, s, t)| (l, s, t.to_owned()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// 36 entries of 64 bytes each, from "l00" to "l35".
+fn write_36(logger: &JsonFileLogger) -> Vec<String> {
+    (0..36)
+        .map(|i| {
+            let line = format!("l{i:02}");
+            logger
+                .log(msg(
+                    line.as_bytes(),
+                    Source::Stdout,
+                    at(1_700_000_000 + i, 0),
+                ))
+                .unwrap();
+            line
+        })
+        .collect()
+}
+
+fn lines_of(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["log"].as_str().unwrap().trim_end().to_owned()
+        })
+        .collect()
+}
+
+fn gunzip(path: &Path) -> (String, Vec<u8>) {
+    let mut gz = flate2::read::GzDecoder::new(fs::File::open(path).unwrap());
+    let mut text = String::new();
+    gz.read_to_string(&mut text).unwrap();
+    let extra = gz.header().unwrap().extra().unwrap().to_vec();
+    (text, extra)
+}
+
+fn rotated(path: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", path.display()))
+}
+
+#[test]
+fn rotation_16_16_4() {
+    let dir = TempDir::new();
+    let logger =
+        JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "3")])).unwrap();
+    let lines = write_36(&logger);
+    logger.close().unwrap();
+    assert_eq!(
+        lines_of(&contents(&rotated(&dir.log(), ".2"))),
+        lines[0..16]
+    );
+    assert_eq!(
+        lines_of(&contents(&rotated(&dir.log(), ".1"))),
+        lines[16..32]
+    );
+    assert_eq!(lines_of(&contents(&dir.log())), lines[32..36]);
+    assert!(!rotated(&dir.log(), ".3").exists());
+}
+
+#[test]
+fn compressed_rotation_16_16_4_with_last_time() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(
+        &dir.log(),
+        &[("max-size", "1k"), ("max-file", "3"), ("compress", "true")],
+    ))
+    .unwrap();
+    let lines = write_36(&logger);
+    logger.close().unwrap(); // waits for the compressions
+    let (older, older_extra) = gunzip(&rotated(&dir.log(), ".2.gz"));
+    let (newer, newer_extra) = gunzip(&rotated(&dir.log(), ".1.gz"));
+    assert_eq!(lines_of(&older), lines[0..16]);
+    assert_eq!(lines_of(&newer), lines[16..32]);
+    assert_eq!(lines_of(&contents(&dir.log())), lines[32..36]);
+    // 1_700_000_015 and 1_700_000_031 seconds: the last entries' times.
+    assert_eq!(older_extra, b"{\"lastTime\":\"2023-11-14T22:13:35Z\"}");
+    assert_eq!(newer_extra, b"{\"lastTime\":\"2023-11-14T22:13:51Z\"}");
+    for plain in [".1", ".2"] {
+        assert!(
+            !rotated(&dir.log(), plain).exists(),
+            "{plain} was replaced by its .gz"
+        );
+    }
+    let files = fs::read_dir(&dir.0).unwrap().count();
+    assert_eq!(files, 3, "no temporary files are left behind");
+}
+
+#[test]
+fn max_file_1_drops_the_full_file() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k")])).unwrap();
+    let lines = write_36(&logger);
+    logger.close().unwrap();
+    assert_eq!(lines_of(&contents(&dir.log())), lines[32..36]);
+    assert!(!rotated(&dir.log(), ".1").exists());
+}
+
+fn read_all(reader: jsonfile::LogReader) -> Vec<String> {
+    reader
+        .map(|m| String::from_utf8(m.unwrap().line.to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn tail_since_and_until_across_rotated_files() {
+    for compress in ["false", "true"] {
+        let dir = TempDir::new();
+        let logger = JsonFileLogger::new(&info(
+            &dir.log(),
+            &[
+                ("max-size", "1k"),
+                ("max-file", "3"),
+                ("compress", compress),
+            ],
+        ))
+        .unwrap();
+        let lines = write_36(&logger);
+        let read = |config: ReadConfig| read_all(logger.read_logs(&config).unwrap());
+        assert_eq!(read(ReadConfig::default()), lines);
+        assert_eq!(
+            read(ReadConfig {
+                tail: Some(20),
+                ..Default::default()
+            }),
+            lines[16..]
+        );
+        assert_eq!(
+            read(ReadConfig {
+                tail: Some(0),
+                ..Default::default()
+            }),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            read(ReadConfig {
+                tail: Some(100),
+                ..Default::default()
+            }),
+            lines
+        );
+        let since = Some(at(1_700_000_010, 0));
+        let until = Some(at(1_700_000_020, 0));
+        assert_eq!(
+            read(ReadConfig {
+                since,
+                ..Default::default()
+            }),
+            lines[10..]
+        );
+        assert_eq!(
+            read(ReadConfig {
+                until,
+                ..Default::default()
+            }),
+            lines[..=20]
+        );
+        assert_eq!(
+            read(ReadConfig {
+                since,
+                until,
+                ..Default::default()
+            }),
+            lines[10..=20]
+        );
+        assert_eq!(
+            read(ReadConfig {
+                tail: Some(30),
+                since,
+                until,
+                ..Default::default()
+            }),
+            lines[10..=20]
+        );
+        logger.close().unwrap();
+        // A stopped container's files, from the path alone.
+        let stopped = jsonfile::read_logs(
+            dir.log(),
+            &ReadConfig {
+                tail: Some(5),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(read_all(stopped), lines[31..]);
+    }
+}
+
+#[test]
+fn follow_across_rotations_until_close() {
+    let dir = TempDir::new();
+    let logger =
+        JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "5")])).unwrap();
+    logger
+        .log(msg(b"before", Source::Stdout, at(1, 0)))
+        .unwrap();
+    let reader = logger
+        .read_logs(&ReadConfig {
+            follow: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let follower = std::thread::spawn(move || {
+        for m in reader {
+            tx.send(String::from_utf8(m.unwrap().line.to_vec()).unwrap())
+                .unwrap();
+        }
+    });
+    // The follower has seen what was there before we go on.
+    assert_eq!(rx.recv().unwrap(), "before");
+    let lines = write_36(&logger); // rotates twice
+    for line in &lines[..20] {
+        assert_eq!(&rx.recv().unwrap(), line);
+    }
+    logger.close().unwrap();
+    follower.join().unwrap();
+    let rest: Vec<String> = rx.try_iter().collect();
+    assert_eq!(rest, lines[20..]);
+}
+
+#[test]
+fn partial_chunks_come_back_as_partials() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
+    let t = at(5, 0);
+    logger.log(chunk(b"aa", 1, false, t)).unwrap();
+    logger.log(msg(b"err", Source::Stderr, t)).unwrap();
+    logger.log(chunk(b"bb", 2, false, t)).unwrap();
+    logger.log(chunk(b"cc", 3, true, t)).unwrap();
+    logger.log(msg(b"whole", Source::Stdout, t)).unwrap();
+    let got: Vec<Message> = logger
+        .read_logs(&ReadConfig::default())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    type Shape<'a> = (&'a [u8], Option<(u32, bool)>);
+    let shape: Vec<Shape> = got
+        .iter()
+        .map(|m| (&m.line[..], m.partial.as_ref().map(|p| (p.ordinal, p.last))))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (&b"aa"[..], Some((1, false))),
+            (b"err", None),
+            (b"bb", Some((2, false))),
+            (b"cc", Some((3, true))),
+            (b"whole", None)
+        ]
+    );
+    let ids: Vec<&str> = got
+        .iter()
+        .filter_map(|m| m.partial.as_ref())
+        .map(|p| p.id.as_str())
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0] && id.len() == 64));
+}
+
+#[test]
+fn a_corrupt_entry_is_reported_and_skipped() {
+    let dir = TempDir::new();
+    fs::write(
+        dir.log(),
+        concat!(
+            "{\"log\":\"one\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:01Z\"}\n",
+            "{\"log\":\"tw\n",
+            "{\"log\":\"three\\n\",\"stream\":\"stdout\",\"time\":\"2017-09-01T01:01:02Z\"}\n",
+            "{\"log\":\"four\\n\",\"stream\":\"stdin\",\"time\":\"2017-09-01T01:01:03Z\"}\n",
+            "{\"log\":\"five\\n\",\"stream\":\"stderr\",\"time\":\"2017-09-01T01:01:04Z\"}\n",
+        ),
+    )
+    .unwrap();
+    let items: Vec<_> = jsonfile::read_logs(dir.log(), &ReadConfig::default())
+        .unwrap()
+        .collect();
+    assert_eq!(items.len(), 5);
+    assert_eq!(&items[0].as_ref().unwrap().line[..], b"one");
+    assert!(
+        matches!(&items[1], Err(Error::CorruptEntry { line: 2, .. })),
+        "{:?}",
+        items[1]
+    );
+    assert_eq!(&items[2].as_ref().unwrap().line[..], b"three");
+    match &items[3] {
+        Err(Error::CorruptEntry {
+            line: 4, reason, ..
+        }) => assert_eq!(reason, "unknown stream \"stdin\""),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(items[4].as_ref().unwrap().source, Source::Stderr);
+}
+
+fn validate(pairs: &[(&str, &str)]) -> logdriver::Result<()> {
+    let opts: HashMap<String, String> = pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect();
+    JsonFileLogger::validate(&opts)?;
+    registry().validate(NAME, &opts)
+}
+
+#[test]
+fn every_validation_error_names_driver_key_and_value() {
+    validate(&[]).unwrap();
+    validate(&[
+        ("max-size", "10m"),
+        ("max-file", "5"),
+        ("compress", "true"),
+        ("tag", "{{.Name}}"),
+        ("labels", "a"),
+        ("env-regex", "^x"),
+    ])
+    .unwrap();
+    match validate(&[("max-buffer", "1")]).unwrap_err() {
+        Error::UnknownOption { driver, key } => {
+            assert_eq!((driver.as_str(), key.as_str()), (NAME, "max-buffer"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let invalid = [
+        ("max-size", "0"),
+        ("max-size", "-1"),
+        ("max-size", "lots"),
+        ("max-file", "0"),
+        ("max-file", "two"),
+        ("compress", "yes"),
+        ("tag", "{{.Nope}}"),
+        ("labels-regex", "("),
+        ("env-regex", "[z-a]"),
+    ];
+    for (key, value) in invalid {
+        match validate(&[(key, value)]).unwrap_err() {
+            Error::InvalidOption {
+                driver,
+                key: k,
+                value: v,
+                ..
+            } => assert_eq!(
+                (driver.as_str(), k.as_str(), v.as_str()),
+                (NAME, key, value)
+            ),
+            other => panic!("{key}={value}: {other:?}"),
+        }
+    }
+    for opts in [
+        &[("compress", "true")][..],
+        &[("compress", "true"), ("max-size", "1m")],
+        &[("compress", "1"), ("max-file", "3")],
+    ] {
+        match validate(opts).unwrap_err() {
+            Error::InvalidOption { key, reason, .. } => {
+                assert_eq!(key, "compress");
+                assert_eq!(reason, "needs max-file of 2 or more and max-size");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn created_by_name_and_a_missing_path_is_a_clear_error() {
+    let dir = TempDir::new();
+    let logger = registry()
+        .create(NAME, &info(&dir.log(), &[("mode", "non-blocking")]))
+        .unwrap();
+    logger
+        .log(msg(b"via registry", Source::Stdout, at(0, 0)))
+        .unwrap();
+    logger.close().unwrap();
+    assert_eq!(lines_of(&contents(&dir.log())), ["via registry"]);
+
+    let err = registry().create(NAME, &Info::default()).unwrap_err();
+    assert!(matches!(&err, Error::MissingLogPath { driver } if driver == NAME));
+    assert_eq!(
+        err.to_string(),
+        "log driver \"json-file\" needs a log path (Info::log_path)"
+    );
+    assert!(matches!(
+        logger.log(msg(b"late", Source::Stdout, at(0, 0))),
+        Err(Error::Closed { .. })
+    ));
+}
