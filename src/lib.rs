@@ -117,6 +117,8 @@ mod info;
 mod logger;
 mod message;
 mod nonblocking;
+#[cfg(feature = "plugin")]
+pub mod plugin;
 mod registry;
 mod units;
 

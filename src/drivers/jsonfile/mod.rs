@@ -257,6 +257,12 @@ impl JsonFileLogger {
     }
 }
 
+/// Parses an RFC 3339 time, as dockerd writes them in JSON.
+#[cfg(feature = "plugin")]
+pub(crate) fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+    encode::parse_time(s)
+}
+
 /// Reads the json-file log at `path` (and its rotated files) as a stopped
 /// container left it. [`ReadConfig::follow`] is ignored: the reader ends
 /// at the end of the current file.

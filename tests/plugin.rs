@@ -1,0 +1,451 @@
+//! The Docker logging plugin against a simulated dockerd: an HTTP client on
+//! the unix socket, and a FIFO writer that sends real `LogEntry` frames.
+#![cfg(feature = "plugin")]
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+
+use logdriver::plugin::{encode_frame, LogEntry, PartialLogEntryMetadata, Plugin, PluginServer};
+use logdriver::{Error, Info, Logger, Message, Registry, Result, Source};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+type Seen = (Source, String, Option<(u32, bool)>);
+
+/// What each container's driver received, by container id.
+fn seen() -> &'static Mutex<HashMap<String, Vec<Seen>>> {
+    static SEEN: OnceLock<Mutex<HashMap<String, Vec<Seen>>>> = OnceLock::new();
+    SEEN.get_or_init(Default::default)
+}
+
+/// Records lines; errors on lines starting "err", panics on "boom".
+struct Record {
+    container: String,
+    tenant: String,
+}
+
+impl Logger for Record {
+    fn log(&self, msg: Message) -> Result<()> {
+        let line = String::from_utf8(msg.line.to_vec()).unwrap();
+        if line.starts_with("boom") {
+            panic!("driver exploded");
+        }
+        if line.starts_with("err") {
+            return Err(Error::driver("record", "refused"));
+        }
+        let partial = msg.partial.map(|p| (p.ordinal, p.last));
+        let line = format!("{}:{line}", self.tenant);
+        seen()
+            .lock()
+            .entry(self.container.clone())
+            .or_default()
+            .push((msg.source, line, partial));
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "record"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let registry = Registry::with_builtins();
+        registry
+            .register("record", |info: &Info| {
+                Ok(Box::new(Record {
+                    container: info.container_id.clone(),
+                    tenant: info.env("TENANT_ID").unwrap_or("none").to_owned(),
+                }) as Box<dyn Logger>)
+            })
+            .unwrap();
+        registry
+            .register_validator("record", |opts: &HashMap<String, String>| {
+                match opts.keys().next() {
+                    Some(key) => Err(Error::unknown_option("record", key)),
+                    None => Ok(()),
+                }
+            })
+            .unwrap();
+        registry
+    })
+}
+
+struct Daemon {
+    dir: PathBuf,
+    server: PluginServer,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "logdriver-plugin-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = Plugin::new(registry(), "record")
+            .log_dir(dir.join("logs"))
+            .max_frame_bytes(64 * 1024)
+            .serve(dir.join("plugin.sock"))
+            .unwrap();
+        Daemon { dir, server }
+    }
+
+    /// POSTs `body` to `url`; returns the status and the JSON answer.
+    fn post(&self, url: &str, body: &Value) -> (u16, Value) {
+        let body = body.to_string();
+        let mut stream = UnixStream::connect(self.server.path()).unwrap();
+        write!(
+            stream,
+            "POST {url} HTTP/1.1\r\nHost: plugin\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status: u16 = response[9..12].parse().unwrap();
+        let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+        (status, serde_json::from_str(body).unwrap())
+    }
+
+    /// Makes a FIFO and opens it as dockerd does: read-write.
+    fn fifo(&self, name: &str) -> (PathBuf, File) {
+        let path = self.dir.join(name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        (path, file)
+    }
+
+    fn start_logging(&self, fifo: &Path, id: &str, config: Value, env: &[&str]) -> (u16, Value) {
+        self.post(
+            "/LogDriver.StartLogging",
+            &json!({
+                "File": fifo,
+                "Info": {
+                    "Config": config,
+                    "ContainerID": id,
+                    "ContainerName": "/test",
+                    "ContainerEnv": env,
+                    "ContainerCreated": "2026-11-27T01:02:03.5Z",
+                    "DaemonName": "docker",
+                }
+            }),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn entry(source: &str, line: &str) -> LogEntry {
+    LogEntry {
+        source: source.into(),
+        time_nano: 1_764_205_323_000_000_000,
+        line: line.to_owned().into(),
+        ..Default::default()
+    }
+}
+
+fn frames(entries: &[LogEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        encode_frame(e, &mut out);
+    }
+    out
+}
+
+#[test]
+fn activate_capabilities_and_bad_requests() {
+    let daemon = Daemon::start();
+    assert_eq!(
+        daemon.post("/Plugin.Activate", &json!({})),
+        (200, json!({"Implements": ["LogDriver"]}))
+    );
+    assert_eq!(
+        daemon.post("/LogDriver.Capabilities", &json!({})),
+        (200, json!({"Cap": {"ReadLogs": false}}))
+    );
+    let (status, answer) = daemon.post("/LogDriver.ReadLogs", &json!({}));
+    assert_eq!(status, 500);
+    assert!(answer["Err"]
+        .as_str()
+        .unwrap()
+        .contains("does not read logs back"));
+    let (status, answer) = daemon.post("/LogDriver.Nope", &json!({}));
+    assert_eq!(
+        (status, answer),
+        (500, json!({"Err": "unknown endpoint /LogDriver.Nope"}))
+    );
+    let (status, answer) = daemon.post("/LogDriver.StartLogging", &json!({"File": 3}));
+    assert_eq!(status, 500);
+    assert!(answer["Err"]
+        .as_str()
+        .unwrap()
+        .starts_with("/LogDriver.StartLogging: the request is not {File, Info}"));
+    let (status, answer) = daemon.post("/LogDriver.StopLogging", &json!({"File": "/nowhere"}));
+    assert_eq!(
+        (status, answer),
+        (500, json!({"Err": "/nowhere is not being logged"}))
+    );
+}
+
+#[test]
+fn entries_reach_the_driver_in_order_and_stop_drains() {
+    let daemon = Daemon::start();
+    let (path, mut fifo) = daemon.fifo("c1");
+    let (status, answer) = daemon.start_logging(&path, "c1", json!({}), &["TENANT_ID=acme"]);
+    assert_eq!((status, answer), (200, json!({"Err": ""})));
+
+    let mut entries = Vec::new();
+    for i in 0..2000 {
+        entries.push(entry(
+            if i % 2 == 0 { "stdout" } else { "stderr" },
+            &format!("line {i}"),
+        ));
+    }
+    let chunk = |line: &str, ordinal: i32, last: bool| LogEntry {
+        partial: !last,
+        partial_log_metadata: Some(PartialLogEntryMetadata {
+            last,
+            id: "ab".repeat(32),
+            ordinal,
+        }),
+        ..entry("stdout", line)
+    };
+    entries.push(chunk("long 1", 1, false));
+    entries.push(chunk("long 2", 2, true));
+    fifo.write_all(&frames(&entries)).unwrap();
+
+    // StopLogging answers only once everything written before it is logged.
+    assert_eq!(
+        daemon.post("/LogDriver.StopLogging", &json!({"File": path})),
+        (200, json!({"Err": ""}))
+    );
+    let got = seen().lock().remove("c1").unwrap();
+    assert_eq!(got.len(), 2002);
+    for (i, (source, line, partial)) in got[..2000].iter().enumerate() {
+        assert_eq!(
+            *source,
+            if i % 2 == 0 {
+                Source::Stdout
+            } else {
+                Source::Stderr
+            }
+        );
+        assert_eq!(*line, format!("acme:line {i}"));
+        assert_eq!(*partial, None);
+    }
+    assert_eq!(
+        got[2000],
+        (Source::Stdout, "acme:long 1".into(), Some((1, false)))
+    );
+    assert_eq!(
+        got[2001],
+        (Source::Stdout, "acme:long 2".into(), Some((2, true)))
+    );
+    let stats = daemon.server.stats(&path).unwrap();
+    assert_eq!(
+        (stats.entries, stats.log_errors, stats.bad_frames),
+        (2002, 0, 0)
+    );
+}
+
+#[test]
+fn corrupt_and_oversized_frames_are_counted_and_skipped() {
+    let daemon = Daemon::start();
+    let (path, mut fifo) = daemon.fifo("c2");
+    daemon.start_logging(&path, "c2", json!({}), &[]);
+    let mut bytes = frames(&[entry("stdout", "before")]);
+    // Not a stream dockerd knows.
+    bytes.extend(frames(&[entry("stdin", "nope")]));
+    // Not protobuf at all.
+    bytes.extend_from_slice(&[0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    // Larger than the 64 KiB limit.
+    let huge = "x".repeat(100 * 1024);
+    bytes.extend(frames(&[entry("stdout", &huge)]));
+    bytes.extend(frames(&[entry("stderr", "after")]));
+    let writer = thread::spawn(move || fifo.write_all(&bytes).map(|()| fifo));
+    let fifo = writer.join().unwrap().unwrap(); // never blocked: the plugin kept reading
+    assert_eq!(
+        daemon.post("/LogDriver.StopLogging", &json!({"File": path})),
+        (200, json!({"Err": ""}))
+    );
+    drop(fifo);
+    let got: Vec<String> = seen()
+        .lock()
+        .remove("c2")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(got, ["none:before", "none:after"]);
+    let stats = daemon.server.stats(&path).unwrap();
+    assert_eq!((stats.entries, stats.bad_frames), (2, 3));
+}
+
+#[test]
+fn a_broken_driver_never_stops_the_draining() {
+    let daemon = Daemon::start();
+    let (path, mut fifo) = daemon.fifo("c3");
+    daemon.start_logging(&path, "c3", json!({}), &[]);
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if thread::current().name() != Some("logdriver-plugin-fifo") {
+            default_hook(info);
+        }
+    }));
+    // 2 MB through a 64 KiB pipe: only a plugin that keeps reading lets it through.
+    let mut entries = Vec::new();
+    for i in 0..6000 {
+        let kind = ["ok", "err", "boom"][i % 3];
+        entries.push(entry("stdout", &format!("{kind} {i} {}", "y".repeat(300))));
+    }
+    let bytes = frames(&entries);
+    assert!(bytes.len() > 2_000_000);
+    let writer = thread::spawn(move || fifo.write_all(&bytes).map(|()| fifo));
+    let fifo = writer.join().unwrap().unwrap();
+    assert_eq!(
+        daemon.post("/LogDriver.StopLogging", &json!({"File": path})),
+        (200, json!({"Err": ""}))
+    );
+    drop(fifo);
+    let stats = daemon.server.stats(&path).unwrap();
+    assert_eq!(
+        (stats.entries, stats.log_errors, stats.bad_frames),
+        (6000, 4000, 0)
+    );
+    assert_eq!(seen().lock().remove("c3").unwrap().len(), 2000);
+}
+
+#[test]
+fn several_containers_at_once() {
+    let daemon = Daemon::start();
+    let containers: Vec<(String, PathBuf, File)> = (0..4)
+        .map(|n| {
+            let id = format!("multi{n}");
+            let (path, fifo) = daemon.fifo(&id);
+            let env = format!("TENANT_ID=t{n}");
+            assert_eq!(
+                daemon
+                    .start_logging(&path, &id, json!({}), &[env.as_str()])
+                    .0,
+                200
+            );
+            (id, path, fifo)
+        })
+        .collect();
+    let writers: Vec<_> = containers
+        .into_iter()
+        .map(|(id, path, mut fifo)| {
+            thread::spawn(move || {
+                let entries: Vec<LogEntry> = (0..500)
+                    .map(|i| entry("stdout", &format!("{id} {i}")))
+                    .collect();
+                fifo.write_all(&frames(&entries)).unwrap();
+                (id, path, fifo)
+            })
+        })
+        .collect();
+    for (n, writer) in writers.into_iter().enumerate() {
+        let (id, path, _fifo) = writer.join().unwrap();
+        assert_eq!(
+            daemon
+                .post("/LogDriver.StopLogging", &json!({"File": path}))
+                .0,
+            200
+        );
+        let got: Vec<String> = seen()
+            .lock()
+            .remove(&id)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.1)
+            .collect();
+        let want: Vec<String> = (0..500).map(|i| format!("t{n}:{id} {i}")).collect();
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn start_errors_name_the_driver_the_option_and_the_value() {
+    let daemon = Daemon::start();
+    let (path, _fifo) = daemon.fifo("c5");
+    let (status, answer) = daemon.start_logging(&path, "c5", json!({"colour": "red"}), &[]);
+    assert_eq!(
+        (status, answer),
+        (
+            500,
+            json!({"Err": "unknown option \"colour\" for log driver \"record\""})
+        )
+    );
+    let (status, answer) = daemon.start_logging(&path, "c5", json!({"driver": "nope"}), &[]);
+    assert_eq!(
+        (status, answer),
+        (
+            500,
+            json!({"Err": "no log driver named \"nope\" is registered"})
+        )
+    );
+    let (status, answer) = daemon.start_logging(
+        &path,
+        "c5",
+        json!({"driver": "zmq", "zmq-address": "http://hub"}),
+        &[],
+    );
+    assert_eq!(status, 500);
+    assert_eq!(
+        answer["Err"],
+        "invalid value \"http://hub\" for option \"zmq-address\" of log driver \"zmq\": \
+         not a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)"
+    );
+}
+
+#[test]
+fn a_container_can_pick_json_file() {
+    let daemon = Daemon::start();
+    let (path, mut fifo) = daemon.fifo("c6");
+    let (status, _) = daemon.start_logging(
+        &path,
+        "c6",
+        json!({"driver": "json-file", "max-size": "1m"}),
+        &[],
+    );
+    assert_eq!(status, 200);
+    fifo.write_all(&frames(&[entry("stdout", "to a file")]))
+        .unwrap();
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        200
+    );
+    let file = std::fs::read_to_string(daemon.dir.join("logs/c6-json.log")).unwrap();
+    assert_eq!(
+        file,
+        "{\"log\":\"to a file\\n\",\"stream\":\"stdout\",\"time\":\"2025-11-27T01:02:03Z\"}\n"
+    );
+}
