@@ -437,7 +437,9 @@ impl State {
 
 /// Reads frames from `fifo` into `logger` until the end marker or the end
 /// of the stream. Never stops early: that would block the container.
-fn pump(mut fifo: File, logger: &dyn Logger, max_frame: usize) -> StreamStats {
+fn pump(fifo: File, logger: &dyn Logger, max_frame: usize) -> StreamStats {
+    // dockerd writes one frame per write: read them in bulk.
+    let mut fifo = io::BufReader::with_capacity(64 * 1024, fifo);
     let mut stats = StreamStats::default();
     let mut groups = HashMap::new();
     let mut len = [0u8; 4];

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# End to end against a real dockerd: a container's stdout and stderr go
+# through dockerd into the logdriver plugin, then
+#   1. with the zmq driver, to a hub (examples/zmq_hub.rs) on loopback;
+#   2. with json-file, to a file.
+# Checks that every line arrived, in order, with the tenant and service
+# given by --env. Installs what is missing (Debian's docker.io and
+# busybox-static), starts its own dockerd on its own socket and data root,
+# and stops everything afterwards. Skips, loudly, only if dockerd cannot
+# start here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LINES=${LINES:-2000}
+LONG=20000 # one line longer than dockerd's 16 KiB buffer
+work=$(mktemp -d /tmp/logdriver-e2e.XXXXXX)
+sock="$work/docker.sock"
+plugin_sock=/run/docker/plugins/logdriver.sock
+port=$((40000 + $$ % 20000))
+pids=()
+
+say() { printf '== docker e2e: %s\n' "$*"; }
+
+cleanup() {
+    set +e
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    if [ -f "$work/dockerd.pid" ]; then
+        kill "$(cat "$work/dockerd.pid")" 2>/dev/null
+        for _ in $(seq 1 50); do [ -e "$work/dockerd.pid" ] || break; sleep 0.2; done
+    fi
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    rm -f "$plugin_sock"
+    # vfs layers can be read-only; make them removable first.
+    chmod -R u+w "$work" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v dockerd >/dev/null || ! [ -x /bin/busybox ]; then
+    say "installing docker.io and busybox-static"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker.io busybox-static >/dev/null
+fi
+docker=/usr/bin/docker
+[ -x "$docker" ] || docker=$(command -v docker)
+
+say "building the plugin and the hub"
+if [ "${BENCH:-0}" = 1 ]; then
+    cargo build -q --release --example docker_plugin --example zmq_hub
+    bin=target/release/examples
+else
+    cargo build -q --example docker_plugin --example zmq_hub
+    bin=target/debug/examples
+fi
+
+say "starting dockerd on $sock"
+dockerd --data-root "$work/root" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" \
+    --host "unix://$sock" --iptables=false --bridge=none --storage-driver=vfs \
+    >"$work/dockerd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    "$docker" -H "unix://$sock" version >/dev/null 2>&1 && break
+    sleep 0.2
+done
+if ! "$docker" -H "unix://$sock" version >/dev/null 2>&1; then
+    say "SKIPPED: dockerd could not start on this machine; the real-dockerd test did NOT run"
+    tail -20 "$work/dockerd.log" | sed 's/^/    dockerd: /'
+    exit 0
+fi
+dk() { "$docker" -H "unix://$sock" "$@"; }
+
+say "importing a busybox image"
+mkdir -p "$work/rootfs/bin"
+cp /bin/busybox "$work/rootfs/bin/"
+for applet in sh echo head tr seq yes; do ln -sf busybox "$work/rootfs/bin/$applet"; done
+tar -C "$work/rootfs" -c . | dk import - logdriver-e2e:latest >/dev/null
+
+say "starting the hub on tcp://127.0.0.1:$port and the plugin on $plugin_sock"
+"$bin/zmq_hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
+pids+=($!)
+"$bin/docker_plugin" --socket "$plugin_sock" --driver zmq --log-dir "$work/logs" 2>"$work/plugin.err" &
+pids+=($!)
+for _ in $(seq 1 50); do [ -S "$plugin_sock" ] && break; sleep 0.1; done
+
+# The container: LINES numbered lines on each stream, then one long line.
+script="i=0; while [ \$i -lt $LINES ]; do echo \"out \$i\"; echo \"err \$i\" >&2; i=\$((i+1)); done; head -c $LONG /dev/zero | tr '\\0' L; echo"
+
+say "run 1: the zmq driver, to the hub"
+dk run --rm --network none --log-driver logdriver \
+    --log-opt zmq-address="tcp://127.0.0.1:$port" \
+    --env TENANT_ID=acme --env SERVICE_ID=web \
+    logdriver-e2e sh -c "$script" >/dev/null 2>"$work/run1.err" ||
+    { tail -5 "$work/run1.err"; exit 1; }
+# The long line arrives as a 16 KiB chunk and the rest.
+want=$((2 * LINES + 2))
+for _ in $(seq 1 300); do
+    [ "$(wc -l <"$work/hub.out")" -ge "$want" ] && break
+    sleep 0.1
+done
+
+python3 - "$work/hub.out" "$LINES" "$LONG" <<'EOF'
+import re, sys
+path, lines, long_len = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, err, chunks = [], [], []
+for raw in open(path, encoding="utf-8", errors="replace"):
+    m = re.match(r"^\[(.*?)/(.*?)\] ([0-9a-f]{12}): (.*)$", raw.rstrip("\n"))
+    assert m, f"not a hub line: {raw[:80]!r}"
+    tenant, service, _id, text = m.groups()
+    assert (tenant, service) == ("acme", "web"), (tenant, service)
+    if text.startswith("out "): out.append(text)
+    elif text.startswith("err "): err.append(text)
+    else: chunks.append(text)
+assert out == [f"out {i}" for i in range(lines)], f"stdout: {len(out)} lines, first bad at {next((i for i, l in enumerate(out) if l != f'out {i}'), None)}"
+assert err == [f"err {i}" for i in range(lines)], f"stderr: {len(err)} lines"
+assert [len(c) for c in chunks] == [16384, long_len - 16384], [len(c) for c in chunks]
+assert "".join(chunks) == "L" * long_len
+print(f"== docker e2e: zmq: {len(out)} stdout + {len(err)} stderr lines in order, long line in 2 chunks, tenant acme, service web")
+EOF
+
+say "run 2: json-file, picked with --log-opt driver=json-file"
+id=$(dk run -d --network none --log-driver logdriver --log-opt driver=json-file \
+    --log-opt max-size=10m logdriver-e2e sh -c "$script")
+dk wait "$id" >/dev/null
+log="$work/logs/$id-json.log"
+for _ in $(seq 1 300); do
+    [ -f "$log" ] && [ "$(wc -l <"$log")" -ge "$want" ] && break
+    sleep 0.1
+done
+dk rm "$id" >/dev/null
+python3 - "$log" "$LINES" "$LONG" <<'EOF'
+import json, sys
+path, lines, long_len = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+streams = {"stdout": [], "stderr": []}
+for raw in open(path, encoding="utf-8"):
+    e = json.loads(raw)
+    streams[e["stream"]].append(e["log"])
+out = "".join(streams["stdout"]).split("\n")
+assert out[:lines] == [f"out {i}" for i in range(lines)], "stdout lines"
+assert out[lines] == "L" * long_len and out[lines + 1:] == [""], "the long line"
+assert streams["stderr"] == [f"err {i}\n" for i in range(lines)], "stderr lines"
+print(f"== docker e2e: json-file: {lines} stdout + {lines} stderr lines in order, long line rejoined")
+EOF
+
+say "passed"
+
+# BENCH=1: lines/s from a container through dockerd, into the plugin with
+# the no-op `none` driver, against Docker's built-in json-file, same run.
+if [ "${BENCH:-0}" = 1 ]; then
+    n=${BENCH_LINES:-500000}
+    line=$(printf 'x%.0s' $(seq 1 99))
+    bench() {
+        local start end id
+        start=$(date +%s.%N)
+        id=$(dk run -d --network none "$@" logdriver-e2e sh -c "yes $line | head -n $n")
+        dk wait "$id" >/dev/null
+        dk rm "$id" >/dev/null
+        end=$(date +%s.%N)
+        python3 -c "print(f'{$n / ($end - $start) / 1e6:.2f} M lines/s')"
+    }
+    for round in 1 2 3; do
+        say "bench round $round: plugin (none): $(bench --log-driver logdriver --log-opt driver=none)"
+        say "bench round $round: built-in json-file: $(bench --log-driver json-file)"
+    done
+fi
