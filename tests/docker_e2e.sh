@@ -16,6 +16,7 @@ LONG=20000 # one line longer than dockerd's 16 KiB buffer
 work=$(mktemp -d /tmp/logdriver-e2e.XXXXXX)
 sock="$work/docker.sock"
 plugin_sock=/run/docker/plugins/logdriver.sock
+json_sock=/run/docker/plugins/logdriver-json.sock
 port=$((40000 + $$ % 20000))
 pids=()
 
@@ -29,7 +30,7 @@ cleanup() {
         for _ in $(seq 1 50); do [ -e "$work/dockerd.pid" ] || break; sleep 0.2; done
     fi
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -f "$plugin_sock"
+    rm -f "$plugin_sock" "$json_sock"
     # vfs layers can be read-only; make them removable first.
     chmod -R u+w "$work" 2>/dev/null
     rm -rf "$work"
@@ -140,6 +141,38 @@ assert out[:lines] == [f"out {i}" for i in range(lines)], "stdout lines"
 assert out[lines] == "L" * long_len and out[lines + 1:] == [""], "the long line"
 assert streams["stderr"] == [f"err {i}\n" for i in range(lines)], "stderr lines"
 print(f"== docker e2e: json-file: {lines} stdout + {lines} stderr lines in order, long line rejoined")
+EOF
+
+say "run 3: docker logs, read back through a plugin whose driver is json-file"
+"$bin/docker_plugin" --socket "$json_sock" --driver json-file --log-dir "$work/logs" 2>"$work/plugin-json.err" &
+pids+=($!)
+for _ in $(seq 1 50); do [ -S "$json_sock" ] && break; sleep 0.1; done
+id=$(dk run -d --network none --log-driver logdriver-json logdriver-e2e sh -c "$script")
+dk wait "$id" >/dev/null
+log="$work/logs/$id-json.log"
+for _ in $(seq 1 300); do
+    [ -f "$log" ] && [ "$(wc -l <"$log")" -ge "$want" ] && break
+    sleep 0.1
+done
+dk logs "$id" >"$work/logs.out" 2>"$work/logs.err"
+dk logs --tail 3 "$id" >"$work/tail.out" 2>"$work/tail.err"
+dk rm "$id" >/dev/null
+python3 - "$work" "$log" "$LINES" "$LONG" <<'EOF'
+import json, sys
+work, log = sys.argv[1:3]
+lines, long_len = int(sys.argv[3]), int(sys.argv[4])
+out_path, err_path = f"{work}/logs.out", f"{work}/logs.err"
+out = open(out_path).read().split("\n")
+err = open(err_path).read().split("\n")
+assert out[:lines] == [f"out {i}" for i in range(lines)], "docker logs: stdout"
+assert out[lines] == "L" * long_len and out[lines + 1:] == [""], "docker logs: the long line"
+assert err == [f"err {i}" for i in range(lines)] + [""], "docker logs: stderr"
+last = [json.loads(l) for l in open(log)][-3:]
+for stream in ("stdout", "stderr"):
+    want = "".join(e["log"] for e in last if e["stream"] == stream)
+    got = open(f"{work}/tail.{stream[3:]}").read()
+    assert got == want, f"docker logs --tail 3, {stream}: {got[:80]!r} != {want[:80]!r}"
+print(f"== docker e2e: docker logs: {lines} stdout + {lines} stderr lines and the long line, via ReadLogs; --tail works")
 EOF
 
 say "passed"

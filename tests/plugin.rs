@@ -87,6 +87,10 @@ struct Daemon {
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::with_driver("record")
+    }
+
+    fn with_driver(driver: &str) -> Daemon {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "logdriver-plugin-{}-{}",
@@ -95,7 +99,7 @@ impl Daemon {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let server = Plugin::new(registry(), "record")
+        let server = Plugin::new(registry(), driver)
             .log_dir(dir.join("logs"))
             .max_frame_bytes(64 * 1024)
             .serve(dir.join("plugin.sock"))
@@ -119,6 +123,27 @@ impl Daemon {
         let status: u16 = response[9..12].parse().unwrap();
         let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
         (status, serde_json::from_str(body).unwrap())
+    }
+
+    /// POSTs over HTTP/1.0, so that a streamed answer is not chunked;
+    /// returns the status and the raw body.
+    fn post_raw(&self, url: &str, body: &Value) -> (u16, Vec<u8>) {
+        let body = body.to_string();
+        let mut stream = UnixStream::connect(self.server.path()).unwrap();
+        write!(
+            stream,
+            "POST {url} HTTP/1.0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        let status = std::str::from_utf8(&response[9..12])
+            .unwrap()
+            .parse()
+            .unwrap();
+        let start = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        (status, response[start..].to_vec())
     }
 
     /// Makes a FIFO and opens it as dockerd does: read-write.
@@ -448,4 +473,97 @@ fn a_container_can_pick_json_file() {
         file,
         "{\"log\":\"to a file\\n\",\"stream\":\"stdout\",\"time\":\"2025-11-27T01:02:03Z\"}\n"
     );
+}
+
+/// Splits a ReadLogs body into its entries.
+fn decode_frames(mut body: &[u8]) -> Vec<LogEntry> {
+    let mut entries = Vec::new();
+    while !body.is_empty() {
+        let len = u32::from_be_bytes(body[..4].try_into().unwrap()) as usize;
+        entries.push(prost::Message::decode(&body[4..4 + len]).unwrap());
+        body = &body[4 + len..];
+    }
+    entries
+}
+
+#[test]
+fn read_logs_serves_json_file_back_to_dockerd() {
+    let daemon = Daemon::with_driver("json-file");
+    assert_eq!(
+        daemon.post("/LogDriver.Capabilities", &json!({})),
+        (200, json!({"Cap": {"ReadLogs": true}}))
+    );
+    let (path, mut fifo) = daemon.fifo("c7");
+    assert_eq!(daemon.start_logging(&path, "c7", json!({}), &[]).0, 200);
+    let mut entries: Vec<LogEntry> = (0..5)
+        .map(|i| LogEntry {
+            time_nano: 1_000_000_000 * (i + 1),
+            ..entry("stdout", &format!("line {i}"))
+        })
+        .collect();
+    entries.push(LogEntry {
+        partial: true,
+        partial_log_metadata: Some(PartialLogEntryMetadata {
+            last: false,
+            id: "c".repeat(64),
+            ordinal: 1,
+        }),
+        time_nano: 6_000_000_000,
+        ..entry("stderr", "chunk")
+    });
+    fifo.write_all(&frames(&entries)).unwrap();
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        200
+    );
+
+    let read = |config: Value| {
+        let (status, body) = daemon.post_raw(
+            "/LogDriver.ReadLogs",
+            &json!({"Info": {"ContainerID": "c7"}, "Config": config}),
+        );
+        assert_eq!(status, 200);
+        decode_frames(&body)
+            .into_iter()
+            .map(|e| {
+                (
+                    e.source,
+                    String::from_utf8(e.line.to_vec()).unwrap(),
+                    e.time_nano,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let all =
+        read(json!({"Tail": -1, "Since": "0001-01-01T00:00:00Z", "Until": "0001-01-01T00:00:00Z"}));
+    let want: Vec<(String, String, i64)> = (0..5)
+        .map(|i| {
+            (
+                "stdout".to_string(),
+                format!("line {i}\n"),
+                1_000_000_000 * (i + 1),
+            )
+        })
+        .chain(std::iter::once((
+            "stderr".to_string(),
+            "chunk".to_string(),
+            6_000_000_000,
+        )))
+        .collect();
+    assert_eq!(all, want);
+    assert_eq!(read(json!({"Tail": 2})), want[4..]);
+    assert_eq!(
+        read(json!({"Since": "1970-01-01T00:00:03Z", "Until": "1970-01-01T00:00:04Z", "Tail": -1})),
+        want[2..4]
+    );
+    assert_eq!(read(json!({"Tail": 0})), []);
+
+    let (status, body) = daemon.post_raw(
+        "/LogDriver.ReadLogs",
+        &json!({"Info": {"ContainerID": "gone"}, "Config": {}}),
+    );
+    assert_eq!(status, 500);
+    assert!(String::from_utf8(body).unwrap().contains("gone-json.log"));
 }

@@ -18,12 +18,17 @@
 //! | endpoint | request | answer |
 //! |---|---|---|
 //! | `/Plugin.Activate` | | `{"Implements":["LogDriver"]}` |
-//! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":false}}` |
+//! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":…}}`: whether the driver is `json-file` |
 //! | `/LogDriver.StartLogging` | `{"File":…,"Info":{…}}` | `{"Err":""}` |
 //! | `/LogDriver.StopLogging` | `{"File":…}` | `{"Err":""}`, once the FIFO is drained and the driver closed |
 //!
-//! An error is answered `{"Err":"…"}` with status 500. `ReadLogs` is not
-//! served yet: `Capabilities` says so, and dockerd then reads nothing back.
+//! | `/LogDriver.ReadLogs` | `{"Info":{…},"Config":{"Since","Until","Tail","Follow"}}` | framed `LogEntry`s |
+//!
+//! An error is answered `{"Err":"…"}` with status 500. `ReadLogs` (what
+//! `docker logs` uses) is served when the plugin's driver is `json-file`,
+//! and `Capabilities` says so. It reads the container's file with Docker's
+//! `Tail`, `Since` and `Until`; `Follow` gets what is in the file when the
+//! request arrives.
 //!
 //! # Choosing the driver
 //!
@@ -270,6 +275,36 @@ struct StartRequest {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct ReadRequest {
+    info: DockerInfo,
+    #[serde(default)]
+    config: DockerReadConfig,
+}
+
+/// dockerd's `logger.ReadConfig`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct DockerReadConfig {
+    since: Option<String>,
+    until: Option<String>,
+    /// `-1` for all.
+    tail: i64,
+    follow: bool,
+}
+
+impl Default for DockerReadConfig {
+    fn default() -> DockerReadConfig {
+        DockerReadConfig {
+            since: None,
+            until: None,
+            tail: -1,
+            follow: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct StopRequest {
     file: PathBuf,
 }
@@ -309,6 +344,16 @@ impl State {
         let mut body = Vec::new();
         let result = match request.as_reader().read_to_end(&mut body) {
             Err(e) => Err(format!("cannot read the request: {e}")),
+            Ok(_) if request.url() == "/LogDriver.ReadLogs" && self.reads_logs() => match self
+                .read_logs(&body)
+            {
+                Ok(frames) => {
+                    let response = tiny_http::Response::new(200.into(), vec![], frames, None, None);
+                    let _ = request.respond(response);
+                    return;
+                }
+                Err(e) => Err(e),
+            },
             Ok(_) => self.answer(request.url(), &body),
         };
         let (status, json) = match result {
@@ -330,7 +375,9 @@ impl State {
         let parse = |what: &str| format!("{url}: the request is not {what}");
         match url {
             "/Plugin.Activate" => Ok(serde_json::json!({ "Implements": ["LogDriver"] })),
-            "/LogDriver.Capabilities" => Ok(serde_json::json!({ "Cap": { "ReadLogs": false } })),
+            "/LogDriver.Capabilities" => {
+                Ok(serde_json::json!({ "Cap": { "ReadLogs": self.reads_logs() } }))
+            }
             "/LogDriver.StartLogging" => {
                 let req: StartRequest = serde_json::from_slice(body)
                     .map_err(|e| format!("{}: {e}", parse("{File, Info}")))?;
@@ -350,16 +397,56 @@ impl State {
         }
     }
 
+    /// Whether the plugin's driver can read back: json-file can.
+    fn reads_logs(&self) -> bool {
+        self.plugin.driver == crate::drivers::jsonfile::NAME
+    }
+
+    /// Where a file driver writes for the container `info`.
+    fn log_path(&self, info: &DockerInfo) -> PathBuf {
+        match info.log_path.as_str() {
+            "" => self
+                .plugin
+                .log_dir
+                .join(format!("{}-json.log", info.container_id)),
+            path => PathBuf::from(path),
+        }
+    }
+
+    /// The container's json-file log as a stream of frames, for dockerd.
+    fn read_logs(&self, body: &[u8]) -> std::result::Result<FrameReader, String> {
+        let req: ReadRequest = serde_json::from_slice(body).map_err(|e| {
+            format!("/LogDriver.ReadLogs: the request is not {{Info, Config}}: {e}")
+        })?;
+        // Go's zero time means "no limit".
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .filter(|t| !t.starts_with("0001-01-01"))
+                .and_then(crate::drivers::jsonfile::parse_rfc3339)
+        };
+        let config = crate::drivers::jsonfile::ReadConfig {
+            tail: usize::try_from(req.config.tail).ok(),
+            since: time(&req.config.since),
+            until: time(&req.config.until),
+            // Logs are read from the file: a follower gets what is there.
+            follow: false,
+        };
+        let logs = crate::drivers::jsonfile::read_logs(self.log_path(&req.info), &config)
+            .map_err(|e| e.to_string())?;
+        Ok(FrameReader {
+            logs,
+            buf: Vec::new(),
+            pos: 0,
+        })
+    }
+
     fn start(&self, req: StartRequest) -> Result<()> {
+        let log_path = self.log_path(&req.info);
         let mut config = req.info.config.unwrap_or_default();
         let driver = config
             .remove(DRIVER_OPT)
             .unwrap_or_else(|| self.plugin.driver.clone());
         let id = req.info.container_id;
-        let log_path = match req.info.log_path.as_str() {
-            "" => self.plugin.log_dir.join(format!("{id}-json.log")),
-            path => PathBuf::from(path),
-        };
         let info = Info {
             config,
             container_name: req.info.container_name,
@@ -432,6 +519,48 @@ impl State {
         let stats = stream.thread.join().unwrap_or_default();
         self.stats.lock().insert(fifo.to_owned(), stats);
         Ok(())
+    }
+}
+
+/// Entries of a json-file log, framed for dockerd as they are read.
+struct FrameReader {
+    logs: crate::drivers::jsonfile::LogReader,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for FrameReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            let msg = match self.logs.next() {
+                None => return Ok(0),
+                // A corrupt entry is skipped, as dockerd's own reader does.
+                Some(Err(_)) => continue,
+                Some(Ok(msg)) => msg,
+            };
+            // dockerd hands `Line` to `docker logs` as it is: with its newline.
+            let mut line = msg.line.to_vec();
+            if msg.ends_line() {
+                line.push(b'\n');
+            }
+            let time_nano = msg
+                .timestamp
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            let entry = LogEntry {
+                source: msg.source.as_str().to_owned(),
+                time_nano,
+                line: line.into(),
+                ..LogEntry::default()
+            };
+            encode_frame(&entry, &mut self.buf);
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
