@@ -175,6 +175,24 @@ for stream in ("stdout", "stderr"):
 print(f"== docker e2e: docker logs: {lines} stdout + {lines} stderr lines and the long line, via ReadLogs; --tail works")
 EOF
 
+say "run 4: the same plugin packaged as a managed plugin (docker plugin create)"
+packaging/docker-plugin/build.sh "$work/managed" "$bin/docker_plugin" >/dev/null
+dk plugin create logdriver-managed:e2e "$work/managed" >/dev/null
+dk plugin enable logdriver-managed:e2e >/dev/null
+: >"$work/hub.out"
+dk run --rm --network none --log-driver logdriver-managed:e2e \
+    --log-opt zmq-address="tcp://127.0.0.1:$port" --env TENANT_ID=managed \
+    logdriver-e2e sh -c 'echo from a managed plugin' >/dev/null
+for _ in $(seq 1 300); do
+    grep -q "from a managed plugin" "$work/hub.out" && break
+    sleep 0.1
+done
+dk plugin disable -f logdriver-managed:e2e >/dev/null
+dk plugin rm -f logdriver-managed:e2e >/dev/null
+grep -q '^\[managed/default\] [0-9a-f]\{12\}: from a managed plugin$' "$work/hub.out" ||
+    { say "FAILED: the managed plugin's line did not reach the hub"; cat "$work/hub.out"; exit 1; }
+say "managed plugin: the line reached the hub with tenant managed"
+
 say "passed"
 
 # BENCH=1: lines/s from a container through dockerd, into the plugin with

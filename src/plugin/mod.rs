@@ -13,6 +13,11 @@
 //! docker run --log-driver logdriver --log-opt zmq-address=tcp://hub:5555 --env TENANT_ID=acme busybox echo hi
 //! ```
 //!
+//! As a managed plugin, `packaging/docker-plugin/` holds the `config.json`
+//! (interface `docker.logdriver/1.0`, socket `logdriver.sock`, host
+//! network so that hubs on the host are reachable) and a script that lays
+//! out the rootfs; `docker plugin create` and `enable` then install it.
+//!
 //! # The protocol, as dockerd implements it
 //!
 //! | endpoint | request | answer |
