@@ -583,3 +583,22 @@ fn created_by_name_and_a_missing_path_is_a_clear_error() {
         Err(Error::Closed { .. })
     ));
 }
+
+#[test]
+fn read_logs_by_path_follows_a_live_logger() {
+    let dir = TempDir::new();
+    let logger =
+        JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "4")])).unwrap();
+    let follow = ReadConfig {
+        follow: true,
+        ..Default::default()
+    };
+    let reader = jsonfile::read_logs(dir.log(), &follow).unwrap();
+    let lines = write_36(&logger);
+    logger.close().unwrap();
+    assert_eq!(read_all(reader), lines);
+    // Once the logger is gone, the path reads as a stopped container's.
+    drop(logger);
+    let reader = jsonfile::read_logs(dir.log(), &follow).unwrap();
+    assert_eq!(read_all(reader), lines);
+}

@@ -567,3 +567,40 @@ fn read_logs_serves_json_file_back_to_dockerd() {
     assert_eq!(status, 500);
     assert!(String::from_utf8(body).unwrap().contains("gone-json.log"));
 }
+
+#[test]
+fn read_logs_follows_a_running_container_until_it_stops() {
+    let daemon = Daemon::with_driver("json-file");
+    let (path, mut fifo) = daemon.fifo("c8");
+    assert_eq!(daemon.start_logging(&path, "c8", json!({}), &[]).0, 200);
+    fifo.write_all(&frames(&[entry("stdout", "first")]))
+        .unwrap();
+    thread::scope(|s| {
+        let follower = s.spawn(|| {
+            let request =
+                json!({"Info": {"ContainerID": "c8"}, "Config": {"Follow": true, "Tail": -1}});
+            daemon.post_raw("/LogDriver.ReadLogs", &request)
+        });
+        let later: Vec<LogEntry> = (0..100)
+            .map(|i| entry("stderr", &format!("later {i}")))
+            .collect();
+        fifo.write_all(&frames(&later)).unwrap();
+        // Stopping the container ends the follow.
+        assert_eq!(
+            daemon
+                .post("/LogDriver.StopLogging", &json!({"File": path}))
+                .0,
+            200
+        );
+        let (status, body) = follower.join().unwrap();
+        assert_eq!(status, 200);
+        let lines: Vec<String> = decode_frames(&body)
+            .into_iter()
+            .map(|e| String::from_utf8(e.line.to_vec()).unwrap())
+            .collect();
+        let want: Vec<String> = std::iter::once("first\n".to_string())
+            .chain((0..100).map(|i| format!("later {i}\n")))
+            .collect();
+        assert_eq!(lines, want);
+    });
+}

@@ -32,8 +32,8 @@
 //! An error is answered `{"Err":"…"}` with status 500. `ReadLogs` (what
 //! `docker logs` uses) is served when the plugin's driver is `json-file`,
 //! and `Capabilities` says so. It reads the container's file with Docker's
-//! `Tail`, `Since` and `Until`; `Follow` gets what is in the file when the
-//! request arrives.
+//! `Tail`, `Since` and `Until`; with `Follow`, a running container's new
+//! lines stream on until it stops.
 //!
 //! # Choosing the driver
 //!
@@ -433,8 +433,7 @@ impl State {
             tail: usize::try_from(req.config.tail).ok(),
             since: time(&req.config.since),
             until: time(&req.config.until),
-            // Logs are read from the file: a follower gets what is there.
-            follow: false,
+            follow: req.config.follow,
         };
         let logs = crate::drivers::jsonfile::read_logs(self.log_path(&req.info), &config)
             .map_err(|e| e.to_string())?;

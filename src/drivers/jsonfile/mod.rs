@@ -62,8 +62,10 @@ mod read;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock, Weak};
+
+use parking_lot::Mutex;
 
 use crate::units::parse_size;
 use crate::{Error, Info, Logger, Message, Registry, Result};
@@ -220,7 +222,11 @@ impl JsonFileLogger {
             config.max_file,
             config.compress,
         )
-        .map_err(|source| Error::Io { path, source })?;
+        .map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        live().lock().insert(path, Arc::downgrade(&log));
         Ok(JsonFileLogger { log, attrs })
     }
 
@@ -263,15 +269,29 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
     encode::parse_time(s)
 }
 
-/// Reads the json-file log at `path` (and its rotated files) as a stopped
-/// container left it. [`ReadConfig::follow`] is ignored: the reader ends
-/// at the end of the current file.
+/// The files that a `JsonFileLogger` of this process is writing, by path.
+fn live() -> &'static Mutex<HashMap<PathBuf, Weak<LogFile>>> {
+    static LIVE: OnceLock<Mutex<HashMap<PathBuf, Weak<LogFile>>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// Reads the json-file log at `path` and its rotated files.
+///
+/// If a [`JsonFileLogger`] of this process is writing `path`, this is its
+/// [`read_logs`](JsonFileLogger::read_logs), [`ReadConfig::follow`]
+/// included. Otherwise it reads the files as a stopped container left them,
+/// and `follow` is ignored: the reader ends at the end of the current file.
 ///
 /// # Errors
 ///
 /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LogReader> {
-    LogReader::stopped(path.as_ref(), config)
+    let path = path.as_ref();
+    let log = live().lock().get(path).and_then(Weak::upgrade);
+    match log {
+        Some(log) => LogReader::live(&log, config),
+        None => LogReader::stopped(path, config),
+    }
 }
 
 impl Logger for JsonFileLogger {
@@ -308,6 +328,13 @@ impl Logger for JsonFileLogger {
 impl Drop for JsonFileLogger {
     fn drop(&mut self) {
         self.log.close();
+        let mut live = live().lock();
+        if live
+            .get(&self.log.path)
+            .is_some_and(|w| w.ptr_eq(&Arc::downgrade(&self.log)))
+        {
+            live.remove(&self.log.path);
+        }
     }
 }
 
