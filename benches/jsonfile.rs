@@ -1,6 +1,7 @@
-//! Lines through the Copier into `json-file`, against a loop that does one
-//! `write` of a pre-formatted entry per line to the same file system, in
-//! the same run. 100-byte lines, 50,000 per iteration.
+//! Lines into `json-file`, against a loop that does one `write` of a
+//! pre-formatted entry per line to the same file system, in the same run:
+//! through the Copier (reading from memory), and by calling `log` directly
+//! (the encoder's own cost). 100-byte lines, 50,000 per iteration.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Cursor, Write};
@@ -49,6 +50,22 @@ fn jsonfile(c: &mut Criterion) {
                 .wait();
             logger.close().unwrap();
             assert_eq!((stats.lines, stats.log_errors), (LINES as u64, 0));
+        })
+    });
+
+    group.bench_function("log_calls_into_json_file", |b| {
+        let msg = logdriver::Message::new(Source::Stdout, input[..99].to_vec());
+        b.iter(|| {
+            let _ = fs::remove_file(&path);
+            let info = Info {
+                log_path: Some(path.clone()),
+                ..Default::default()
+            };
+            let logger = JsonFileLogger::new(&info).unwrap();
+            for _ in 0..LINES {
+                logger.log(msg.clone()).unwrap();
+            }
+            logger.close().unwrap();
         })
     });
 
