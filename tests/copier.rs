@@ -10,21 +10,8 @@ use logdriver::{Copier, CopierHandle, CopyStats, Error, Logger, Message, Result,
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
-#[derive(Default)]
-struct Collect(Mutex<Vec<Message>>);
-
-impl Logger for Collect {
-    fn log(&self, msg: Message) -> Result<()> {
-        self.0.lock().push(msg);
-        Ok(())
-    }
-    fn name(&self) -> &str {
-        "collect"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
+mod common;
+use common::{silence_panics_on, Collect};
 
 /// Returns `data` in reads of the given sizes, in turn.
 struct ShortReads {
@@ -208,10 +195,11 @@ fn drain_pipe_through(driver: Arc<dyn Logger>) -> CopyStats {
     handle.wait()
 }
 
-#[test]
-fn failing_driver_never_stops_the_pipe_draining() {
+/// 50 MiB through a pipe into a driver that fails on every line: the
+/// writer finishes, and every line was offered and counted.
+fn assert_pipe_drains_through_broken_driver(panics: bool) {
     let driver = Arc::new(Broken {
-        panics: false,
+        panics,
         calls: AtomicU64::new(0),
     });
     let stats = drain_pipe_through(driver.clone());
@@ -223,27 +211,14 @@ fn failing_driver_never_stops_the_pipe_draining() {
 }
 
 #[test]
+fn failing_driver_never_stops_the_pipe_draining() {
+    assert_pipe_drains_through_broken_driver(false);
+}
+
+#[test]
 fn panicking_driver_never_stops_the_pipe_draining() {
-    // Keep the test's output readable: silence the driver's panics only.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let copier = thread::current()
-            .name()
-            .is_some_and(|n| n.starts_with("logdriver-copier"));
-        if !copier {
-            default_hook(info);
-        }
-    }));
-    let driver = Arc::new(Broken {
-        panics: true,
-        calls: AtomicU64::new(0),
-    });
-    let stats = drain_pipe_through(driver.clone());
-    let lines = (PIPE_BYTES / PIPE_LINE) as u64;
-    assert_eq!(stats.bytes, PIPE_BYTES as u64);
-    assert_eq!(stats.lines, lines);
-    assert_eq!(stats.log_errors, lines);
-    assert_eq!(driver.calls.load(Ordering::Relaxed), lines);
+    silence_panics_on("logdriver-copier");
+    assert_pipe_drains_through_broken_driver(true);
 }
 
 #[test]
@@ -263,7 +238,7 @@ fn a_panic_costs_exactly_its_own_line() {
             Ok(())
         }
     }
-    silence_copier_panics();
+    silence_panics_on("logdriver-copier");
     // Whole lines, and a long line whose second chunk panics.
     let mut input = b"a\nboom 1\nb\nboom 2\nboom 3\nc\n".to_vec();
     input.extend_from_slice(b"0123456789abcdefboom456789abcdef!!\nd\n");
@@ -286,23 +261,6 @@ fn a_panic_costs_exactly_its_own_line() {
     let want: Vec<&[u8]> = vec![b"a", b"b", b"c", b"0123456789abcdef", b"!!", b"d"];
     assert_eq!(got, want);
     assert_eq!((stats.lines, stats.log_errors, stats.partials), (10, 4, 3));
-}
-
-/// Keeps the test's output readable: silences the panics of drivers
-/// called from Copier threads, and only those.
-fn silence_copier_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default_hook = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let copier = thread::current()
-                .name()
-                .is_some_and(|n| n.starts_with("logdriver-copier"));
-            if !copier {
-                default_hook(info);
-            }
-        }));
-    });
 }
 
 #[test]

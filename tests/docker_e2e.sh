@@ -22,6 +22,14 @@ pids=()
 
 say() { printf '== docker e2e: %s\n' "$*"; }
 
+# Waits, up to 30 s, until FILE has at least N lines.
+wait_for_lines() {
+    for _ in $(seq 1 300); do
+        [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ] && return
+        sleep 0.1
+    done
+}
+
 cleanup() {
     set +e
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
@@ -95,10 +103,7 @@ dk run --rm --network none --log-driver logdriver \
     { tail -5 "$work/run1.err"; exit 1; }
 # The long line arrives as a 16 KiB chunk and the rest.
 want=$((2 * LINES + 2))
-for _ in $(seq 1 300); do
-    [ "$(wc -l <"$work/hub.out")" -ge "$want" ] && break
-    sleep 0.1
-done
+wait_for_lines "$work/hub.out" "$want"
 
 python3 - "$work/hub.out" "$LINES" "$LONG" <<'EOF'
 import re, sys
@@ -124,10 +129,7 @@ id=$(dk run -d --network none --log-driver logdriver --log-opt driver=json-file 
     --log-opt max-size=10m logdriver-e2e sh -c "$script")
 dk wait "$id" >/dev/null
 log="$work/logs/$id-json.log"
-for _ in $(seq 1 300); do
-    [ -f "$log" ] && [ "$(wc -l <"$log")" -ge "$want" ] && break
-    sleep 0.1
-done
+wait_for_lines "$log" "$want"
 dk rm "$id" >/dev/null
 python3 - "$log" "$LINES" "$LONG" <<'EOF'
 import json, sys
@@ -150,10 +152,7 @@ for _ in $(seq 1 50); do [ -S "$json_sock" ] && break; sleep 0.1; done
 id=$(dk run -d --network none --log-driver logdriver-json logdriver-e2e sh -c "$script")
 dk wait "$id" >/dev/null
 log="$work/logs/$id-json.log"
-for _ in $(seq 1 300); do
-    [ -f "$log" ] && [ "$(wc -l <"$log")" -ge "$want" ] && break
-    sleep 0.1
-done
+wait_for_lines "$log" "$want"
 dk logs "$id" >"$work/logs.out" 2>"$work/logs.err"
 dk logs --tail 3 "$id" >"$work/tail.out" 2>"$work/tail.err"
 dk rm "$id" >/dev/null

@@ -9,6 +9,9 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use logdriver::{Error, Logger, Message, NonBlocking, Overflow, Result, Source};
 use parking_lot::Mutex;
 
+mod common;
+use common::{silence_panics_on, Collect};
+
 /// A driver that holds every `log` call until the test opens its gate, and
 /// reports each call as it starts.
 struct Gated {
@@ -166,20 +169,6 @@ fn drop_oldest_keeps_the_newest() {
 
 #[test]
 fn delivered_plus_dropped_is_sent_and_delivery_is_in_order() {
-    #[derive(Default)]
-    struct Collect(Mutex<Vec<Message>>);
-    impl Logger for Collect {
-        fn log(&self, msg: Message) -> Result<()> {
-            self.0.lock().push(msg);
-            Ok(())
-        }
-        fn name(&self) -> &str {
-            "collect"
-        }
-        fn close(&self) -> Result<()> {
-            Ok(())
-        }
-    }
     let driver = Arc::new(Collect::default());
     let logger = Arc::new(NonBlocking::new(driver.clone(), 4096));
     let writers: Vec<_> = [Source::Stdout, Source::Stderr]
@@ -305,15 +294,7 @@ fn driver_errors_and_panics_are_counted_and_the_worker_goes_on() {
             Ok(())
         }
     }
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !std::thread::current()
-            .name()
-            .is_some_and(|n| n.starts_with("logdriver-"))
-        {
-            default_hook(info);
-        }
-    }));
+    silence_panics_on("logdriver-");
     let logger = NonBlocking::new(Arc::new(Flaky(Mutex::new(0))), 1 << 20);
     for i in 0..9 {
         logger.log(line(i, 10)).unwrap();

@@ -16,6 +16,8 @@ use logdriver::{Error, Info, Logger, Message, Registry, Result, Source};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+mod common;
+
 type Seen = (Source, String, Option<(u32, bool)>);
 
 /// What each container's driver received, by container id.
@@ -337,12 +339,7 @@ fn a_broken_driver_never_stops_the_draining() {
     let daemon = Daemon::start();
     let (path, mut fifo) = daemon.fifo("c3");
     daemon.start_logging(&path, "c3", json!({}), &[]);
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if thread::current().name() != Some("logdriver-plugin-fifo") {
-            default_hook(info);
-        }
-    }));
+    common::silence_panics_on("logdriver-plugin-fifo");
     // 2 MB through a 64 KiB pipe: only a plugin that keeps reading lets it through.
     let mut entries = Vec::new();
     for i in 0..6000 {
