@@ -165,11 +165,10 @@ impl Copier {
             .buffer_size
             .or(self.dst.buf_size().filter(|&n| n > 0))
             .unwrap_or(DEFAULT_BUFFER_SIZE);
-        let handle = CopierHandle {
+        let mut handle = CopierHandle {
             threads: Vec::with_capacity(self.sources.len()),
             closed: Arc::new(AtomicBool::new(false)),
         };
-        let mut handle = handle;
         for (source, reader) in self.sources {
             let name = format!("logdriver-copier-{source}");
             let mut copy = SourceCopy {
