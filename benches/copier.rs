@@ -9,45 +9,16 @@
 //! pipes and writer threads dominate; `copier_in_memory` reads 16 MiB of
 //! 100-byte lines from memory on one thread, to show the per-line cost.
 
-use std::io::{self, BufRead, BufReader, PipeReader, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::io::{self, BufRead, BufReader, PipeReader};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use logdriver::{Copier, Logger, Message, Result, Source};
+use logdriver::{Copier, Source};
 
-const BYTES_PER_SOURCE: usize = 8 << 20;
-
-/// One counter per source, on its own cache line, so that the two copying
-/// threads do not share one.
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
-/// Counts lines and does nothing else.
-#[derive(Default)]
-struct Count([Padded; 2]);
-
-impl Count {
-    fn add(&self, source: Source) {
-        self.0[source as usize].0.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl Logger for Count {
-    fn log(&self, msg: Message) -> Result<()> {
-        self.add(msg.source);
-        Ok(())
-    }
-    fn name(&self) -> &str {
-        "count"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
+mod common;
+use common::{feed, lines_of, Count};
 
 /// Docker's message: an owned copy of the line.
 struct OwnedMessage {
@@ -65,22 +36,6 @@ impl OwnedLogger for Count {
         self.add(msg.source);
         std::hint::black_box(&msg.line);
     }
-}
-
-fn lines_of(line_len: usize) -> Vec<u8> {
-    let mut line = vec![b'x'; line_len];
-    line[line_len - 1] = b'\n';
-    line.repeat(BYTES_PER_SOURCE / line_len)
-}
-
-/// Two pipes, each fed `data` by its own writer thread.
-fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
-    [0, 1].map(|_| {
-        let (reader, mut writer) = io::pipe().unwrap();
-        let data = Arc::clone(data);
-        thread::spawn(move || writer.write_all(&data).unwrap());
-        reader
-    })
 }
 
 fn read_until_loop(reader: PipeReader) -> u64 {
@@ -157,8 +112,7 @@ fn copier(c: &mut Criterion) {
                         thread::spawn(move || per_line_copy_loop(err, Source::Stderr, &*dst));
                     per_line_copy_loop(out, Source::Stdout, &*count);
                     other.join().unwrap();
-                    let n: u64 = count.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum();
-                    assert_eq!(n, lines);
+                    assert_eq!(count.total(), lines);
                 })
             },
         );
@@ -238,7 +192,7 @@ fn copier_in_memory(c: &mut Criterion) {
                 });
                 line.clear();
             }
-            assert_eq!(count.0[0].0.load(Ordering::Relaxed), lines);
+            assert_eq!(count.total(), lines);
         })
     });
     group.finish();

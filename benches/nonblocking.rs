@@ -9,44 +9,15 @@
 //! Lines the non-blocking buffer dropped are printed at the end of each
 //! benchmark: with a driver that keeps up, there should be none.
 
-use std::io::{self, PipeReader, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use logdriver::{Copier, Logger, Message, NonBlocking, Result, Source, DEFAULT_MAX_BUFFER_SIZE};
+use logdriver::{Copier, Logger, Message, NonBlocking, Source, DEFAULT_MAX_BUFFER_SIZE};
 
-/// Counts lines per source, each counter on its own cache line.
-#[derive(Default)]
-struct Count([Padded; 2]);
-
-#[derive(Default)]
-#[repr(align(128))]
-struct Padded(AtomicU64);
-
-impl Count {
-    fn total(&self) -> u64 {
-        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
-    }
-}
-
-impl Logger for Count {
-    fn log(&self, msg: Message) -> Result<()> {
-        self.0[msg.source as usize]
-            .0
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-    fn name(&self) -> &str {
-        "count"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
+mod common;
+use common::{feed, Count};
 
 fn log(c: &mut Criterion) {
     let mut group = c.benchmark_group("nonblocking/log");
@@ -79,26 +50,13 @@ fn log(c: &mut Criterion) {
     group.finish();
 }
 
-const BYTES_PER_SOURCE: usize = 8 << 20;
-
-fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
-    [0, 1].map(|_| {
-        let (reader, mut writer) = io::pipe().unwrap();
-        let data = Arc::clone(data);
-        thread::spawn(move || writer.write_all(&data).unwrap());
-        reader
-    })
-}
-
 fn copier(c: &mut Criterion) {
     let mut group = c.benchmark_group("nonblocking/copier");
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
     let line_len = 100;
-    let mut line = vec![b'x'; line_len];
-    line[line_len - 1] = b'\n';
-    let data = Arc::new(line.repeat(BYTES_PER_SOURCE / line_len));
+    let data = Arc::new(common::lines_of(line_len));
     let lines = 2 * (data.len() / line_len) as u64;
     group.throughput(Throughput::Elements(lines));
 

@@ -29,12 +29,7 @@ impl Console {
     }
 
     fn validate(opts: &HashMap<String, String>) -> Result<()> {
-        for key in opts.keys() {
-            if key != logdriver::TAG_OPT {
-                return Err(Error::unknown_option(NAME, key));
-            }
-        }
-        Ok(())
+        logdriver::reject_unknown_options(NAME, opts, &[logdriver::TAG_OPT])
     }
 }
 

@@ -81,10 +81,7 @@ type Validator = dyn Fn(&HashMap<String, String>) -> Result<()> + Send + Sync;
 /// let registry = Registry::new();
 /// registry.register("discard", |_info: &Info| Ok(Box::new(Discard) as Box<dyn Logger>))?;
 /// registry.register_validator("discard", |opts: &HashMap<String, String>| {
-///     match opts.keys().next() {
-///         Some(key) => Err(Error::unknown_option("discard", key)),
-///         None => Ok(()),
-///     }
+///     logdriver::reject_unknown_options("discard", opts, &[])
 /// })?;
 ///
 /// let logger = registry.create("discard", &Info::default())?;
@@ -270,6 +267,37 @@ fn insert_once<T: ?Sized>(
     }
     map.insert(name.to_owned(), value);
     Ok(())
+}
+
+/// Checks that every key of `opts` is one of `known`, for a validator.
+///
+/// When several keys are unknown, the error names the first in sorted
+/// order, so that the same options always give the same error.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use logdriver::{reject_unknown_options, Error};
+///
+/// let opts = HashMap::from([("tag".to_string(), "x".to_string()), ("colour".to_string(), "red".to_string())]);
+/// assert!(reject_unknown_options("mine", &opts, &["tag", "colour"]).is_ok());
+/// let err = reject_unknown_options("mine", &opts, &["tag"]).unwrap_err();
+/// assert!(matches!(err, Error::UnknownOption { ref key, .. } if key == "colour"));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::UnknownOption`] naming `driver` and the key.
+pub fn reject_unknown_options(
+    driver: &str,
+    opts: &HashMap<String, String>,
+    known: &[&str],
+) -> Result<()> {
+    match opts.keys().filter(|k| !known.contains(&k.as_str())).min() {
+        Some(key) => Err(Error::unknown_option(driver, key)),
+        None => Ok(()),
+    }
 }
 
 /// The `max-buffer-size` option in bytes, or its default.

@@ -125,9 +125,7 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
-            return Err(Error::unknown_option(NAME, key));
-        }
+        crate::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let address = opts
             .get(ADDRESS_OPT)
             .ok_or_else(|| Error::missing_option(NAME, ADDRESS_OPT))?;

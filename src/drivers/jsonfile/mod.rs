@@ -102,9 +102,7 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        if let Some(key) = opts.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
-            return Err(Error::unknown_option(NAME, key));
-        }
+        crate::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let invalid =
             |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
         let max_size = match opts.get(MAX_SIZE_OPT) {
