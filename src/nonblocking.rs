@@ -375,6 +375,9 @@ impl Drop for NonBlocking {
     /// Lets the worker finish in the background: see the type's docs.
     fn drop(&mut self) {
         self.shared.closing.store(true, Ordering::SeqCst);
+        for shard in &self.shared.shards {
+            shard.state.lock().closed = true;
+        }
         self.shared.nudge(true);
     }
 }
@@ -514,14 +517,20 @@ impl Worker {
         shared.worker.store(mode, Ordering::SeqCst);
         // Look again after announcing the nap: a logger that pushed before
         // it could see the announcement is caught here.
-        let empty = shared
-            .shards
-            .iter()
-            .all(|s| s.state.lock().queue.is_empty());
-        let closing = shared.closing.load(Ordering::SeqCst);
-        if !empty || closing {
+        let (mut empty, mut closed) = (true, true);
+        for shard in &shared.shards {
+            let state = shard.state.lock();
+            empty &= state.queue.is_empty();
+            closed &= state.closed;
+        }
+        // `closed` is set under the lock that `log` takes: once every shard
+        // is closed and empty, no message can still arrive.
+        if empty && closed {
+            return false;
+        }
+        if !empty || shared.closing.load(Ordering::SeqCst) {
             shared.worker.store(AWAKE, Ordering::SeqCst);
-            return !(empty && closing);
+            return true;
         }
         if mode == POLLING {
             *idle_polls += 1;

@@ -313,3 +313,37 @@ fn name_and_buf_size_are_the_drivers() {
     assert_eq!(logger.name(), "gated");
     assert_eq!(logger.buf_size(), Some(1234));
 }
+
+#[test]
+fn lines_racing_close_are_delivered_or_refused_never_lost() {
+    for _ in 0..20 {
+        let driver = Arc::new(Collect::default());
+        let logger = Arc::new(NonBlocking::new(driver.clone(), 1 << 20));
+        let barrier = Arc::new(std::sync::Barrier::new(3));
+        let writers: Vec<_> = [Source::Stdout, Source::Stderr]
+            .into_iter()
+            .map(|source| {
+                let (logger, barrier) = (logger.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let mut accepted = 0u64;
+                    for i in 0..2000 {
+                        let mut msg = line(i, 16);
+                        msg.source = source;
+                        match logger.log(msg) {
+                            Ok(()) => accepted += 1,
+                            Err(Error::Closed { .. }) => break,
+                            Err(other) => panic!("{other:?}"),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        barrier.wait();
+        logger.close().unwrap();
+        let accepted: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+        // Once close returns, the driver has every line that was accepted.
+        assert_eq!(driver.0.lock().len() as u64 + logger.dropped(), accepted);
+    }
+}
