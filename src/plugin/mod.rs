@@ -484,11 +484,12 @@ impl State {
                 })?;
             }
         }
-        let logger = self.plugin.registry.create(&driver, &info)?;
+        // Open the FIFO first: a driver is not created for nothing.
         let fifo = File::open(&req.file).map_err(|source| Error::Io {
             path: req.file.clone(),
             source,
         })?;
+        let logger = self.plugin.registry.create(&driver, &info)?;
         let max_frame = self.plugin.max_frame;
         let name = "logdriver-plugin-fifo".to_owned();
         let thread = thread::Builder::new()
@@ -512,13 +513,17 @@ impl State {
             .lock()
             .remove(fifo)
             .ok_or_else(|| format!("{} is not being logged", fifo.display()))?;
-        // dockerd keeps its end open: mark the end of what it wrote.
-        let marked = OpenOptions::new()
-            .write(true)
-            .open(fifo)
-            .and_then(|mut f| f.write_all(&END_MARKER.to_be_bytes()));
-        if let Err(e) = marked {
-            return Err(format!("cannot end the stream of {}: {e}", fifo.display()));
+        // dockerd keeps its end open: mark the end of what it wrote. (A
+        // reader that already stopped needs no marker, and a full pipe
+        // with no reader would block the write.)
+        if !stream.thread.is_finished() {
+            let marked = OpenOptions::new()
+                .write(true)
+                .open(fifo)
+                .and_then(|mut f| f.write_all(&END_MARKER.to_be_bytes()));
+            if let Err(e) = marked {
+                return Err(format!("cannot end the stream of {}: {e}", fifo.display()));
+            }
         }
         let stats = stream.thread.join().unwrap_or_default();
         self.stats.lock().insert(fifo.to_owned(), stats);
