@@ -22,9 +22,6 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 /// 64 KiB, and draining it in one call is what makes the Copier fast.
 const READ_SIZE: usize = 64 * 1024;
 
-/// The read space below which the buffer is refilled (see [`LineReader`]).
-const MIN_READ_SPACE: usize = READ_SIZE / 4;
-
 type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 
 /// Reads a container's streams line by line and hands every line to a driver.
@@ -279,13 +276,13 @@ struct SourceCopy {
 impl SourceCopy {
     /// Copies `reader` to its end, cutting chunks of `chunk` bytes.
     ///
-    /// The buffer `buf` always holds, at its front, the `filled` bytes of
-    /// the current line that were read but not yet sent: they contain no
-    /// `'\n'` and are fewer than `chunk`. The rest of `buf`, up to its
-    /// length, is zeroed space for the next read. Sent bytes are split off
-    /// the front as frozen [`Bytes`], which the messages share; when the
-    /// read space runs low the buffer is refilled, which reuses the same
-    /// allocation once the driver has dropped every message in it.
+    /// `buf` is always `chunk + READ_SIZE` initialized bytes. Its first
+    /// `filled` bytes are the start of a line that was read but not yet
+    /// sent: they hold no `'\n'` and are fewer than `chunk`. After a read,
+    /// the whole buffer is frozen into [`Bytes`] and every line is a slice
+    /// of it. Then, if the driver kept none of them, the same allocation
+    /// comes back as the next buffer, with the held-back bytes moved to its
+    /// front: no allocation, and no zeroing, as long as the driver keeps up.
     fn run(&mut self, mut reader: Box<dyn Read + Send>, chunk: usize) {
         let size = chunk + READ_SIZE;
         let mut buf = BytesMut::zeroed(size);
@@ -295,11 +292,6 @@ impl SourceCopy {
         loop {
             if self.closed.load(Ordering::Relaxed) {
                 break;
-            }
-            if buf.len() - filled < MIN_READ_SPACE {
-                buf.truncate(filled);
-                buf.reserve(size - filled);
-                buf.resize(size, 0);
             }
             let n = match reader.read(&mut buf[filled..]) {
                 Ok(0) => break,
@@ -312,31 +304,40 @@ impl SourceCopy {
             };
             self.stats.bytes += n as u64;
             let now = SystemTime::now();
+            let end = filled + n;
+            let data = mem::take(&mut buf).freeze();
 
-            // The held-back bytes have no newline: search only the new ones.
-            if let Some(pos) = memchr::memrchr(b'\n', &buf[filled..filled + n]) {
-                let end = filled + pos + 1;
-                let done = buf.split_to(end).freeze();
-                // One unwind guard per read, not per line: a panic in `log`
-                // skips only its own line, since `next` is already past it.
-                let mut next = 0;
-                while next < done.len() {
-                    let lines = AssertUnwindSafe(|| {
-                        self.send_lines(&done, &mut next, filled, chunk, &mut group, now)
-                    });
-                    if let Err(payload) = catch_unwind(lines) {
-                        self.failed(Error::panicked(self.dst.name(), &*payload));
-                    }
+            // One unwind guard per read, not per line: a panic in `log`
+            // skips only its own line, since `next` is already past it.
+            let mut next = 0;
+            loop {
+                let lines = AssertUnwindSafe(|| {
+                    self.send_lines(&data, &mut next, filled, end, chunk, &mut group, now)
+                });
+                match catch_unwind(lines) {
+                    Ok(()) => break,
+                    Err(payload) => self.failed(Error::panicked(self.dst.name(), &*payload)),
                 }
-                filled = filled + n - end;
-            } else {
-                filled += n;
             }
-            while filled >= chunk {
-                let head = buf.split_to(chunk).freeze();
-                filled -= chunk;
-                self.send_partial(head, false, &mut group, now);
+            // What follows the last newline is held back, but never a
+            // whole buffer's worth: that goes out in chunks.
+            while end - next >= chunk {
+                self.send_partial(data.slice(next..next + chunk), false, &mut group, now);
+                next += chunk;
             }
+            filled = end - next;
+            buf = match data.try_into_mut() {
+                Ok(mut reused) => {
+                    reused.copy_within(next..end, 0);
+                    reused
+                }
+                // The driver still holds lines of it: start a new buffer.
+                Err(data) => {
+                    let mut fresh = BytesMut::zeroed(size);
+                    fresh[..filled].copy_from_slice(&data[next..end]);
+                    fresh
+                }
+            };
         }
 
         // End of input (or close): what is held back has no newline. Docker
@@ -348,24 +349,27 @@ impl SourceCopy {
         }
     }
 
-    /// Sends the lines of `done`, which ends with a newline, from `*next` on.
+    /// Sends the lines of `data[..end]` from `*next` on, leaving `*next`
+    /// after the last newline.
     ///
     /// The first `held` bytes have no newline. `*next` moves past each line
     /// before the line is sent, so that after a panic the caller can go on
     /// with the line after it.
+    #[allow(clippy::too_many_arguments)]
     fn send_lines(
         &mut self,
-        done: &Bytes,
+        data: &Bytes,
         next: &mut usize,
         held: usize,
+        end: usize,
         chunk: usize,
         group: &mut Option<Group>,
         now: SystemTime,
     ) {
         let from = (*next).max(held);
-        for nl in memchr::memchr_iter(b'\n', &done[from..]) {
+        for nl in memchr::memchr_iter(b'\n', &data[from..end]) {
             let nl = from + nl;
-            let line = done.slice(mem::replace(next, nl + 1)..nl);
+            let line = data.slice(mem::replace(next, nl + 1)..nl);
             if line.len() >= chunk || group.is_some() {
                 // Chunks guard each message: a panic must not lose the rest.
                 self.send_line(line, chunk, group, now);
