@@ -32,6 +32,10 @@
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing
 //! nothing while a hub listens.
 //!
+//! The [`plugin`] module (feature `plugin`, on by default) serves any
+//! registered driver to a stock dockerd as a logging plugin:
+//! `docker run --log-driver logdriver --log-opt …`.
+//!
 //! # Example
 //!
 //! A driver of your own, registered by name, fed from a child process:
@@ -104,6 +108,14 @@
 //! - **A driver without a validator** accepts any options, as in Docker.
 //! - **Non-blocking mode** can drop the oldest lines instead of the newest
 //!   (option `non-blocking-drop=oldest`), and always counts what it drops.
+//!   An empty line costs one byte of its buffer, so that a flood of them
+//!   stays bounded.
+//! - **Driver creators** see `info.config` without the options the
+//!   registry handles itself (`mode`, `max-buffer-size`,
+//!   `non-blocking-drop`), as validators do.
+//! - **json-file** rejects bad option values at validation, not at
+//!   container start, and compresses rotated files without stalling the
+//!   writer.
 
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
 // The one exception: `drivers::zmq::set_xpub_nodrop`, see its SAFETY comment.
