@@ -52,7 +52,8 @@
 //! reached a connected hub, or once the linger has run out; it never hangs
 //! when no hub listens. It holds even if the process exits right after:
 //! the driver owns a ZeroMQ context of its own and terminates it, which is
-//! what makes libzmq finish sending. Drivers with an `inproc://` endpoint
+//! what makes libzmq finish sending (the cost: each such driver has
+//! libzmq's I/O thread of its own). Drivers with an `inproc://` endpoint
 //! share the process-wide [`context`] instead, since inproc peers must
 //! share one; so do drivers built with [`ZmqLogger::with_context`]. Their
 //! `inproc` lines are in the hub's queue when `log` returns; lines queued
