@@ -263,7 +263,8 @@ impl NonBlocking {
         self.shared.sum(|s| s.errors)
     }
 
-    /// Publishes `bytes` as `shard`'s size if it moved by more than a grain.
+    /// Publishes `bytes` as `shard`'s size if it moved by more than a
+    /// grain. Called under the shard's lock.
     fn publish(&self, shard: &Shard, bytes: usize) {
         let published = shard.published.0.load(Ordering::Relaxed);
         if bytes == 0 || bytes.abs_diff(published) > self.grain {
@@ -323,8 +324,8 @@ impl Logger for NonBlocking {
         state.accepted += 1;
         state.queue.push_back(msg);
         let bytes = state.bytes;
-        drop(state);
         self.publish(shard, bytes);
+        drop(state);
         self.shared.nudge(bytes + other >= self.max_bytes / 2);
         Ok(())
     }
@@ -579,11 +580,11 @@ impl Worker {
         state.delivered += tally.delivered;
         state.errors += tally.errors;
         state.abandoned += tally.abandoned;
-        let bytes = state.bytes;
-        drop(state);
+        // Published under the lock, so that a logger's store and ours
+        // cannot land in the wrong order.
         let published = shard.published.0.load(Ordering::Relaxed);
-        if bytes == 0 || published > bytes {
-            shard.published.0.store(bytes, Ordering::Relaxed);
+        if state.bytes == 0 || published > state.bytes {
+            shard.published.0.store(state.bytes, Ordering::Relaxed);
         }
     }
 }
