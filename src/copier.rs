@@ -22,6 +22,9 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 /// 64 KiB, and draining it in one call is what makes the Copier fast.
 const READ_SIZE: usize = 64 * 1024;
 
+/// The least read space worth a `read`; below it, a new buffer is started.
+const MIN_READ_SPACE: usize = READ_SIZE / 4;
+
 type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 
 /// Reads a container's streams line by line and hands every line to a driver.
@@ -276,17 +279,25 @@ struct SourceCopy {
 impl SourceCopy {
     /// Copies `reader` to its end, cutting chunks of `chunk` bytes.
     ///
-    /// `buf` is always `chunk + READ_SIZE` initialized bytes. Its first
-    /// `filled` bytes are the start of a line that was read but not yet
-    /// sent: they hold no `'\n'` and are fewer than `chunk`. After a read,
-    /// the whole buffer is frozen into [`Bytes`] and every line is a slice
-    /// of it. Then, if the driver kept none of them, the same allocation
-    /// comes back as the next buffer, with the held-back bytes moved to its
-    /// front: no allocation, and no zeroing, as long as the driver keeps up.
+    /// The first `filled` bytes of `buf` are the start of a line that was
+    /// read but not yet sent: they hold no `'\n'` and are fewer than
+    /// `chunk`; the rest of `buf` is initialized space for the next read.
+    /// After a read, lines are sliced out of the buffer, frozen into
+    /// [`Bytes`]. Two ways to get the next buffer:
+    ///
+    /// - While the driver lets go of its lines (any driver that is done
+    ///   with a line when `log` returns), the whole buffer is frozen and
+    ///   comes back whole through `try_into_mut`, the held-back bytes moved
+    ///   to its front: no allocation and no zeroing at all.
+    /// - A driver that keeps lines (a queue, a batch) keeps the buffer
+    ///   alive: then only the part that was read is split off, and the next
+    ///   reads go into the rest, until the buffer is spent and a new one
+    ///   (or the old one, if the driver has let go of it by then) is zeroed.
     fn run(&mut self, mut reader: Box<dyn Read + Send>, chunk: usize) {
         let size = chunk + READ_SIZE;
         let mut buf = BytesMut::zeroed(size);
         let mut filled = 0;
+        let mut whole = true;
         let mut group: Option<Group> = None;
 
         loop {
@@ -305,7 +316,11 @@ impl SourceCopy {
             self.stats.bytes += n as u64;
             let now = SystemTime::now();
             let end = filled + n;
-            let data = mem::take(&mut buf).freeze();
+            let data = if whole {
+                mem::take(&mut buf).freeze()
+            } else {
+                buf.split_to(end).freeze()
+            };
 
             // One unwind guard per read, not per line: a panic in `log`
             // skips only its own line, since `next` is already past it.
@@ -326,18 +341,7 @@ impl SourceCopy {
                 next += chunk;
             }
             filled = end - next;
-            buf = match data.try_into_mut() {
-                Ok(mut reused) => {
-                    reused.copy_within(next..end, 0);
-                    reused
-                }
-                // The driver still holds lines of it: start a new buffer.
-                Err(data) => {
-                    let mut fresh = BytesMut::zeroed(size);
-                    fresh[..filled].copy_from_slice(&data[next..end]);
-                    fresh
-                }
-            };
+            buf = self.next_buffer(data, next..end, buf, &mut whole, size);
         }
 
         // End of input (or close): what is held back has no newline. Docker
@@ -347,6 +351,52 @@ impl SourceCopy {
             let rest = buf.split_to(filled).freeze();
             self.send_partial(rest, false, &mut group, SystemTime::now());
         }
+    }
+
+    /// The buffer for the next read, holding `data[held]` at its front.
+    ///
+    /// `rest` is what follows `data` in its allocation (empty when `data`
+    /// is the whole buffer); `whole` says which way buffers go (see `run`).
+    fn next_buffer(
+        &self,
+        data: Bytes,
+        held: std::ops::Range<usize>,
+        mut rest: BytesMut,
+        whole: &mut bool,
+        size: usize,
+    ) -> BytesMut {
+        let len = held.len();
+        if *whole {
+            match data.try_into_mut() {
+                Ok(mut reused) => {
+                    reused.copy_within(held, 0);
+                    return reused;
+                }
+                // The driver keeps lines: from now on, split buffers.
+                Err(data) => {
+                    *whole = false;
+                    let mut fresh = BytesMut::zeroed(size);
+                    fresh[..len].copy_from_slice(&data[held]);
+                    return fresh;
+                }
+            }
+        }
+        if rest.len() >= len + MIN_READ_SPACE {
+            rest[..len].copy_from_slice(&data[held]);
+            return rest;
+        }
+        // Spent. If the driver has let go of the whole allocation by now,
+        // take it back and return to whole buffers; else start a new one.
+        let kept = data[held].to_vec();
+        drop(data);
+        rest.clear();
+        *whole = rest.try_reclaim(size);
+        if !*whole {
+            rest = BytesMut::with_capacity(size);
+        }
+        rest.extend_from_slice(&kept);
+        rest.resize(size, 0);
+        rest
     }
 
     /// Sends the lines of `data[..end]` from `*next` on, leaving `*next`

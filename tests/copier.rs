@@ -380,3 +380,52 @@ fn public_types_are_send_and_sync() {
     send_sync::<Error>();
     send::<Copier>();
 }
+
+#[test]
+fn a_driver_that_holds_lines_for_a_while_gets_them_right() {
+    /// Holds up to 300 messages, then lets go of them all at once, so that
+    /// the Copier's buffers go from held to free and back again.
+    #[derive(Default)]
+    struct Batches {
+        held: Mutex<Vec<Message>>,
+        seen: Mutex<Vec<u8>>,
+    }
+    impl Logger for Batches {
+        fn log(&self, msg: Message) -> Result<()> {
+            let mut seen = self.seen.lock();
+            seen.extend_from_slice(&msg.line);
+            if msg.ends_line() {
+                seen.push(b'\n');
+            }
+            let mut held = self.held.lock();
+            held.push(msg);
+            if held.len() == 300 {
+                held.clear();
+            }
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "batches"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let input: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| format!("line {i} {}\n", "z".repeat((i % 97) as usize)).into_bytes())
+        .collect();
+    let driver = Arc::new(Batches::default());
+    let reader = ShortReads {
+        data: input.clone(),
+        pos: 0,
+        sizes: vec![100, 4000, 70_000, 9],
+        turn: 0,
+    };
+    let stats = Copier::new(driver.clone())
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!(stats.lines, 20_000);
+    assert_eq!(*driver.seen.lock(), input);
+}
