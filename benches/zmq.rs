@@ -50,6 +50,20 @@ impl Hub {
         Hub { endpoint, received }
     }
 
+    /// Times `iters` batches of `BATCH` calls to `send`, each until the
+    /// hub has received the whole batch.
+    fn time_batches(&self, iters: u64, mut send: impl FnMut()) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            let target = self.received.load(Ordering::Acquire) + BATCH;
+            for _ in 0..BATCH {
+                send();
+            }
+            self.wait_for(target);
+        }
+        start.elapsed()
+    }
+
     /// Waits until the hub has received `n` messages in all.
     fn wait_for(&self, n: u64) {
         while self.received.load(Ordering::Acquire) < n {
@@ -80,17 +94,11 @@ fn zmq(c: &mut Criterion) {
     }
     group.bench_function("raw_pub_socket", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let target = hub.received.load(Ordering::Acquire) + BATCH;
-                for _ in 0..BATCH {
-                    raw.send(TENANT, zmq::SNDMORE).unwrap();
-                    raw.send(SERVICE, zmq::SNDMORE).unwrap();
-                    raw.send(&payload[..], 0).unwrap();
-                }
-                hub.wait_for(target);
-            }
-            start.elapsed()
+            hub.time_batches(iters, || {
+                raw.send(TENANT, zmq::SNDMORE).unwrap();
+                raw.send(SERVICE, zmq::SNDMORE).unwrap();
+                raw.send(&payload[..], 0).unwrap();
+            })
         })
     });
 
@@ -109,17 +117,11 @@ fn zmq(c: &mut Criterion) {
     let line = Bytes::from(vec![b'x'; 100 - "0123456789ab: ".len()]);
     group.bench_function("zmq_logger", |b| {
         b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                let target = hub.received.load(Ordering::Acquire) + BATCH;
-                for _ in 0..BATCH {
-                    driver
-                        .log(Message::new(Source::Stdout, line.clone()))
-                        .unwrap();
-                }
-                hub.wait_for(target);
-            }
-            start.elapsed()
+            hub.time_batches(iters, || {
+                driver
+                    .log(Message::new(Source::Stdout, line.clone()))
+                    .unwrap();
+            })
         })
     });
     driver.close().unwrap();

@@ -341,7 +341,7 @@ impl SourceCopy {
                 next += chunk;
             }
             filled = end - next;
-            buf = self.next_buffer(data, next..end, buf, &mut whole, size);
+            buf = Self::next_buffer(data, next..end, buf, &mut whole, size);
         }
 
         // End of input (or close): what is held back has no newline. Docker
@@ -358,7 +358,6 @@ impl SourceCopy {
     /// `rest` is what follows `data` in its allocation (empty when `data`
     /// is the whole buffer); `whole` says which way buffers go (see `run`).
     fn next_buffer(
-        &self,
         data: Bytes,
         held: std::ops::Range<usize>,
         mut rest: BytesMut,

@@ -260,14 +260,10 @@ impl Drop for PluginServer {
     }
 }
 
-/// A container being logged: its reader thread.
-struct Stream {
-    thread: JoinHandle<StreamStats>,
-}
-
 struct State {
     plugin: Plugin,
-    streams: Mutex<HashMap<PathBuf, Stream>>,
+    /// The containers being logged, by FIFO: their reader threads.
+    streams: Mutex<HashMap<PathBuf, JoinHandle<StreamStats>>>,
     stats: Mutex<HashMap<PathBuf, StreamStats>>,
 }
 
@@ -503,7 +499,7 @@ impl State {
                 thread: name,
                 source,
             })?;
-        self.streams.lock().insert(req.file, Stream { thread });
+        self.streams.lock().insert(req.file, thread);
         Ok(())
     }
 
@@ -516,7 +512,7 @@ impl State {
         // dockerd keeps its end open: mark the end of what it wrote. (A
         // reader that already stopped needs no marker, and a full pipe
         // with no reader would block the write.)
-        if !stream.thread.is_finished() {
+        if !stream.is_finished() {
             let marked = OpenOptions::new()
                 .write(true)
                 .open(fifo)
@@ -525,7 +521,7 @@ impl State {
                 return Err(format!("cannot end the stream of {}: {e}", fifo.display()));
             }
         }
-        let stats = stream.thread.join().unwrap_or_default();
+        let stats = stream.join().unwrap_or_default();
         self.stats.lock().insert(fifo.to_owned(), stats);
         Ok(())
     }
