@@ -1,5 +1,6 @@
 //! [`Copier`]: reads a container's streams line by line into a driver.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
@@ -21,6 +22,10 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 /// The most bytes one `read` asks for. Docker asks for 2 KiB; a pipe holds
 /// 64 KiB, and draining it in one call is what makes the Copier fast.
 const READ_SIZE: usize = 64 * 1024;
+
+/// How many spent buffers wait for the driver to let go of them, to be
+/// reused: 16 of 80 KiB cover a 1 MB non-blocking buffer.
+const MAX_RETIRED: usize = 16;
 
 /// The least read space worth a `read`; below it, a new buffer is started.
 const MIN_READ_SPACE: usize = READ_SIZE / 4;
@@ -291,13 +296,16 @@ impl SourceCopy {
     ///   to its front: no allocation and no zeroing at all.
     /// - A driver that keeps lines (a queue, a batch) keeps the buffer
     ///   alive: then only the part that was read is split off, and the next
-    ///   reads go into the rest, until the buffer is spent and a new one
-    ///   (or the old one, if the driver has let go of it by then) is zeroed.
+    ///   reads go into the rest, until the buffer is spent. Then it is
+    ///   kept, and the oldest spent buffer the driver has let go of is
+    ///   zeroed and reused (a new one only when there is none), so that a
+    ///   steady stream through a queue does not fault in fresh pages.
     fn run(&mut self, mut reader: Box<dyn Read + Send>, chunk: usize) {
         let size = chunk + READ_SIZE;
         let mut buf = BytesMut::zeroed(size);
         let mut filled = 0;
         let mut whole = true;
+        let mut retired = VecDeque::new();
         let mut group: Option<Group> = None;
 
         loop {
@@ -341,7 +349,7 @@ impl SourceCopy {
                 next += chunk;
             }
             filled = end - next;
-            buf = Self::next_buffer(data, next..end, buf, &mut whole, size);
+            buf = Self::next_buffer(data, next..end, buf, &mut whole, &mut retired, size);
         }
 
         // End of input (or close): what is held back has no newline. Docker
@@ -362,6 +370,7 @@ impl SourceCopy {
         held: std::ops::Range<usize>,
         mut rest: BytesMut,
         whole: &mut bool,
+        retired: &mut VecDeque<BytesMut>,
         size: usize,
     ) -> BytesMut {
         let len = held.len();
@@ -385,13 +394,25 @@ impl SourceCopy {
             return rest;
         }
         // Spent. If the driver has let go of the whole allocation by now,
-        // take it back and return to whole buffers; else start a new one.
+        // take it back and return to whole buffers. Else keep it, and reuse
+        // the oldest spent buffer the driver has let go of: a new one costs
+        // page faults, since a buffer freed on the driver's thread tends to
+        // go back to the system.
         let kept = data[held].to_vec();
         drop(data);
         rest.clear();
         *whole = rest.try_reclaim(size);
         if !*whole {
-            rest = BytesMut::with_capacity(size);
+            retired.push_back(mem::take(&mut rest));
+            let free = retired.front_mut().is_some_and(|old| old.try_reclaim(size));
+            rest = if free {
+                retired.pop_front().unwrap_or_default()
+            } else {
+                if retired.len() > MAX_RETIRED {
+                    retired.pop_front();
+                }
+                BytesMut::with_capacity(size)
+            };
         }
         rest.extend_from_slice(&kept);
         rest.resize(size, 0);

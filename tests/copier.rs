@@ -1,6 +1,7 @@
 //! The Copier: the reassembly law under any chunking, and draining a pipe
 //! through a broken driver.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -427,5 +428,69 @@ fn a_driver_that_holds_lines_for_a_while_gets_them_right() {
         .unwrap()
         .wait();
     assert_eq!(stats.lines, 20_000);
+    assert_eq!(*driver.seen.lock(), input);
+}
+
+#[test]
+fn lines_a_driver_keeps_stay_intact_while_spent_buffers_are_reused() {
+    /// Keeps the last 5,000 lines (a few read buffers' worth), with a copy
+    /// of each taken when it arrived, and checks each one against its copy
+    /// when it lets go of it.
+    #[derive(Default)]
+    struct Window {
+        kept: Mutex<VecDeque<(Message, Vec<u8>)>>,
+        seen: Mutex<Vec<u8>>,
+        checked: AtomicU64,
+    }
+    impl Window {
+        fn check(&self, (msg, copy): (Message, Vec<u8>)) {
+            assert_eq!(msg.line, copy, "a kept line changed under the driver");
+            self.checked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    impl Logger for Window {
+        fn log(&self, msg: Message) -> Result<()> {
+            let mut seen = self.seen.lock();
+            seen.extend_from_slice(&msg.line);
+            if msg.ends_line() {
+                seen.push(b'\n');
+            }
+            let mut kept = self.kept.lock();
+            let copy = msg.line.to_vec();
+            kept.push_back((msg, copy));
+            if kept.len() > 5_000 {
+                self.check(kept.pop_front().unwrap());
+            }
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "window"
+        }
+        fn close(&self) -> Result<()> {
+            for entry in self.kept.lock().drain(..) {
+                self.check(entry);
+            }
+            Ok(())
+        }
+    }
+    // 60,000 lines of 30 to 126 bytes: about 4.6 MB, some 60 buffers.
+    let input: Vec<u8> = (0..60_000u32)
+        .flat_map(|i| format!("line {i:05} {}\n", "w".repeat((i % 97) as usize + 19)).into_bytes())
+        .collect();
+    let driver = Arc::new(Window::default());
+    let reader = ShortReads {
+        data: input.clone(),
+        pos: 0,
+        sizes: vec![65_536, 30_000, 1_000, 65_536],
+        turn: 0,
+    };
+    let stats = Copier::new(driver.clone())
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait();
+    driver.close().unwrap();
+    assert_eq!(stats.lines, 60_000);
+    assert_eq!(driver.checked.load(Ordering::Relaxed), 60_000);
     assert_eq!(*driver.seen.lock(), input);
 }
