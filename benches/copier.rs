@@ -8,6 +8,8 @@
 //! (stdout and stderr) and reads both to the end. On a small machine the
 //! pipes and writer threads dominate; `copier_in_memory` reads 16 MiB of
 //! 100-byte lines from memory on one thread, to show the per-line cost.
+//! Each pipe benchmark also prints the CPU time it took per line, all
+//! threads together (writers included), which the waiting does not blur.
 
 use std::io::{self, BufRead, BufReader, PipeReader};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use logdriver::{Copier, Source};
 
 mod common;
-use common::{feed, lines_of, Count};
+use common::{feed, lines_of, Count, CpuTally};
 
 /// Docker's message: an owned copy of the line.
 struct OwnedMessage {
@@ -73,49 +75,61 @@ fn copier(c: &mut Criterion) {
         let lines = 2 * (data.len() / line_len) as u64;
         group.throughput(Throughput::Elements(lines));
 
+        let mut cpu = CpuTally::default();
         group.bench_with_input(BenchmarkId::new("copier", line_len), &data, |b, data| {
-            b.iter(|| {
-                let [out, err] = feed(data);
-                let stats = Copier::new(Arc::new(Count::default()))
-                    .source(Source::Stdout, out)
-                    .source(Source::Stderr, err)
-                    .run()
-                    .unwrap()
-                    .wait();
-                // 64 KiB lines go out as 16 KiB chunks: count input bytes.
-                assert_eq!(stats.bytes, 2 * data.len() as u64);
+            b.iter_custom(|iters| {
+                cpu.run(iters, lines, || {
+                    let [out, err] = feed(data);
+                    let stats = Copier::new(Arc::new(Count::default()))
+                        .source(Source::Stdout, out)
+                        .source(Source::Stderr, err)
+                        .run()
+                        .unwrap()
+                        .wait();
+                    // 64 KiB lines go out as 16 KiB chunks: count input bytes.
+                    assert_eq!(stats.bytes, 2 * data.len() as u64);
+                })
             })
         });
+        cpu.report(&format!("copier/copier/{line_len}"));
 
+        let mut cpu = CpuTally::default();
         group.bench_with_input(
             BenchmarkId::new("read_until", line_len),
             &data,
             |b, data| {
-                b.iter(|| {
-                    let [out, err] = feed(data);
-                    let other = thread::spawn(move || read_until_loop(err));
-                    let n = read_until_loop(out) + other.join().unwrap();
-                    assert_eq!(n, lines);
+                b.iter_custom(|iters| {
+                    cpu.run(iters, lines, || {
+                        let [out, err] = feed(data);
+                        let other = thread::spawn(move || read_until_loop(err));
+                        let n = read_until_loop(out) + other.join().unwrap();
+                        assert_eq!(n, lines);
+                    })
                 })
             },
         );
+        cpu.report(&format!("copier/read_until/{line_len}"));
 
+        let mut cpu = CpuTally::default();
         group.bench_with_input(
             BenchmarkId::new("per_line_copy", line_len),
             &data,
             |b, data| {
-                b.iter(|| {
-                    let [out, err] = feed(data);
-                    let count = Arc::new(Count::default());
-                    let dst = Arc::clone(&count);
-                    let other =
-                        thread::spawn(move || per_line_copy_loop(err, Source::Stderr, &*dst));
-                    per_line_copy_loop(out, Source::Stdout, &*count);
-                    other.join().unwrap();
-                    assert_eq!(count.total(), lines);
+                b.iter_custom(|iters| {
+                    cpu.run(iters, lines, || {
+                        let [out, err] = feed(data);
+                        let count = Arc::new(Count::default());
+                        let dst = Arc::clone(&count);
+                        let other =
+                            thread::spawn(move || per_line_copy_loop(err, Source::Stderr, &*dst));
+                        per_line_copy_loop(out, Source::Stdout, &*count);
+                        other.join().unwrap();
+                        assert_eq!(count.total(), lines);
+                    })
                 })
             },
         );
+        cpu.report(&format!("copier/per_line_copy/{line_len}"));
     }
     group.finish();
 }

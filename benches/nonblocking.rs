@@ -19,7 +19,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use logdriver::{Copier, Logger, Message, NonBlocking, Source, DEFAULT_MAX_BUFFER_SIZE};
 
 mod common;
-use common::{feed, Count};
+use common::{feed, Count, CpuTally};
 
 fn log(c: &mut Criterion) {
     let mut group = c.benchmark_group("nonblocking/log");
@@ -62,19 +62,23 @@ fn copier(c: &mut Criterion) {
     let lines = 2 * (data.len() / line_len) as u64;
     group.throughput(Throughput::Elements(lines));
 
+    let mut cpu = CpuTally::default();
     group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, data| {
-        b.iter(|| {
-            let [out, err] = feed(data);
-            let count = Arc::new(Count::default());
-            Copier::new(count.clone())
-                .source(Source::Stdout, out)
-                .source(Source::Stderr, err)
-                .run()
-                .unwrap()
-                .wait();
-            assert_eq!(count.total(), lines);
+        b.iter_custom(|iters| {
+            cpu.run(iters, lines, || {
+                let [out, err] = feed(data);
+                let count = Arc::new(Count::default());
+                Copier::new(count.clone())
+                    .source(Source::Stdout, out)
+                    .source(Source::Stderr, err)
+                    .run()
+                    .unwrap()
+                    .wait();
+                assert_eq!(count.total(), lines);
+            })
         })
     });
+    cpu.report("nonblocking/copier/blocking");
 
     // Docker's default buffer, and one that holds a whole iteration: the
     // first shows what a burst of 2 GB/s does to a 1 MB buffer, the second
@@ -89,21 +93,25 @@ fn copier(c: &mut Criterion) {
         let count = Arc::new(Count::default());
         let logger = Arc::new(NonBlocking::new(count.clone(), max));
         let mut sent = 0;
+        let mut cpu = CpuTally::default();
         group.bench_with_input(BenchmarkId::new(label, line_len), &data, |b, data| {
-            b.iter(|| {
-                let [out, err] = feed(data);
-                Copier::new(logger.clone())
-                    .source(Source::Stdout, out)
-                    .source(Source::Stderr, err)
-                    .run()
-                    .unwrap()
-                    .wait();
-                sent += lines;
-                while count.total() + logger.dropped() < sent {
-                    thread::sleep(Duration::from_micros(50));
-                }
+            b.iter_custom(|iters| {
+                cpu.run(iters, lines, || {
+                    let [out, err] = feed(data);
+                    Copier::new(logger.clone())
+                        .source(Source::Stdout, out)
+                        .source(Source::Stderr, err)
+                        .run()
+                        .unwrap()
+                        .wait();
+                    sent += lines;
+                    while count.total() + logger.dropped() < sent {
+                        thread::sleep(Duration::from_micros(50));
+                    }
+                })
             })
         });
+        cpu.report(&format!("nonblocking/copier/{label}"));
         logger.close().unwrap();
         assert_eq!(count.total() + logger.dropped(), sent);
         eprintln!(

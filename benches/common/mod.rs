@@ -5,6 +5,10 @@ use std::io::{self, PipeReader, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::sys::time::TimeVal;
 
 use logdriver::{Logger, Message, Result, Source};
 
@@ -59,4 +63,47 @@ pub fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
         thread::spawn(move || writer.write_all(&data).unwrap());
         reader
     })
+}
+
+/// The CPU time (user and system) the process has used so far, on all its
+/// threads, those that have ended included.
+pub fn cpu_time() -> Duration {
+    let usage = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage(RUSAGE_SELF)");
+    let time =
+        |t: TimeVal| Duration::from_micros(t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64);
+    time(usage.user_time()) + time(usage.system_time())
+}
+
+/// Adds up the CPU time that a benchmark's iterations take, beside the wall
+/// time criterion measures: on a small machine, threads wait on pipes and on
+/// each other, and the CPU time per line shows what each variant costs.
+#[derive(Default)]
+pub struct CpuTally {
+    cpu: Duration,
+    lines: u64,
+}
+
+impl CpuTally {
+    /// Runs `iteration` `iters` times, tallies the CPU time of `lines`
+    /// lines per iteration, and returns the wall time, for `iter_custom`.
+    pub fn run(&mut self, iters: u64, lines: u64, mut iteration: impl FnMut()) -> Duration {
+        let (cpu, wall) = (cpu_time(), Instant::now());
+        for _ in 0..iters {
+            iteration();
+        }
+        let wall = wall.elapsed();
+        self.cpu += cpu_time() - cpu;
+        self.lines += iters * lines;
+        wall
+    }
+
+    /// Prints the CPU time per line, all threads together, if the
+    /// benchmark ran (a filter may have skipped it).
+    pub fn report(&self, name: &str) {
+        if self.lines == 0 {
+            return;
+        }
+        let per_line = self.cpu.as_nanos() as f64 / self.lines.max(1) as f64;
+        eprintln!("{name}: {per_line:.1} ns of CPU per line (all threads)");
+    }
 }
