@@ -27,6 +27,10 @@ const READ_SIZE: usize = 64 * 1024;
 /// reused: 16 of 80 KiB cover a 1 MB non-blocking buffer.
 const MAX_RETIRED: usize = 16;
 
+/// The most messages handed to [`Logger::log_batch`] at once: a read of
+/// tiny lines must not build a batch of tens of thousands.
+const MAX_BATCH: usize = 1024;
+
 /// The least read space worth a `read`; below it, a new buffer is started.
 const MIN_READ_SPACE: usize = READ_SIZE / 4;
 
@@ -36,7 +40,9 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 ///
 /// This is Docker's `logger.Copier`. Each source gets its own named thread
 /// (`logdriver-copier-stdout`, …) that reads the stream to its end, cuts it
-/// into [`Message`]s and calls [`Logger::log`] for each, in order.
+/// into [`Message`]s and calls [`Logger::log`] for each, in order. A driver
+/// whose [`Logger::prefers_batches`] is `true` gets the messages of each
+/// read at once (at most 1024), in order, through [`Logger::log_batch`].
 ///
 /// # Lines
 ///
@@ -182,6 +188,7 @@ impl Copier {
                 on_error: self.on_error.clone(),
                 closed: Arc::clone(&handle.closed),
                 stats: CopyStats::default(),
+                batch: self.dst.prefers_batches().then(VecDeque::new),
             };
             let spawned = thread::Builder::new().name(name.clone()).spawn(move || {
                 copy.run(reader, chunk);
@@ -279,6 +286,9 @@ struct SourceCopy {
     on_error: Option<Arc<ErrorHook>>,
     closed: Arc<AtomicBool>,
     stats: CopyStats,
+    /// The messages of the current read, for a driver that prefers
+    /// batches; `None` for one that takes lines one by one.
+    batch: Option<VecDeque<Message>>,
 }
 
 impl SourceCopy {
@@ -348,6 +358,7 @@ impl SourceCopy {
                 self.send_partial(data.slice(next..next + chunk), false, &mut group, now);
                 next += chunk;
             }
+            self.deliver();
             filled = end - next;
             buf = Self::next_buffer(data, next..end, buf, &mut whole, &mut retired, size);
         }
@@ -358,6 +369,7 @@ impl SourceCopy {
         if filled > 0 {
             let rest = buf.split_to(filled).freeze();
             self.send_partial(rest, false, &mut group, SystemTime::now());
+            self.deliver();
         }
     }
 
@@ -452,7 +464,12 @@ impl SourceCopy {
                 timestamp: now,
                 partial: None,
             };
-            if let Err(err) = self.dst.log(msg) {
+            if let Some(batch) = &mut self.batch {
+                batch.push_back(msg);
+                if batch.len() >= MAX_BATCH {
+                    self.deliver();
+                }
+            } else if let Err(err) = self.dst.log(msg) {
                 self.failed(err);
             }
         }
@@ -513,9 +530,17 @@ impl SourceCopy {
         self.send(msg);
     }
 
-    /// Sends one message, surviving a panic in `log`.
+    /// Sends one message (or adds it to the batch), surviving a panic in
+    /// `log`.
     fn send(&mut self, msg: Message) {
         self.stats.lines += 1;
+        if let Some(batch) = &mut self.batch {
+            batch.push_back(msg);
+            if batch.len() >= MAX_BATCH {
+                self.deliver();
+            }
+            return;
+        }
         match catch_unwind(AssertUnwindSafe(|| self.dst.log(msg))) {
             Ok(Ok(())) => {}
             Ok(Err(err)) => self.failed(err),
@@ -523,13 +548,37 @@ impl SourceCopy {
         }
     }
 
+    /// Hands the batch to the driver, if it takes batches, surviving its
+    /// errors and panics.
+    ///
+    /// One unwind guard per batch: `log_batch` leaves the messages it has
+    /// not taken in the batch, so a panic costs only the message that
+    /// caused it.
+    fn deliver(&mut self) {
+        while let Some(batch) = self.batch.as_mut().filter(|b| !b.is_empty()) {
+            let (dst, stats, hook, source) =
+                (&self.dst, &mut self.stats, &self.on_error, self.source);
+            let mut failed = |err: Error| count_failure(stats, hook.as_deref(), source, err);
+            if let Err(payload) =
+                catch_unwind(AssertUnwindSafe(|| dst.log_batch(batch, &mut failed)))
+            {
+                failed(Error::panicked(dst.name(), &*payload));
+            }
+        }
+    }
+
     /// Counts a failed `log` and shows it to the hook.
     fn failed(&mut self, err: Error) {
-        self.stats.log_errors += 1;
-        if let Some(hook) = &self.on_error {
-            // A panicking hook must not stop the copy either.
-            let _ = catch_unwind(AssertUnwindSafe(|| hook(self.source, &err)));
-        }
+        count_failure(&mut self.stats, self.on_error.as_deref(), self.source, err);
+    }
+}
+
+/// Counts a failed `log` and shows it to the hook, if there is one.
+fn count_failure(stats: &mut CopyStats, hook: Option<&ErrorHook>, source: Source, err: Error) {
+    stats.log_errors += 1;
+    if let Some(hook) = hook {
+        // A panicking hook must not stop the copy either.
+        let _ = catch_unwind(AssertUnwindSafe(|| hook(source, &err)));
     }
 }
 

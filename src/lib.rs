@@ -103,6 +103,11 @@
 //!   with `last: false`, exactly as Docker sends it, so that joining the
 //!   messages gives back the stream byte for byte.
 //! - **Partial ids** are 64 lowercase hex characters, unique per line.
+//! - **Batches**: Docker's `Logger` takes one line per call. Ours also has
+//!   [`Logger::log_batch`], which the Copier uses for a driver that opts in
+//!   with [`Logger::prefers_batches`], handing it the lines of one read at
+//!   once; `NonBlocking` does, and so takes its lock once per read. Other
+//!   drivers get one `log` call per line, which is cheapest for them.
 //! - **`none`** is a real driver that discards lines, so a runtime needs no
 //!   special case for it; like Docker, it accepts any options.
 //! - **A driver without a validator** accepts any options, as in Docker.

@@ -1,9 +1,10 @@
 //! The [`Logger`] trait: what every log driver implements.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Message, Result};
+use crate::{Error, Message, Result};
 
 /// A log driver: takes a container's lines and sends them somewhere.
 ///
@@ -70,6 +71,53 @@ pub trait Logger: Send + Sync {
     /// after `close`.
     fn log(&self, msg: Message) -> Result<()>;
 
+    /// Sends the messages of `batch`, front to back, leaving it empty, and
+    /// passes the error of each message that failed to `failed`.
+    ///
+    /// The [`Copier`](crate::Copier) calls this instead of `log`, with the
+    /// lines of each read (up to 1024 at once), for a driver whose
+    /// [`prefers_batches`](Logger::prefers_batches) is `true`: it can then
+    /// pay a fixed cost (a lock, a wake-up, a write) once per batch rather
+    /// than once per line, as [`NonBlocking`](crate::NonBlocking) does.
+    /// The default calls [`log`](Logger::log) for each message.
+    ///
+    /// If an implementation panics, the messages it has not taken out of
+    /// `batch` must still be there, in order: the Copier counts the panic
+    /// as one failed message and hands over the rest again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// use logdriver::{drivers::none::NoneLogger, Logger, Message, Source};
+    ///
+    /// let mut batch: VecDeque<Message> = ["one", "two"]
+    ///     .into_iter()
+    ///     .map(|line| Message::new(Source::Stdout, line))
+    ///     .collect();
+    /// let mut errors = Vec::new();
+    /// NoneLogger.log_batch(&mut batch, &mut |err| errors.push(err));
+    /// assert!(batch.is_empty());
+    /// assert!(errors.is_empty());
+    /// ```
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        while let Some(msg) = batch.pop_front() {
+            if let Err(err) = self.log(msg) {
+                failed(err);
+            }
+        }
+    }
+
+    /// Whether the [`Copier`](crate::Copier) should hand this driver the
+    /// lines of each read at once, through [`log_batch`](Logger::log_batch).
+    ///
+    /// `false` (the default) has the Copier call `log` for each line as it
+    /// cuts it, which is cheapest for a driver that does all its work per
+    /// line. A driver that implements `log_batch` says `true`.
+    fn prefers_batches(&self) -> bool {
+        false
+    }
+
     /// The driver's name, as registered (`"json-file"`, `"zmq"`, …).
     fn name(&self) -> &str;
 
@@ -96,6 +144,12 @@ macro_rules! forward_logger {
         impl<L: Logger + ?Sized> Logger for $ptr {
             fn log(&self, msg: Message) -> Result<()> {
                 (**self).log(msg)
+            }
+            fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+                (**self).log_batch(batch, failed)
+            }
+            fn prefers_batches(&self) -> bool {
+                (**self).prefers_batches()
             }
             fn name(&self) -> &str {
                 (**self).name()

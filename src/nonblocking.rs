@@ -67,10 +67,19 @@ struct Shard {
 #[repr(align(128))]
 struct Padded<T>(T);
 
+/// Messages that came in together, oldest first.
+type Batch = VecDeque<Message>;
+
+/// How many emptied batches a shard keeps for reuse.
+const MAX_SPARES: usize = 4;
+
 #[derive(Default)]
 struct ShardState {
-    /// Messages waiting for the worker, oldest first.
-    queue: VecDeque<Message>,
+    /// Messages waiting for the worker, oldest first, in the batches they
+    /// came in (a `log` call joins the newest). No batch in it is empty.
+    queue: VecDeque<Batch>,
+    /// Batches the worker has emptied, to be filled again.
+    spares: Vec<Batch>,
     /// The cost of `queue` plus the messages of this stream the worker
     /// holds but has not yet delivered: what the byte limit bounds.
     bytes: usize,
@@ -85,6 +94,36 @@ struct ShardState {
 }
 
 impl ShardState {
+    /// Queues `msg` after the newest batch's messages.
+    fn push(&mut self, msg: Message) {
+        match self.queue.back_mut() {
+            Some(newest) => newest.push_back(msg),
+            None => {
+                let mut batch = self.spares.pop().unwrap_or_default();
+                batch.push_back(msg);
+                self.queue.push_back(batch);
+            }
+        }
+    }
+
+    /// Takes the oldest queued message out.
+    fn pop_oldest(&mut self) -> Option<Message> {
+        let oldest = self.queue.front_mut()?;
+        let msg = oldest.pop_front();
+        if oldest.is_empty() {
+            let empty = self.queue.pop_front().unwrap_or_default();
+            self.recycle(empty);
+        }
+        msg
+    }
+
+    /// Keeps an emptied batch for reuse, if there is room.
+    fn recycle(&mut self, batch: Batch) {
+        if self.spares.len() < MAX_SPARES {
+            self.spares.push(batch);
+        }
+    }
+
     fn dropped(&self) -> u64 {
         self.rejected + self.evicted + self.abandoned
     }
@@ -140,7 +179,9 @@ impl Shared {
 ///
 /// This is Docker's `mode=non-blocking`, without its faults:
 ///
-/// - `log` puts the message in the buffer and returns. A named worker
+/// - `log` puts the message in the buffer and returns. From a
+///   [`Copier`](crate::Copier), the lines of each read come as one batch
+///   ([`Logger::log_batch`]) and take the buffer's lock once. A named worker
 ///   thread (`logdriver-nonblocking-<driver>`) hands the messages to the
 ///   driver in order, taking all that are there at once. While lines
 ///   stream in, it looks for them every millisecond (or at once when the
@@ -307,7 +348,7 @@ impl Logger for NonBlocking {
                 // Only this stream's queued lines can go; those the worker
                 // holds stay counted until delivered.
                 while state.bytes + other + cost > self.max_bytes {
-                    let Some(old) = state.queue.pop_front() else {
+                    let Some(old) = state.pop_oldest() else {
                         break;
                     };
                     state.bytes -= self::cost(&old);
@@ -322,12 +363,51 @@ impl Logger for NonBlocking {
         }
         state.bytes += cost;
         state.accepted += 1;
-        state.queue.push_back(msg);
+        state.push(msg);
         let bytes = state.bytes;
         self.publish(shard, bytes);
         drop(state);
         self.shared.nudge(bytes + other >= self.max_bytes / 2);
         Ok(())
+    }
+
+    /// Buffers a batch of one stream that fits whole with one lock and no
+    /// copy; any other batch message by message, as [`log`](Logger::log).
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        let Some(source) = batch.front().map(|m| m.source) else {
+            return;
+        };
+        if batch.iter().all(|m| m.source == source) {
+            let cost: usize = batch.iter().map(cost).sum();
+            let shard = self.shared.shard(source);
+            let other = self.shared.shards[1 - source as usize]
+                .published
+                .0
+                .load(Ordering::Relaxed);
+            let mut state = shard.state.lock();
+            let open = !state.closed && self.done.is_some();
+            if open && state.bytes + other + cost <= self.max_bytes {
+                state.bytes += cost;
+                state.accepted += batch.len() as u64;
+                let spare = state.spares.pop().unwrap_or_default();
+                state.queue.push_back(mem::replace(batch, spare));
+                let bytes = state.bytes;
+                self.publish(shard, bytes);
+                drop(state);
+                self.shared.nudge(bytes + other >= self.max_bytes / 2);
+                return;
+            }
+        }
+        while let Some(msg) = batch.pop_front() {
+            if let Err(err) = self.log(msg) {
+                failed(err);
+            }
+        }
+    }
+
+    /// `true`: a batch costs one lock, where each `log` costs one.
+    fn prefers_batches(&self) -> bool {
+        true
     }
 
     fn name(&self) -> &str {
@@ -474,6 +554,8 @@ struct Worker {
 /// What the worker did since it last reported to a shard.
 #[derive(Default)]
 struct Tally {
+    /// Batches emptied, to go back to the shard for reuse.
+    emptied: Vec<Batch>,
     bytes: usize,
     delivered: u64,
     errors: u64,
@@ -483,15 +565,15 @@ struct Tally {
 impl Worker {
     /// Delivers batches until `close`, then closes the driver.
     fn run(self) -> Result<()> {
-        let mut batch = VecDeque::new();
+        let mut taken = VecDeque::new();
         let mut idle_polls = 0;
         loop {
             let mut took = false;
             for shard in &self.shared.shards {
                 // Take everything at once: the loggers never wait for us.
-                mem::swap(&mut shard.state.lock().queue, &mut batch);
-                took |= !batch.is_empty();
-                self.deliver(shard, &mut batch);
+                mem::swap(&mut shard.state.lock().queue, &mut taken);
+                took |= !taken.is_empty();
+                self.deliver(shard, &mut taken);
             }
             if took {
                 idle_polls = 0;
@@ -544,20 +626,24 @@ impl Worker {
     }
 
     /// Hands `batch`, taken from `shard`, to the driver.
-    fn deliver(&self, shard: &Shard, batch: &mut VecDeque<Message>) {
+    /// Hands the batches taken from `shard` to the driver, in order.
+    fn deliver(&self, shard: &Shard, taken: &mut VecDeque<Batch>) {
         let mut tally = Tally::default();
-        // One unwind guard per batch, not per message: the message that
-        // panicked is already out of `batch`, so the rest go on.
-        while !batch.is_empty() {
-            let run = AssertUnwindSafe(|| self.deliver_guarded(shard, batch, &mut tally));
-            if catch_unwind(run).is_err() {
-                tally.errors += 1;
+        while let Some(mut batch) = taken.pop_front() {
+            // One unwind guard per batch, not per message: the message that
+            // panicked is already out of `batch`, so the rest go on.
+            while !batch.is_empty() {
+                let run = AssertUnwindSafe(|| self.deliver_guarded(shard, &mut batch, &mut tally));
+                if catch_unwind(run).is_err() {
+                    tally.errors += 1;
+                }
             }
+            tally.emptied.push(batch);
         }
         self.report(shard, mem::take(&mut tally));
     }
 
-    fn deliver_guarded(&self, shard: &Shard, batch: &mut VecDeque<Message>, tally: &mut Tally) {
+    fn deliver_guarded(&self, shard: &Shard, batch: &mut Batch, tally: &mut Tally) {
         while let Some(msg) = batch.pop_front() {
             if tally.delivered + tally.errors + tally.abandoned >= RELEASE_EVERY as u64 {
                 self.report(shard, mem::take(tally));
@@ -580,6 +666,9 @@ impl Worker {
         state.delivered += tally.delivered;
         state.errors += tally.errors;
         state.abandoned += tally.abandoned;
+        for batch in tally.emptied {
+            state.recycle(batch);
+        }
         // Published under the lock, so that a logger's store and ours
         // cannot land in the wrong order.
         let published = shard.published.0.load(Ordering::Relaxed);

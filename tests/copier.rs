@@ -66,8 +66,38 @@ fn reference(input: &[u8], chunk: usize) -> Expected {
     out
 }
 
-fn run_copier(input: Vec<u8>, sizes: Vec<usize>, chunk: usize) -> (Vec<Message>, CopyStats) {
-    let logger = Arc::new(Collect::default());
+/// [`Collect`], taking the lines of each read at once if `batched`.
+#[derive(Default)]
+struct MaybeBatches {
+    collect: Collect,
+    batched: bool,
+}
+
+impl Logger for MaybeBatches {
+    fn log(&self, msg: Message) -> Result<()> {
+        self.collect.log(msg)
+    }
+    fn prefers_batches(&self) -> bool {
+        self.batched
+    }
+    fn name(&self) -> &str {
+        "collect-batches"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn run_copier(
+    input: Vec<u8>,
+    sizes: Vec<usize>,
+    chunk: usize,
+    batched: bool,
+) -> (Vec<Message>, CopyStats) {
+    let logger = Arc::new(MaybeBatches {
+        collect: Collect::default(),
+        batched,
+    });
     let reader = ShortReads {
         data: input,
         pos: 0,
@@ -80,7 +110,7 @@ fn run_copier(input: Vec<u8>, sizes: Vec<usize>, chunk: usize) -> (Vec<Message>,
         .run()
         .unwrap()
         .wait();
-    let msgs = std::mem::take(&mut *logger.0.lock());
+    let msgs = std::mem::take(&mut *logger.collect.0.lock());
     (msgs, stats)
 }
 
@@ -98,8 +128,9 @@ proptest! {
         input in input_strategy(),
         sizes in proptest::collection::vec(1usize..70, 1..8),
         chunk in prop::sample::select(vec![1usize, 2, 3, 7, 16, 64, 1024]),
+        batched in any::<bool>(),
     ) {
-        let (msgs, stats) = run_copier(input.clone(), sizes, chunk);
+        let (msgs, stats) = run_copier(input.clone(), sizes, chunk, batched);
 
         // The law: lines, plus "\n" after each that ends its line, are the input.
         let mut joined = Vec::with_capacity(input.len());
@@ -493,4 +524,115 @@ fn lines_a_driver_keeps_stay_intact_while_spent_buffers_are_reused() {
     assert_eq!(stats.lines, 60_000);
     assert_eq!(driver.checked.load(Ordering::Relaxed), 60_000);
     assert_eq!(*driver.seen.lock(), input);
+}
+
+/// A driver that prefers batches, and keeps each batch's lines as text.
+/// `panic_at` makes it panic on that line, after taking it out of the
+/// batch; `fail_at` makes that line fail.
+#[derive(Default)]
+struct Batcher {
+    batches: Mutex<Vec<Vec<String>>>,
+    panic_at: Option<&'static str>,
+    fail_at: Option<&'static str>,
+}
+
+impl Logger for Batcher {
+    fn log(&self, _: Message) -> Result<()> {
+        panic!("a driver that prefers batches gets them")
+    }
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        let mut lines = Vec::new();
+        while let Some(msg) = batch.pop_front() {
+            let line = String::from_utf8(msg.line.to_vec()).unwrap();
+            if Some(line.as_str()) == self.panic_at {
+                self.batches.lock().push(lines);
+                panic!("boom at {line}");
+            }
+            if Some(line.as_str()) == self.fail_at {
+                failed(Error::driver("batcher", format!("cannot take {line}")));
+                continue;
+            }
+            lines.push(line);
+        }
+        self.batches.lock().push(lines);
+    }
+    fn prefers_batches(&self) -> bool {
+        true
+    }
+    fn name(&self) -> &str {
+        "batcher"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn strings(lines: &[&str]) -> Vec<String> {
+    lines.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn a_driver_that_prefers_batches_gets_each_read_as_one() {
+    let driver = Arc::new(Batcher::default());
+    let reader = ShortReads {
+        data: b"a\nb\nc\nd\ne".to_vec(),
+        pos: 0,
+        sizes: vec![6, 4],
+        turn: 0,
+    };
+    let stats = Copier::new(driver.clone())
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!(stats.lines, 5);
+    // Read 1: "a\nb\nc\n". Read 2: "d\ne", whose "e" waits for a newline
+    // until the end of input, and then goes out alone.
+    let want = [strings(&["a", "b", "c"]), strings(&["d"]), strings(&["e"])];
+    assert_eq!(*driver.batches.lock(), want);
+}
+
+#[test]
+fn a_read_of_many_lines_goes_out_in_batches_of_at_most_1024() {
+    let driver = Arc::new(Batcher::default());
+    let input = b"x\n".repeat(3000);
+    Copier::new(driver.clone())
+        .source(Source::Stdout, io::Cursor::new(input))
+        .buffer_size(1 << 20)
+        .run()
+        .unwrap()
+        .wait();
+    let sizes: Vec<usize> = driver.batches.lock().iter().map(Vec::len).collect();
+    // One read of 6000 bytes holds all 3000 lines.
+    assert_eq!(sizes, [1024, 1024, 952]);
+}
+
+#[test]
+fn a_batch_driver_that_fails_or_panics_costs_only_those_lines() {
+    silence_panics_on("logdriver-copier");
+    let driver = Arc::new(Batcher {
+        panic_at: Some("b"),
+        fail_at: Some("d"),
+        ..Batcher::default()
+    });
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let stats = Copier::new(driver.clone())
+        .source(Source::Stdout, &b"a\nb\nc\nd\ne\n"[..])
+        .on_error(move |_, err| seen.lock().push(err.to_string()))
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!(stats.lines, 5);
+    assert_eq!(stats.log_errors, 2);
+    // The panic ended the first call after "a"; the rest came again.
+    let want = [strings(&["a"]), strings(&["c", "e"])];
+    assert_eq!(*driver.batches.lock(), want);
+    let errors = errors.lock();
+    assert_eq!(errors.len(), 2);
+    assert!(
+        errors[0].contains("batcher") && errors[0].contains("boom at b"),
+        "{errors:?}"
+    );
+    assert!(errors[1].contains("cannot take d"), "{errors:?}");
 }

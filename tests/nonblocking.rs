@@ -2,11 +2,13 @@
 //!
 //! Threads are ordered with gates and channels, never with sleeps.
 
+use std::collections::VecDeque;
+use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use logdriver::{Error, Logger, Message, NonBlocking, Overflow, Result, Source};
+use logdriver::{Copier, Error, Logger, Message, NonBlocking, Overflow, Result, Source};
 use parking_lot::Mutex;
 
 mod common;
@@ -346,4 +348,109 @@ fn lines_racing_close_are_delivered_or_refused_never_lost() {
         // Once close returns, the driver has every line that was accepted.
         assert_eq!(driver.0.lock().len() as u64 + logger.dropped(), accepted);
     }
+}
+
+fn batch(range: std::ops::RangeInclusive<usize>, len: usize) -> VecDeque<Message> {
+    range.map(|i| line(i, len)).collect()
+}
+
+fn numbers(driver: &Gated) -> Vec<usize> {
+    driver
+        .lines()
+        .iter()
+        .map(|l| l[..8].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn batches_and_single_lines_keep_their_order() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 1 << 20);
+    assert!(logger.prefers_batches());
+    let mut no_errors = |err: Error| panic!("unexpected error: {err}");
+    logger.log(line(0, 10)).unwrap();
+    started.recv().unwrap(); // The worker holds line 0: the rest queue up.
+    logger.log(line(1, 10)).unwrap();
+    let mut first = batch(2..=4, 10);
+    logger.log_batch(&mut first, &mut no_errors);
+    assert!(first.is_empty());
+    logger.log(line(5, 10)).unwrap();
+    logger.log_batch(&mut batch(6..=7, 10), &mut no_errors);
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(numbers(&driver), (0..=7).collect::<Vec<_>>());
+    assert_eq!(logger.dropped(), 0);
+}
+
+#[test]
+fn a_batch_that_does_not_fit_is_taken_line_by_line() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 10 * 100);
+    logger.log(line(0, 100)).unwrap();
+    started.recv().unwrap();
+    // 20 lines of 100 bytes beside the held one: 9 fit, 11 are dropped,
+    // exactly as if each had been logged alone.
+    let mut whole = batch(1..=20, 100);
+    logger.log_batch(&mut whole, &mut |err| panic!("unexpected error: {err}"));
+    assert!(whole.is_empty());
+    assert_eq!(logger.dropped(), 11);
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(numbers(&driver), (0..=9).collect::<Vec<_>>());
+}
+
+#[test]
+fn drop_oldest_evicts_across_batches() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::builder(driver.clone())
+        .max_buffer_bytes(10 * 100)
+        .overflow(Overflow::DropOldest)
+        .build()
+        .unwrap();
+    let mut no_errors = |err: Error| panic!("unexpected error: {err}");
+    logger.log(line(0, 100)).unwrap();
+    started.recv().unwrap();
+    logger.log_batch(&mut batch(1..=4, 100), &mut no_errors);
+    logger.log_batch(&mut batch(5..=9, 100), &mut no_errors);
+    // Full: each of these evicts the oldest queued line, batch or not.
+    logger.log_batch(&mut batch(10..=15, 100), &mut no_errors);
+    assert_eq!(logger.dropped(), 6);
+    drop(key);
+    logger.close().unwrap();
+    let want: Vec<usize> = std::iter::once(0).chain(7..=15).collect();
+    assert_eq!(numbers(&driver), want);
+}
+
+#[test]
+fn a_batch_after_close_fails_line_by_line() {
+    let logger = NonBlocking::new(Arc::new(Collect::default()), 1 << 20);
+    logger.close().unwrap();
+    let mut errors = Vec::new();
+    logger.log_batch(&mut batch(1..=3, 10), &mut |err| errors.push(err));
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| matches!(e, Error::Closed { .. })));
+}
+
+#[test]
+fn lines_the_copier_hands_over_in_batches_arrive_whole_and_in_order() {
+    let driver = Arc::new(Collect::default());
+    let logger = Arc::new(NonBlocking::new(driver.clone(), 1 << 20));
+    let input: Vec<u8> = (0..10_000)
+        .flat_map(|i| format!("{i}\n").into_bytes())
+        .collect();
+    let stats = Copier::new(logger.clone())
+        .source(Source::Stdout, io::Cursor::new(input.clone()))
+        .run()
+        .unwrap()
+        .wait();
+    logger.close().unwrap();
+    assert_eq!(stats.lines, 10_000);
+    assert_eq!(logger.delivered(), 10_000);
+    let got: Vec<u8> = driver
+        .0
+        .lock()
+        .iter()
+        .flat_map(|m| [&m.line[..], b"\n"].concat())
+        .collect();
+    assert_eq!(got, input);
 }
