@@ -553,16 +553,26 @@ impl SourceCopy {
     ///
     /// One unwind guard per batch: `log_batch` leaves the messages it has
     /// not taken in the batch, so a panic costs only the message that
-    /// caused it.
+    /// caused it. Messages a driver leaves behind without panicking go
+    /// through `log` one by one, so that none is lost or sent twice.
     fn deliver(&mut self) {
-        while let Some(batch) = self.batch.as_mut().filter(|b| !b.is_empty()) {
-            let (dst, stats, hook, source) =
-                (&self.dst, &mut self.stats, &self.on_error, self.source);
-            let mut failed = |err: Error| count_failure(stats, hook.as_deref(), source, err);
-            if let Err(payload) =
-                catch_unwind(AssertUnwindSafe(|| dst.log_batch(batch, &mut failed)))
-            {
-                failed(Error::panicked(dst.name(), &*payload));
+        let Some(batch) = &mut self.batch else {
+            return;
+        };
+        let (dst, stats, hook, source) = (&self.dst, &mut self.stats, &self.on_error, self.source);
+        let mut failed = |err: Error| count_failure(stats, hook.as_deref(), source, err);
+        while !batch.is_empty() {
+            match catch_unwind(AssertUnwindSafe(|| dst.log_batch(batch, &mut failed))) {
+                Err(payload) => failed(Error::panicked(dst.name(), &*payload)),
+                Ok(()) => {
+                    while let Some(msg) = batch.pop_front() {
+                        match catch_unwind(AssertUnwindSafe(|| dst.log(msg))) {
+                            Ok(Ok(())) => {}
+                            Ok(Err(err)) => failed(err),
+                            Err(payload) => failed(Error::panicked(dst.name(), &*payload)),
+                        }
+                    }
+                }
             }
         }
     }

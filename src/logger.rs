@@ -83,7 +83,8 @@ pub trait Logger: Send + Sync {
     ///
     /// If an implementation panics, the messages it has not taken out of
     /// `batch` must still be there, in order: the Copier counts the panic
-    /// as one failed message and hands over the rest again.
+    /// as one failed message and hands over the rest again. Messages left
+    /// in `batch` after a normal return go through `log`, one by one.
     ///
     /// # Examples
     ///

@@ -636,3 +636,39 @@ fn a_batch_driver_that_fails_or_panics_costs_only_those_lines() {
     );
     assert!(errors[1].contains("cannot take d"), "{errors:?}");
 }
+
+#[test]
+fn lines_a_batch_driver_leaves_behind_go_through_log() {
+    /// Takes one message per `log_batch` call and leaves the rest.
+    #[derive(Default)]
+    struct TakesOne(Collect);
+    impl Logger for TakesOne {
+        fn log(&self, msg: Message) -> Result<()> {
+            self.0.log(msg)
+        }
+        fn log_batch(&self, batch: &mut VecDeque<Message>, _: &mut dyn FnMut(Error)) {
+            if let Some(msg) = batch.pop_front() {
+                let _ = self.0.log(msg);
+            }
+        }
+        fn prefers_batches(&self) -> bool {
+            true
+        }
+        fn name(&self) -> &str {
+            "takes-one"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let driver = Arc::new(TakesOne::default());
+    let stats = Copier::new(driver.clone())
+        .source(Source::Stdout, &b"a\nb\nc\n"[..])
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!(stats.lines, 3);
+    assert_eq!(stats.log_errors, 0);
+    let lines: Vec<_> = driver.0 .0.lock().iter().map(|m| m.line.clone()).collect();
+    assert_eq!(lines, ["a", "b", "c"]);
+}
