@@ -1,7 +1,9 @@
 //! Lines into `json-file`, against a loop that does one `write` of a
 //! pre-formatted entry per line to the same file system, in the same run:
-//! through the Copier (reading from memory), and by calling `log` directly
-//! (the encoder's own cost). 100-byte lines, 50,000 per iteration.
+//! through the Copier (reading from memory), which hands the driver each
+//! read's lines as one batch and so writes once per batch, and by calling
+//! `log` directly, one `write` per line (the encoder's own cost).
+//! 100-byte lines, 50,000 per iteration.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Cursor, Write};

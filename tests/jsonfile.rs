@@ -602,3 +602,85 @@ fn read_logs_by_path_follows_a_live_logger() {
     let reader = jsonfile::read_logs(dir.log(), &follow).unwrap();
     assert_eq!(read_all(reader), lines);
 }
+
+/// 300 messages of every shape, one of them with a time past year 9999.
+fn assorted() -> Vec<Message> {
+    (0..300u32)
+        .map(|i| {
+            let line = format!("line {i} {}", "é\"\\".repeat(i as usize % 23));
+            let time = if i == 150 {
+                UNIX_EPOCH + Duration::from_secs(253_402_300_800) // year 10000
+            } else {
+                at(1_700_000_000 + u64::from(i / 7), i * 1000)
+            };
+            match i % 11 {
+                3 => chunk(line.as_bytes(), 1, false, time),
+                4 => chunk(b"", 2, true, time),
+                5 => msg(b"", Source::Stderr, time),
+                _ => msg(line.as_bytes(), Source::Stdout, time),
+            }
+        })
+        .collect()
+}
+
+fn files_of(dir: &TempDir) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn batches_write_the_same_files_as_single_lines() {
+    let opts = [("max-size", "2k"), ("max-file", "4")];
+    let (one_by_one, batched) = (TempDir::new(), TempDir::new());
+
+    let logger = JsonFileLogger::new(&info(&one_by_one.log(), &opts)).unwrap();
+    let mut errors = Vec::new();
+    for m in assorted() {
+        if let Err(err) = logger.log(m) {
+            errors.push(err.to_string());
+        }
+    }
+    logger.close().unwrap();
+
+    let logger = JsonFileLogger::new(&info(&batched.log(), &opts)).unwrap();
+    assert!(logger.prefers_batches());
+    let mut batch_errors = Vec::new();
+    let mut messages = assorted().into_iter().peekable();
+    for size in [1, 7, 64, 128].into_iter().cycle() {
+        if messages.peek().is_none() {
+            break;
+        }
+        let mut batch: std::collections::VecDeque<Message> = messages.by_ref().take(size).collect();
+        logger.log_batch(&mut batch, &mut |err| batch_errors.push(err.to_string()));
+        assert!(batch.is_empty());
+    }
+    logger.close().unwrap();
+
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("years 0 to 9999"), "{errors:?}");
+    assert_eq!(batch_errors, errors);
+    let files = files_of(&one_by_one);
+    assert_eq!(files.len(), 4, "rotated into .1 to .3: {files:?}");
+    assert_eq!(files_of(&batched), files);
+}
+
+#[test]
+fn a_batch_after_close_fails_line_by_line() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
+    logger.close().unwrap();
+    let mut batch: std::collections::VecDeque<Message> = assorted().into_iter().take(3).collect();
+    let mut errors = Vec::new();
+    logger.log_batch(&mut batch, &mut |err| errors.push(err));
+    assert!(batch.is_empty());
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| matches!(e, Error::Closed { .. })));
+}

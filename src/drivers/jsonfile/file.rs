@@ -1,9 +1,11 @@
 //! The log file: appends, rotation as Docker does it, and compression that
 //! never stalls the writer.
 
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -176,6 +178,93 @@ impl LogFile {
         drop(guard);
         self.changed.notify_all();
         Ok(())
+    }
+
+    /// Appends the messages of `batch` as [`append`](LogFile::append)
+    /// would one by one, with the same rotations, but in one `write` per
+    /// file instead of one per entry. Each message that is not written is
+    /// passed to `failed`.
+    pub(super) fn append_batch(
+        self: &Arc<Self>,
+        batch: &mut VecDeque<Message>,
+        attrs: Option<&[u8]>,
+        failed: &mut dyn FnMut(AppendError),
+    ) {
+        let mut guard = self.state.lock();
+        let state = &mut *guard;
+        if state.closed {
+            for _ in batch.drain(..) {
+                failed(AppendError::Closed);
+            }
+            return;
+        }
+        let mut buf = mem::take(&mut state.buf);
+        buf.clear();
+        // Entries encoded but not yet written, and the last one's time.
+        let mut entries = 0;
+        let mut last_time = None;
+        while let Some(msg) = batch.pop_front() {
+            let start = buf.len();
+            if write_entry(&mut buf, &msg, attrs, &mut state.times).is_err() {
+                buf.truncate(start);
+                failed(AppendError::Time);
+                continue;
+            }
+            // The file is full before this entry: write what precedes it,
+            // and rotate, as `append` would have.
+            let full = |size: u64| self.max_size.is_some_and(|max| size >= max);
+            if full(state.size + start as u64) {
+                let written = self.write_entries(state, &buf[..start], entries, last_time, failed);
+                buf.drain(..start);
+                entries = 0;
+                if written {
+                    if let Err(e) = self.rotate(state) {
+                        // The file stays full: this entry and the rest fail
+                        // as they would one by one.
+                        batch.push_front(msg);
+                        for _ in batch.drain(..) {
+                            failed(AppendError::Io(io::Error::new(e.kind(), e.to_string())));
+                        }
+                        buf.clear();
+                        break;
+                    }
+                }
+            }
+            entries += 1;
+            last_time = Some(msg.timestamp);
+        }
+        self.write_entries(state, &buf, entries, last_time, failed);
+        state.buf = buf;
+        drop(guard);
+        self.changed.notify_all();
+    }
+
+    /// Writes `entries` encoded entries to the current file; on failure,
+    /// each one goes to `failed`. Returns whether they were written.
+    fn write_entries(
+        &self,
+        state: &mut State,
+        encoded: &[u8],
+        entries: usize,
+        last_time: Option<SystemTime>,
+        failed: &mut dyn FnMut(AppendError),
+    ) -> bool {
+        if entries == 0 {
+            return true;
+        }
+        match state.file.write_all(encoded) {
+            Ok(()) => {
+                state.size += encoded.len() as u64;
+                state.last_time = last_time;
+                true
+            }
+            Err(e) => {
+                for _ in 0..entries {
+                    failed(AppendError::Io(io::Error::new(e.kind(), e.to_string())));
+                }
+                false
+            }
+        }
     }
 
     fn rotate(self: &Arc<Self>, state: &mut State) -> io::Result<()> {

@@ -18,7 +18,10 @@
 //!   bytes as `\u00XX` (but `\n`, `\r` as themselves), U+2028 and U+2029
 //!   escaped, each byte of invalid UTF-8 as `\ufffd`.
 //! - Each entry reaches the file in one `write` before `log` returns, so a
-//!   crash of the process loses nothing that was logged. The file is
+//!   crash of the process loses nothing that was logged. From a
+//!   [`Copier`](crate::Copier), the lines of each read come as one batch
+//!   and go out in one `write` (one per file, across a rotation), with the
+//!   same bytes and rotations as one by one. The file is
 //!   [`Info::log_path`], created with mode `0640`.
 //!
 //! This is what the kubelet, Fluentd's and Fluent Bit's docker parsers,
@@ -60,7 +63,7 @@ mod encode;
 mod file;
 mod read;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, Weak};
@@ -292,6 +295,16 @@ pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LogReade
     }
 }
 
+impl JsonFileLogger {
+    fn error(&self, e: AppendError) -> Error {
+        match e {
+            AppendError::Closed => Error::closed(NAME),
+            AppendError::Time => Error::driver(NAME, "time is outside years 0 to 9999"),
+            AppendError::Io(e) => Error::driver(NAME, format!("{}: {e}", self.log.path.display())),
+        }
+    }
+}
+
 impl Logger for JsonFileLogger {
     /// Encodes `msg` and appends it to the file in one `write`.
     ///
@@ -302,13 +315,21 @@ impl Logger for JsonFileLogger {
     fn log(&self, msg: Message) -> Result<()> {
         self.log
             .append(&msg, self.attrs.as_deref())
-            .map_err(|e| match e {
-                AppendError::Closed => Error::closed(NAME),
-                AppendError::Time => Error::driver(NAME, "time is outside years 0 to 9999"),
-                AppendError::Io(e) => {
-                    Error::driver(NAME, format!("{}: {e}", self.log.path.display()))
-                }
-            })
+            .map_err(|e| self.error(e))
+    }
+
+    /// Encodes the batch and appends it in one `write` (one per file when
+    /// it rotates), with the same entries and rotations as `log` one by
+    /// one.
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        self.log
+            .append_batch(batch, self.attrs.as_deref(), &mut |e| failed(self.error(e)));
+    }
+
+    /// `true`: a batch costs one lock and one `write`, where each `log`
+    /// costs one of each.
+    fn prefers_batches(&self) -> bool {
+        true
     }
 
     fn name(&self) -> &str {
