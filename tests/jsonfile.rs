@@ -684,3 +684,39 @@ fn a_batch_after_close_fails_line_by_line() {
     assert_eq!(errors.len(), 3);
     assert!(errors.iter().all(|e| matches!(e, Error::Closed { .. })));
 }
+
+#[test]
+fn a_copier_writes_both_streams_through_rotations_and_they_read_back() {
+    let dir = TempDir::new();
+    let opts = [("max-size", "100k"), ("max-file", "50")];
+    let logger = std::sync::Arc::new(JsonFileLogger::new(&info(&dir.log(), &opts)).unwrap());
+    let text = |tag: &str| -> Vec<u8> {
+        (0..5_000)
+            .flat_map(|i| format!("{tag} {i:05}\n").into_bytes())
+            .collect()
+    };
+    let stats = logdriver::Copier::new(logger.clone())
+        .source(Source::Stdout, std::io::Cursor::new(text("out")))
+        .source(Source::Stderr, std::io::Cursor::new(text("err")))
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!((stats.lines, stats.log_errors), (10_000, 0));
+    let entries: Vec<Message> = jsonfile::read_logs(dir.log(), &ReadConfig::default())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    logger.close().unwrap();
+    assert!(rotated(&dir.log(), ".1").exists(), "it rotated");
+    for (source, tag) in [(Source::Stdout, "out"), (Source::Stderr, "err")] {
+        let got: Vec<u8> = entries
+            .iter()
+            .filter(|m| m.source == source)
+            .flat_map(|m| [&m.line[..], b"\n"].concat())
+            .collect();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            String::from_utf8(text(tag)).unwrap()
+        );
+    }
+}
