@@ -2,7 +2,9 @@
 //! pre-formatted entry per line to the same file system, in the same run:
 //! through the Copier (reading from memory), which hands the driver each
 //! read's lines as one batch and so writes once per batch, and by calling
-//! `log` directly, one `write` per line (the encoder's own cost).
+//! `log` directly, one `write` per line (the encoder's own cost); and
+//! through the Copier and a `NonBlocking` buffer, whose worker hands the
+//! driver batches as well.
 //! 100-byte lines, 50,000 per iteration.
 
 use std::fs::{self, OpenOptions};
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logdriver::drivers::jsonfile::JsonFileLogger;
-use logdriver::{Copier, Info, Logger, Source};
+use logdriver::{Copier, Info, Logger, NonBlocking, Source};
 
 const LINES: usize = 50_000;
 
@@ -52,6 +54,30 @@ fn jsonfile(c: &mut Criterion) {
                 .wait();
             logger.close().unwrap();
             assert_eq!((stats.lines, stats.log_errors), (LINES as u64, 0));
+        })
+    });
+
+    // Docker's `mode=non-blocking` in front of json-file: the worker hands
+    // the driver batches too. Timed until `close` has written everything.
+    group.bench_function("copier_into_nonblocking_json_file", |b| {
+        b.iter(|| {
+            let _ = fs::remove_file(&path);
+            let info = Info {
+                log_path: Some(path.clone()),
+                ..Default::default()
+            };
+            let driver = Arc::new(JsonFileLogger::new(&info).unwrap());
+            let logger = Arc::new(NonBlocking::new(driver, 64 << 20));
+            let stats = Copier::new(logger.clone())
+                .source(Source::Stdout, Cursor::new(Arc::clone(&input)))
+                .run()
+                .unwrap()
+                .wait();
+            logger.close().unwrap();
+            assert_eq!(
+                (stats.lines, logger.delivered()),
+                (LINES as u64, LINES as u64)
+            );
         })
     });
 

@@ -183,7 +183,9 @@ impl Shared {
 ///   [`Copier`](crate::Copier), the lines of each read come as one batch
 ///   ([`Logger::log_batch`]) and take the buffer's lock once. A named worker
 ///   thread (`logdriver-nonblocking-<driver>`) hands the messages to the
-///   driver in order, taking all that are there at once. While lines
+///   driver in order, taking all that are there at once; a driver whose
+///   [`Logger::prefers_batches`] is `true` gets them through
+///   [`Logger::log_batch`], up to 256 at a time. While lines
 ///   stream in, it looks for them every millisecond (or at once when the
 ///   buffer is half full) rather than being woken for each one; after
 ///   10 ms without lines it sleeps until the next.
@@ -523,6 +525,7 @@ impl NonBlockingBuilder {
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         let worker = Worker {
             inner: Arc::clone(&self.inner),
+            batches: self.inner.prefers_batches(),
             shared: Arc::clone(&shared),
         };
         let thread = format!("logdriver-nonblocking-{}", self.inner.name());
@@ -548,6 +551,8 @@ impl NonBlockingBuilder {
 
 struct Worker {
     inner: Arc<dyn Logger>,
+    /// The driver prefers batches: hand it up to `RELEASE_EVERY` at once.
+    batches: bool,
     shared: Arc<Shared>,
 }
 
@@ -629,7 +634,11 @@ impl Worker {
     /// Hands the batches taken from `shard` to the driver, in order.
     fn deliver(&self, shard: &Shard, taken: &mut VecDeque<Batch>) {
         let mut tally = Tally::default();
+        let mut part = Batch::new();
         while let Some(mut batch) = taken.pop_front() {
+            if self.batches {
+                self.deliver_parts(shard, &mut batch, &mut part, &mut tally);
+            }
             // One unwind guard per batch, not per message: the message that
             // panicked is already out of `batch`, so the rest go on.
             while !batch.is_empty() {
@@ -656,6 +665,38 @@ impl Worker {
             } else {
                 tally.errors += 1;
             }
+        }
+    }
+
+    /// Hands `batch` to a driver that prefers batches, `RELEASE_EVERY`
+    /// messages at a time through `part`, giving their room back after
+    /// each. Stops early, leaving the rest in `batch`, once `close` has
+    /// given up.
+    fn deliver_parts(&self, shard: &Shard, batch: &mut Batch, part: &mut Batch, tally: &mut Tally) {
+        while !batch.is_empty() && !self.shared.abandon.load(Ordering::Relaxed) {
+            let n = batch.len().min(RELEASE_EVERY);
+            part.extend(batch.drain(..n));
+            let bytes: usize = part.iter().map(cost).sum();
+            let mut errors = 0;
+            let sent = catch_unwind(AssertUnwindSafe(|| {
+                self.inner.log_batch(part, &mut |_| errors += 1)
+            }));
+            if sent.is_err() {
+                errors += 1;
+            }
+            // What the driver left behind goes one by one, as from a Copier.
+            while let Some(msg) = part.pop_front() {
+                if !matches!(
+                    catch_unwind(AssertUnwindSafe(|| self.inner.log(msg))),
+                    Ok(Ok(()))
+                ) {
+                    errors += 1;
+                }
+            }
+            tally.bytes += bytes;
+            tally.errors += errors;
+            tally.delivered += n as u64 - errors;
+            self.report(shard, mem::take(tally));
         }
     }
 

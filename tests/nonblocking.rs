@@ -454,3 +454,79 @@ fn lines_the_copier_hands_over_in_batches_arrive_whole_and_in_order() {
         .collect();
     assert_eq!(got, input);
 }
+
+/// A driver that prefers batches and records their sizes. It fails every
+/// line that starts with "fail" and panics on one that starts with "boom".
+#[derive(Default)]
+struct Batches {
+    sizes: Mutex<Vec<usize>>,
+    got: Mutex<Vec<String>>,
+}
+
+impl Logger for Batches {
+    fn log(&self, msg: Message) -> Result<()> {
+        let mut batch = VecDeque::from([msg]);
+        let mut result = Ok(());
+        self.log_batch(&mut batch, &mut |err| result = Err(err));
+        result
+    }
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        self.sizes.lock().push(batch.len());
+        while let Some(msg) = batch.pop_front() {
+            let line = String::from_utf8(msg.line.to_vec()).unwrap();
+            if line.starts_with("boom") {
+                panic!("boom");
+            }
+            if line.starts_with("fail") {
+                failed(Error::driver("batches", "refused"));
+                continue;
+            }
+            self.got.lock().push(line);
+        }
+    }
+    fn prefers_batches(&self) -> bool {
+        true
+    }
+    fn name(&self) -> &str {
+        "batches"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_driver_that_prefers_batches_gets_them_from_the_worker() {
+    let driver = Arc::new(Batches::default());
+    let logger = NonBlocking::new(driver.clone(), 1 << 20);
+    let mut messages: VecDeque<Message> = (0..1000)
+        .map(|i| Message::new(Source::Stdout, format!("{i}")))
+        .collect();
+    logger.log_batch(&mut messages, &mut |err| panic!("unexpected error: {err}"));
+    logger.close().unwrap();
+    assert_eq!(logger.delivered(), 1000);
+    let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    assert_eq!(*driver.got.lock(), want);
+    // Never more than 256 at once, so that room comes back as it goes.
+    let sizes = driver.sizes.lock();
+    assert!(sizes.iter().all(|&n| n <= 256), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 1000);
+}
+
+#[test]
+fn a_batch_driver_that_fails_or_panics_is_counted_and_the_rest_delivered() {
+    silence_panics_on("logdriver-");
+    let driver = Arc::new(Batches::default());
+    let logger = NonBlocking::new(driver.clone(), 1 << 20);
+    let lines = ["a", "fail-b", "c", "boom-d", "e", "fail-f", "g"];
+    let mut messages: VecDeque<Message> = lines
+        .iter()
+        .map(|l| Message::new(Source::Stdout, *l))
+        .collect();
+    logger.log_batch(&mut messages, &mut |err| panic!("unexpected error: {err}"));
+    logger.close().unwrap();
+    assert_eq!(*driver.got.lock(), ["a", "c", "e", "g"]);
+    assert_eq!(logger.log_errors(), 3);
+    assert_eq!(logger.delivered(), 4);
+    assert_eq!(logger.dropped(), 0);
+}
