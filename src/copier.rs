@@ -24,7 +24,8 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 const READ_SIZE: usize = 64 * 1024;
 
 /// How many spent buffers wait for the driver to let go of them, to be
-/// reused: 16 of 80 KiB cover a 1 MB non-blocking buffer.
+/// reused: 16 of 80 KiB cover a 1 MB non-blocking buffer. They are kept
+/// only while reads come in full.
 const MAX_RETIRED: usize = 16;
 
 /// The most messages handed to [`Logger::log_batch`] at once: a read of
@@ -332,6 +333,12 @@ impl SourceCopy {
                 }
             };
             self.stats.bytes += n as u64;
+            if n < MIN_READ_SPACE {
+                // The stream is not in a hurry: let go of the spent buffers
+                // kept for reuse, so that a quiet container holds no more
+                // than its one buffer.
+                retired.clear();
+            }
             let now = SystemTime::now();
             let end = filled + n;
             let data = if whole {

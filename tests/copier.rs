@@ -504,7 +504,8 @@ fn lines_a_driver_keeps_stay_intact_while_spent_buffers_are_reused() {
             Ok(())
         }
     }
-    // 60,000 lines of 30 to 126 bytes: about 4.6 MB, some 60 buffers.
+    // 60,000 lines of 30 to 126 bytes: about 4.6 MB, some 60 buffers,
+    // read at least 16 KiB at a time, so that spent buffers are kept.
     let input: Vec<u8> = (0..60_000u32)
         .flat_map(|i| format!("line {i:05} {}\n", "w".repeat((i % 97) as usize + 19)).into_bytes())
         .collect();
@@ -512,7 +513,7 @@ fn lines_a_driver_keeps_stay_intact_while_spent_buffers_are_reused() {
     let reader = ShortReads {
         data: input.clone(),
         pos: 0,
-        sizes: vec![65_536, 30_000, 1_000, 65_536],
+        sizes: vec![65_536, 30_000, 65_536, 20_000],
         turn: 0,
     };
     let stats = Copier::new(driver.clone())
