@@ -24,9 +24,9 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 const READ_SIZE: usize = 64 * 1024;
 
 /// How many spent buffers wait for the driver to let go of them, to be
-/// reused: 16 of 80 KiB cover a 1 MB non-blocking buffer. They are kept
-/// only while reads come in full.
-const MAX_RETIRED: usize = 16;
+/// reused: 64 of 80 KiB cover a worker some milliseconds behind. They are
+/// kept only while reads come in full.
+const MAX_RETIRED: usize = 64;
 
 /// The most messages handed to [`Logger::log_batch`] at once: a read of
 /// tiny lines must not build a batch of tens of thousands.

@@ -70,8 +70,10 @@ struct Padded<T>(T);
 /// Messages that came in together, oldest first.
 type Batch = VecDeque<Message>;
 
-/// How many emptied batches a shard keeps for reuse.
-const MAX_SPARES: usize = 4;
+/// How many emptied batches a shard keeps for reuse while lines flow
+/// (the worker lets go of them when it goes to sleep): enough for a
+/// worker that is some milliseconds behind.
+const MAX_SPARES: usize = 32;
 
 #[derive(Default)]
 struct ShardState {
@@ -391,7 +393,8 @@ impl Logger for NonBlocking {
             if open && state.bytes + other + cost <= self.max_bytes {
                 state.bytes += cost;
                 state.accepted += batch.len() as u64;
-                let spare = state.spares.pop().unwrap_or_default();
+                let spare = state.spares.pop();
+                let spare = spare.unwrap_or_else(|| VecDeque::with_capacity(batch.len()));
                 state.queue.push_back(mem::replace(batch, spare));
                 let bytes = state.bytes;
                 self.publish(shard, bytes);
@@ -607,9 +610,13 @@ impl Worker {
         // it could see the announcement is caught here.
         let (mut empty, mut closed) = (true, true);
         for shard in &shared.shards {
-            let state = shard.state.lock();
+            let mut state = shard.state.lock();
             empty &= state.queue.is_empty();
             closed &= state.closed;
+            if mode == ASLEEP {
+                // Quiet for a while: give the spare batches' memory back.
+                state.spares = Vec::new();
+            }
         }
         // `closed` is set under the lock that `log` takes: once every shard
         // is closed and empty, no message can still arrive.
@@ -630,7 +637,6 @@ impl Worker {
         true
     }
 
-    /// Hands `batch`, taken from `shard`, to the driver.
     /// Hands the batches taken from `shard` to the driver, in order.
     fn deliver(&self, shard: &Shard, taken: &mut VecDeque<Batch>) {
         let mut tally = Tally::default();
