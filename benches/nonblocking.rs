@@ -80,14 +80,17 @@ fn copier(c: &mut Criterion) {
     });
     cpu.report("nonblocking/copier/blocking");
 
-    // Docker's default buffer, and one that holds a whole iteration: the
-    // first shows what a burst of 2 GB/s does to a 1 MB buffer, the second
+    // Docker's default buffer, one that holds a few milliseconds (a
+    // scheduler slice) of this output, and one that holds a whole
+    // iteration: the first two show what a burst of 1.5 GB/s on busy cores
+    // does to a buffer the worker must wait its turn to drain, the last
     // the cost of the hand-off alone. One NonBlocking lives through all
     // iterations, as it lives as long as its container: each iteration
     // waits until the worker has delivered (or the buffer dropped) every
     // line, without closing it.
     for (label, max) in [
         ("non-blocking-1MB", DEFAULT_MAX_BUFFER_SIZE),
+        ("non-blocking-4MiB", 4 << 20),
         ("non-blocking-64MiB", 64 << 20),
     ] {
         let count = Arc::new(Count::default());
