@@ -29,6 +29,10 @@ use crate::{Error, Message, Result};
 /// - **Ownership.** `log` takes the [`Message`] by value. Its `line` is a
 ///   cheap reference-counted [`Bytes`](bytes::Bytes), so a driver may keep
 ///   it without copying.
+/// - **Batches.** A driver with a fixed cost per call (a lock, a write)
+///   can take the lines of each read at once: implement
+///   [`log_batch`](Logger::log_batch) and return `true` from
+///   [`prefers_batches`](Logger::prefers_batches), as json-file does.
 /// - **Closing.** After `close` returns, everything accepted by `log` has
 ///   been handed on (or the driver's documented timeout has run out).
 ///   `close` may be called more than once; calls after the first return
