@@ -107,3 +107,25 @@ impl CpuTally {
         eprintln!("{name}: {per_line:.1} ns of CPU per line (all threads)");
     }
 }
+
+/// Like [`feed`], but each writer paces itself to `bytes_per_sec`, in
+/// 64 KiB writes: a container that logs fast, but not as fast as it can.
+pub fn feed_paced(data: &Arc<Vec<u8>>, bytes_per_sec: u64) -> [PipeReader; 2] {
+    [0, 1].map(|_| {
+        let (reader, mut writer) = io::pipe().unwrap();
+        let data = Arc::clone(data);
+        thread::spawn(move || {
+            let start = Instant::now();
+            let mut sent = 0u64;
+            for chunk in data.chunks(64 << 10) {
+                writer.write_all(chunk).unwrap();
+                sent += chunk.len() as u64;
+                let due = Duration::from_nanos(sent * 1_000_000_000 / bytes_per_sec);
+                if let Some(early) = due.checked_sub(start.elapsed()) {
+                    thread::sleep(early);
+                }
+            }
+        });
+        reader
+    })
+}
