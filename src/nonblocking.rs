@@ -699,6 +699,9 @@ impl Worker {
                     errors += 1;
                 }
             }
+            // A driver may report a message failed and then panic on it:
+            // whatever it reported, delivered + errors must stay `n`.
+            let errors = errors.min(n as u64);
             tally.bytes += bytes;
             tally.errors += errors;
             tally.delivered += n as u64 - errors;

@@ -477,6 +477,10 @@ impl Logger for Batches {
             if line.starts_with("boom") {
                 panic!("boom");
             }
+            if line.starts_with("both") {
+                failed(Error::driver("batches", "refused, then panicked"));
+                panic!("both");
+            }
             if line.starts_with("fail") {
                 failed(Error::driver("batches", "refused"));
                 continue;
@@ -529,4 +533,28 @@ fn a_batch_driver_that_fails_or_panics_is_counted_and_the_rest_delivered() {
     assert_eq!(logger.log_errors(), 3);
     assert_eq!(logger.delivered(), 4);
     assert_eq!(logger.dropped(), 0);
+}
+
+#[test]
+fn a_batch_driver_that_reports_a_line_and_panics_on_it_keeps_the_counts_whole() {
+    silence_panics_on("logdriver-");
+    let driver = Arc::new(Batches::default());
+    let logger = NonBlocking::new(driver.clone(), 1 << 20);
+    let mut no_errors = |err: Error| panic!("unexpected error: {err}");
+    // Reported failed, then panicked on: two errors for one line.
+    logger.log_batch(&mut batch_of(&["both-a"]), &mut no_errors);
+    logger.log_batch(&mut batch_of(&["b"]), &mut no_errors);
+    // The counts still add up to what was sent, and the worker, still
+    // there, delivers the next line and closes in time.
+    logger.close().unwrap();
+    assert_eq!(*driver.got.lock(), ["b"]);
+    assert_eq!((logger.delivered(), logger.log_errors()), (1, 1));
+    assert_eq!(logger.dropped(), 0);
+}
+
+fn batch_of(lines: &[&str]) -> VecDeque<Message> {
+    lines
+        .iter()
+        .map(|l| Message::new(Source::Stdout, l.to_string()))
+        .collect()
 }
