@@ -471,6 +471,9 @@ impl SourceCopy {
                 timestamp: now,
                 partial: None,
             };
+            // As in `send`, written out: a helper that hands the message
+            // back through an `Option` cost this per-line path 15% (copier
+            // bench, in memory).
             if let Some(batch) = &mut self.batch {
                 batch.push_back(msg);
                 if batch.len() >= MAX_BATCH {
@@ -548,10 +551,9 @@ impl SourceCopy {
             }
             return;
         }
-        match catch_unwind(AssertUnwindSafe(|| self.dst.log(msg))) {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => self.failed(err),
-            Err(payload) => self.failed(Error::panicked(self.dst.name(), &*payload)),
+        let dst = &self.dst;
+        if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
+            self.failed(err);
         }
     }
 
@@ -573,10 +575,8 @@ impl SourceCopy {
                 Err(payload) => failed(Error::panicked(dst.name(), &*payload)),
                 Ok(()) => {
                     while let Some(msg) = batch.pop_front() {
-                        match catch_unwind(AssertUnwindSafe(|| dst.log(msg))) {
-                            Ok(Ok(())) => {}
-                            Ok(Err(err)) => failed(err),
-                            Err(payload) => failed(Error::panicked(dst.name(), &*payload)),
+                        if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
+                            failed(err);
                         }
                     }
                 }

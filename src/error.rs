@@ -230,6 +230,14 @@ impl Error {
         }
     }
 
+    /// Runs `call`, a call into the driver `driver`, with a panic turned
+    /// into [`Error::Panicked`]: the one guard every caller of a driver
+    /// that must survive it (Copier, NonBlocking's worker, the plugin) uses.
+    pub(crate) fn guard<T>(driver: &str, call: impl FnOnce() -> Result<T>) -> Result<T> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+            .unwrap_or_else(|payload| Err(Error::panicked(driver, &*payload)))
+    }
+
     /// Builds [`Error::Panicked`] from a payload caught by `catch_unwind`.
     pub(crate) fn panicked(driver: &str, payload: &(dyn std::any::Any + Send)) -> Error {
         let message = if let Some(s) = payload.downcast_ref::<&str>() {

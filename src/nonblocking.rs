@@ -589,10 +589,7 @@ impl Worker {
                 break;
             }
         }
-        match catch_unwind(AssertUnwindSafe(|| self.inner.close())) {
-            Ok(result) => result,
-            Err(payload) => Err(Error::panicked(self.inner.name(), &*payload)),
-        }
+        Error::guard(self.inner.name(), || self.inner.close())
     }
 
     /// Waits for lines: polls for a while, then sleeps until woken.
@@ -692,10 +689,7 @@ impl Worker {
             }
             // What the driver left behind goes one by one, as from a Copier.
             while let Some(msg) = part.pop_front() {
-                if !matches!(
-                    catch_unwind(AssertUnwindSafe(|| self.inner.log(msg))),
-                    Ok(Ok(()))
-                ) {
+                if Error::guard(self.inner.name(), || self.inner.log(msg)).is_err() {
                     errors += 1;
                 }
             }

@@ -60,7 +60,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -492,7 +491,7 @@ impl State {
             .name(name.clone())
             .spawn(move || {
                 let stats = pump(fifo, &*logger, max_frame);
-                let _ = catch_unwind(AssertUnwindSafe(|| logger.close()));
+                let _ = Error::guard(logger.name(), || logger.close());
                 stats
             })
             .map_err(|source| Error::Spawn {
@@ -602,9 +601,8 @@ fn pump(fifo: File, logger: &dyn Logger, max_frame: usize) -> StreamStats {
             continue;
         };
         stats.entries += 1;
-        match catch_unwind(AssertUnwindSafe(|| logger.log(msg))) {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => stats.log_errors += 1,
+        if Error::guard(logger.name(), || logger.log(msg)).is_err() {
+            stats.log_errors += 1;
         }
     }
     stats
