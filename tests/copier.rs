@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use proptest::prelude::*;
 
 mod common;
-use common::{silence_panics_on, Collect};
+use common::{silence_panics_on, Batches, Collect};
 
 /// Returns `data` in reads of the given sizes, in turn.
 struct ShortReads {
@@ -20,6 +20,17 @@ struct ShortReads {
     pos: usize,
     sizes: Vec<usize>,
     turn: usize,
+}
+
+impl ShortReads {
+    fn new(data: Vec<u8>, sizes: Vec<usize>) -> ShortReads {
+        ShortReads {
+            data,
+            pos: 0,
+            sizes,
+            turn: 0,
+        }
+    }
 }
 
 impl Read for ShortReads {
@@ -31,6 +42,24 @@ impl Read for ShortReads {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// Appends `msg` as the stream had it: its line, and the newline if the
+/// message ends one.
+fn rejoin(out: &mut Vec<u8>, msg: &Message) {
+    out.extend_from_slice(&msg.line);
+    if msg.ends_line() {
+        out.push(b'\n');
+    }
+}
+
+/// Copies `reader` as stdout into `dst`, to its end.
+fn copy_stdout(dst: Arc<dyn Logger>, reader: impl Read + Send + 'static) -> CopyStats {
+    Copier::new(dst)
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait()
 }
 
 type Expected = Vec<(Vec<u8>, Option<(u32, bool)>)>;
@@ -98,12 +127,7 @@ fn run_copier(
         collect: Collect::default(),
         batched,
     });
-    let reader = ShortReads {
-        data: input,
-        pos: 0,
-        sizes,
-        turn: 0,
-    };
+    let reader = ShortReads::new(input, sizes);
     let stats = Copier::new(logger.clone())
         .buffer_size(chunk)
         .source(Source::Stdout, reader)
@@ -135,10 +159,7 @@ proptest! {
         // The law: lines, plus "\n" after each that ends its line, are the input.
         let mut joined = Vec::with_capacity(input.len());
         for m in &msgs {
-            joined.extend_from_slice(&m.line);
-            if m.ends_line() {
-                joined.push(b'\n');
-            }
+            rejoin(&mut joined, m);
         }
         prop_assert_eq!(&joined, &input);
 
@@ -277,15 +298,7 @@ fn a_panic_costs_exactly_its_own_line() {
     let driver = Arc::new(Picky(Mutex::new(Vec::new())));
     let stats = Copier::new(driver.clone())
         .buffer_size(16)
-        .source(
-            Source::Stdout,
-            ShortReads {
-                data: input,
-                pos: 0,
-                sizes: vec![7, 3, 50],
-                turn: 0,
-            },
-        )
+        .source(Source::Stdout, ShortReads::new(input, vec![7, 3, 50]))
         .run()
         .unwrap()
         .wait();
@@ -418,17 +431,13 @@ fn a_driver_that_holds_lines_for_a_while_gets_them_right() {
     /// Holds up to 300 messages, then lets go of them all at once, so that
     /// the Copier's buffers go from held to free and back again.
     #[derive(Default)]
-    struct Batches {
+    struct Holds300 {
         held: Mutex<Vec<Message>>,
         seen: Mutex<Vec<u8>>,
     }
-    impl Logger for Batches {
+    impl Logger for Holds300 {
         fn log(&self, msg: Message) -> Result<()> {
-            let mut seen = self.seen.lock();
-            seen.extend_from_slice(&msg.line);
-            if msg.ends_line() {
-                seen.push(b'\n');
-            }
+            rejoin(&mut self.seen.lock(), &msg);
             let mut held = self.held.lock();
             held.push(msg);
             if held.len() == 300 {
@@ -446,18 +455,9 @@ fn a_driver_that_holds_lines_for_a_while_gets_them_right() {
     let input: Vec<u8> = (0..20_000u32)
         .flat_map(|i| format!("line {i} {}\n", "z".repeat((i % 97) as usize)).into_bytes())
         .collect();
-    let driver = Arc::new(Batches::default());
-    let reader = ShortReads {
-        data: input.clone(),
-        pos: 0,
-        sizes: vec![100, 4000, 70_000, 9],
-        turn: 0,
-    };
-    let stats = Copier::new(driver.clone())
-        .source(Source::Stdout, reader)
-        .run()
-        .unwrap()
-        .wait();
+    let driver = Arc::new(Holds300::default());
+    let reader = ShortReads::new(input.clone(), vec![100, 4000, 70_000, 9]);
+    let stats = copy_stdout(driver.clone(), reader);
     assert_eq!(stats.lines, 20_000);
     assert_eq!(*driver.seen.lock(), input);
 }
@@ -481,11 +481,7 @@ fn lines_a_driver_keeps_stay_intact_while_spent_buffers_are_reused() {
     }
     impl Logger for Window {
         fn log(&self, msg: Message) -> Result<()> {
-            let mut seen = self.seen.lock();
-            seen.extend_from_slice(&msg.line);
-            if msg.ends_line() {
-                seen.push(b'\n');
-            }
+            rejoin(&mut self.seen.lock(), &msg);
             let mut kept = self.kept.lock();
             let copy = msg.line.to_vec();
             kept.push_back((msg, copy));
@@ -510,62 +506,12 @@ fn lines_a_driver_keeps_stay_intact_while_spent_buffers_are_reused() {
         .flat_map(|i| format!("line {i:05} {}\n", "w".repeat((i % 97) as usize + 19)).into_bytes())
         .collect();
     let driver = Arc::new(Window::default());
-    let reader = ShortReads {
-        data: input.clone(),
-        pos: 0,
-        sizes: vec![65_536, 30_000, 65_536, 20_000],
-        turn: 0,
-    };
-    let stats = Copier::new(driver.clone())
-        .source(Source::Stdout, reader)
-        .run()
-        .unwrap()
-        .wait();
+    let reader = ShortReads::new(input.clone(), vec![65_536, 30_000, 65_536, 20_000]);
+    let stats = copy_stdout(driver.clone(), reader);
     driver.close().unwrap();
     assert_eq!(stats.lines, 60_000);
     assert_eq!(driver.checked.load(Ordering::Relaxed), 60_000);
     assert_eq!(*driver.seen.lock(), input);
-}
-
-/// A driver that prefers batches, and keeps each batch's lines as text.
-/// `panic_at` makes it panic on that line, after taking it out of the
-/// batch; `fail_at` makes that line fail.
-#[derive(Default)]
-struct Batcher {
-    batches: Mutex<Vec<Vec<String>>>,
-    panic_at: Option<&'static str>,
-    fail_at: Option<&'static str>,
-}
-
-impl Logger for Batcher {
-    fn log(&self, _: Message) -> Result<()> {
-        panic!("a driver that prefers batches gets them")
-    }
-    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
-        let mut lines = Vec::new();
-        while let Some(msg) = batch.pop_front() {
-            let line = String::from_utf8(msg.line.to_vec()).unwrap();
-            if Some(line.as_str()) == self.panic_at {
-                self.batches.lock().push(lines);
-                panic!("boom at {line}");
-            }
-            if Some(line.as_str()) == self.fail_at {
-                failed(Error::driver("batcher", format!("cannot take {line}")));
-                continue;
-            }
-            lines.push(line);
-        }
-        self.batches.lock().push(lines);
-    }
-    fn prefers_batches(&self) -> bool {
-        true
-    }
-    fn name(&self) -> &str {
-        "batcher"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
 }
 
 fn strings(lines: &[&str]) -> Vec<String> {
@@ -574,28 +520,19 @@ fn strings(lines: &[&str]) -> Vec<String> {
 
 #[test]
 fn a_driver_that_prefers_batches_gets_each_read_as_one() {
-    let driver = Arc::new(Batcher::default());
-    let reader = ShortReads {
-        data: b"a\nb\nc\nd\ne".to_vec(),
-        pos: 0,
-        sizes: vec![6, 4],
-        turn: 0,
-    };
-    let stats = Copier::new(driver.clone())
-        .source(Source::Stdout, reader)
-        .run()
-        .unwrap()
-        .wait();
+    let driver = Arc::new(Batches::default());
+    let reader = ShortReads::new(b"a\nb\nc\nd\ne".to_vec(), vec![6, 4]);
+    let stats = copy_stdout(driver.clone(), reader);
     assert_eq!(stats.lines, 5);
     // Read 1: "a\nb\nc\n". Read 2: "d\ne", whose "e" waits for a newline
     // until the end of input, and then goes out alone.
     let want = [strings(&["a", "b", "c"]), strings(&["d"]), strings(&["e"])];
-    assert_eq!(*driver.batches.lock(), want);
+    assert_eq!(*driver.0.lock(), want);
 }
 
 #[test]
 fn a_read_of_many_lines_goes_out_in_batches_of_at_most_1024() {
-    let driver = Arc::new(Batcher::default());
+    let driver = Arc::new(Batches::default());
     let input = b"x\n".repeat(3000);
     Copier::new(driver.clone())
         .source(Source::Stdout, io::Cursor::new(input))
@@ -603,23 +540,18 @@ fn a_read_of_many_lines_goes_out_in_batches_of_at_most_1024() {
         .run()
         .unwrap()
         .wait();
-    let sizes: Vec<usize> = driver.batches.lock().iter().map(Vec::len).collect();
     // One read of 6000 bytes holds all 3000 lines.
-    assert_eq!(sizes, [1024, 1024, 952]);
+    assert_eq!(driver.sizes(), [1024, 1024, 952]);
 }
 
 #[test]
 fn a_batch_driver_that_fails_or_panics_costs_only_those_lines() {
     silence_panics_on("logdriver-copier");
-    let driver = Arc::new(Batcher {
-        panic_at: Some("b"),
-        fail_at: Some("d"),
-        ..Batcher::default()
-    });
+    let driver = Arc::new(Batches::default());
     let errors = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&errors);
     let stats = Copier::new(driver.clone())
-        .source(Source::Stdout, &b"a\nb\nc\nd\ne\n"[..])
+        .source(Source::Stdout, &b"a\nboom-b\nc\nfail-d\ne\n"[..])
         .on_error(move |_, err| seen.lock().push(err.to_string()))
         .run()
         .unwrap()
@@ -628,14 +560,14 @@ fn a_batch_driver_that_fails_or_panics_costs_only_those_lines() {
     assert_eq!(stats.log_errors, 2);
     // The panic ended the first call after "a"; the rest came again.
     let want = [strings(&["a"]), strings(&["c", "e"])];
-    assert_eq!(*driver.batches.lock(), want);
+    assert_eq!(*driver.0.lock(), want);
     let errors = errors.lock();
     assert_eq!(errors.len(), 2);
     assert!(
-        errors[0].contains("batcher") && errors[0].contains("boom at b"),
+        errors[0].contains("batches") && errors[0].contains("boom at boom-b"),
         "{errors:?}"
     );
-    assert!(errors[1].contains("cannot take d"), "{errors:?}");
+    assert!(errors[1].contains("cannot take fail-d"), "{errors:?}");
 }
 
 #[test]
@@ -663,11 +595,7 @@ fn lines_a_batch_driver_leaves_behind_go_through_log() {
         }
     }
     let driver = Arc::new(TakesOne::default());
-    let stats = Copier::new(driver.clone())
-        .source(Source::Stdout, &b"a\nb\nc\n"[..])
-        .run()
-        .unwrap()
-        .wait();
+    let stats = copy_stdout(driver.clone(), &b"a\nb\nc\n"[..]);
     assert_eq!(stats.lines, 3);
     assert_eq!(stats.log_errors, 0);
     let lines: Vec<_> = driver.0 .0.lock().iter().map(|m| m.line.clone()).collect();

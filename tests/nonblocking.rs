@@ -12,7 +12,7 @@ use logdriver::{Copier, Error, Logger, Message, NonBlocking, Overflow, Result, S
 use parking_lot::Mutex;
 
 mod common;
-use common::{silence_panics_on, Collect};
+use common::{silence_panics_on, Batches, Collect};
 
 /// A driver that holds every `log` call until the test opens its gate, and
 /// reports each call as it starts.
@@ -44,6 +44,14 @@ impl Gated {
     /// Whether `close` was called, waiting up to `wait` for it.
     fn was_closed(&self, wait: Duration) -> bool {
         self.closed.recv_timeout(wait).is_ok()
+    }
+
+    /// The number each line starts with (see [`line`]), in order.
+    fn numbers(&self) -> Vec<usize> {
+        self.lines()
+            .iter()
+            .map(|l| l[..8].parse().unwrap())
+            .collect()
     }
 
     fn lines(&self) -> Vec<String> {
@@ -99,11 +107,7 @@ fn a_stuck_driver_never_blocks_log_and_drops_are_counted() {
     assert_eq!(logger.delivered() + logger.dropped(), sent as u64 + 1);
     // Docker's behaviour: the oldest survive, in order.
     let want: Vec<usize> = (0..=64).collect();
-    let got: Vec<usize> = driver
-        .lines()
-        .iter()
-        .map(|l| l[..8].parse().unwrap())
-        .collect();
+    let got = driver.numbers();
     assert_eq!(got, want);
     assert!(driver.was_closed(Duration::ZERO));
 }
@@ -159,11 +163,7 @@ fn drop_oldest_keeps_the_newest() {
     assert_eq!(logger.dropped(), 491);
     drop(key);
     logger.close().unwrap();
-    let got: Vec<usize> = driver
-        .lines()
-        .iter()
-        .map(|l| l[..8].parse().unwrap())
-        .collect();
+    let got = driver.numbers();
     let want: Vec<usize> = std::iter::once(0).chain(492..=500).collect();
     assert_eq!(got, want);
     assert_eq!(logger.delivered() + logger.dropped(), 501);
@@ -354,14 +354,6 @@ fn batch(range: std::ops::RangeInclusive<usize>, len: usize) -> VecDeque<Message
     range.map(|i| line(i, len)).collect()
 }
 
-fn numbers(driver: &Gated) -> Vec<usize> {
-    driver
-        .lines()
-        .iter()
-        .map(|l| l[..8].parse().unwrap())
-        .collect()
-}
-
 #[test]
 fn batches_and_single_lines_keep_their_order() {
     let (driver, started, key) = Gated::new();
@@ -378,7 +370,7 @@ fn batches_and_single_lines_keep_their_order() {
     logger.log_batch(&mut batch(6..=7, 10), &mut no_errors);
     drop(key);
     logger.close().unwrap();
-    assert_eq!(numbers(&driver), (0..=7).collect::<Vec<_>>());
+    assert_eq!(driver.numbers(), (0..=7).collect::<Vec<_>>());
     assert_eq!(logger.dropped(), 0);
 }
 
@@ -396,7 +388,7 @@ fn a_batch_that_does_not_fit_is_taken_line_by_line() {
     assert_eq!(logger.dropped(), 11);
     drop(key);
     logger.close().unwrap();
-    assert_eq!(numbers(&driver), (0..=9).collect::<Vec<_>>());
+    assert_eq!(driver.numbers(), (0..=9).collect::<Vec<_>>());
 }
 
 #[test]
@@ -418,7 +410,7 @@ fn drop_oldest_evicts_across_batches() {
     drop(key);
     logger.close().unwrap();
     let want: Vec<usize> = std::iter::once(0).chain(7..=15).collect();
-    assert_eq!(numbers(&driver), want);
+    assert_eq!(driver.numbers(), want);
 }
 
 #[test]
@@ -455,64 +447,20 @@ fn lines_the_copier_hands_over_in_batches_arrive_whole_and_in_order() {
     assert_eq!(got, input);
 }
 
-/// A driver that prefers batches and records their sizes. It fails every
-/// line that starts with "fail" and panics on one that starts with "boom".
-#[derive(Default)]
-struct Batches {
-    sizes: Mutex<Vec<usize>>,
-    got: Mutex<Vec<String>>,
-}
-
-impl Logger for Batches {
-    fn log(&self, msg: Message) -> Result<()> {
-        let mut batch = VecDeque::from([msg]);
-        let mut result = Ok(());
-        self.log_batch(&mut batch, &mut |err| result = Err(err));
-        result
-    }
-    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
-        self.sizes.lock().push(batch.len());
-        while let Some(msg) = batch.pop_front() {
-            let line = String::from_utf8(msg.line.to_vec()).unwrap();
-            if line.starts_with("boom") {
-                panic!("boom");
-            }
-            if line.starts_with("both") {
-                failed(Error::driver("batches", "refused, then panicked"));
-                panic!("both");
-            }
-            if line.starts_with("fail") {
-                failed(Error::driver("batches", "refused"));
-                continue;
-            }
-            self.got.lock().push(line);
-        }
-    }
-    fn prefers_batches(&self) -> bool {
-        true
-    }
-    fn name(&self) -> &str {
-        "batches"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_driver_that_prefers_batches_gets_them_from_the_worker() {
     let driver = Arc::new(Batches::default());
     let logger = NonBlocking::new(driver.clone(), 1 << 20);
-    let mut messages: VecDeque<Message> = (0..1000)
-        .map(|i| Message::new(Source::Stdout, format!("{i}")))
-        .collect();
-    logger.log_batch(&mut messages, &mut |err| panic!("unexpected error: {err}"));
+    let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let want_refs: Vec<&str> = want.iter().map(String::as_str).collect();
+    logger.log_batch(&mut batch_of(&want_refs), &mut |err| {
+        panic!("unexpected error: {err}")
+    });
     logger.close().unwrap();
     assert_eq!(logger.delivered(), 1000);
-    let want: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
-    assert_eq!(*driver.got.lock(), want);
+    assert_eq!(driver.lines(), want);
     // Never more than 256 at once, so that room comes back as it goes.
-    let sizes = driver.sizes.lock();
+    let sizes = driver.sizes();
     assert!(sizes.iter().all(|&n| n <= 256), "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), 1000);
 }
@@ -523,13 +471,11 @@ fn a_batch_driver_that_fails_or_panics_is_counted_and_the_rest_delivered() {
     let driver = Arc::new(Batches::default());
     let logger = NonBlocking::new(driver.clone(), 1 << 20);
     let lines = ["a", "fail-b", "c", "boom-d", "e", "fail-f", "g"];
-    let mut messages: VecDeque<Message> = lines
-        .iter()
-        .map(|l| Message::new(Source::Stdout, *l))
-        .collect();
-    logger.log_batch(&mut messages, &mut |err| panic!("unexpected error: {err}"));
+    logger.log_batch(&mut batch_of(&lines), &mut |err| {
+        panic!("unexpected error: {err}")
+    });
     logger.close().unwrap();
-    assert_eq!(*driver.got.lock(), ["a", "c", "e", "g"]);
+    assert_eq!(driver.lines(), ["a", "c", "e", "g"]);
     assert_eq!(logger.log_errors(), 3);
     assert_eq!(logger.delivered(), 4);
     assert_eq!(logger.dropped(), 0);
@@ -547,7 +493,7 @@ fn a_batch_driver_that_reports_a_line_and_panics_on_it_keeps_the_counts_whole() 
     // The counts still add up to what was sent, and the worker, still
     // there, delivers the next line and closes in time.
     logger.close().unwrap();
-    assert_eq!(*driver.got.lock(), ["b"]);
+    assert_eq!(driver.lines(), ["b"]);
     assert_eq!((logger.delivered(), logger.log_errors()), (1, 1));
     assert_eq!(logger.dropped(), 0);
 }

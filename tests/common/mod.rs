@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test file uses its own subset
 
-use logdriver::{Logger, Message, Result};
+use std::collections::VecDeque;
+
+use logdriver::{Error, Logger, Message, Result};
 use parking_lot::Mutex;
 
 /// A driver that keeps every message, in order.
@@ -15,6 +17,65 @@ impl Logger for Collect {
     }
     fn name(&self) -> &str {
         "collect"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A driver that prefers batches and keeps the lines of each batch it
+/// got, as text. It fails each line that starts with "fail", panics on
+/// one that starts with "boom", and does both on one that starts with
+/// "both". `log` goes through `log_batch`, as a batch of one.
+#[derive(Default)]
+pub struct Batches(pub Mutex<Vec<Vec<String>>>);
+
+impl Batches {
+    /// Every line it took, in order.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().concat()
+    }
+
+    /// How many messages each `log_batch` call got.
+    pub fn sizes(&self) -> Vec<usize> {
+        self.0.lock().iter().map(Vec::len).collect()
+    }
+}
+
+impl Logger for Batches {
+    fn log(&self, msg: Message) -> Result<()> {
+        let mut result = Ok(());
+        self.log_batch(&mut VecDeque::from([msg]), &mut |err| result = Err(err));
+        result
+    }
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        let mut taken = Vec::new();
+        while let Some(msg) = batch.pop_front() {
+            let line = String::from_utf8(msg.line.to_vec()).unwrap();
+            let (fails, panics) = match line.split('-').next() {
+                Some("fail") => (true, false),
+                Some("boom") => (false, true),
+                Some("both") => (true, true),
+                _ => (false, false),
+            };
+            if fails {
+                failed(Error::driver("batches", format!("cannot take {line}")));
+            }
+            if panics {
+                self.0.lock().push(taken);
+                panic!("boom at {line}");
+            }
+            if !fails {
+                taken.push(line);
+            }
+        }
+        self.0.lock().push(taken);
+    }
+    fn prefers_batches(&self) -> bool {
+        true
+    }
+    fn name(&self) -> &str {
+        "batches"
     }
     fn close(&self) -> Result<()> {
         Ok(())
