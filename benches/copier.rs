@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use logdriver::{Copier, Source};
 
 mod common;
-use common::{feed, lines_of, Count, CpuTally};
+use common::{copy_both, feed, lines_of, Count, CpuTally};
 
 /// Docker's message: an owned copy of the line.
 struct OwnedMessage {
@@ -79,13 +79,7 @@ fn copier(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("copier", line_len), &data, |b, data| {
             b.iter_custom(|iters| {
                 cpu.run(iters, lines, || {
-                    let [out, err] = feed(data);
-                    let stats = Copier::new(Arc::new(Count::default()))
-                        .source(Source::Stdout, out)
-                        .source(Source::Stderr, err)
-                        .run()
-                        .unwrap()
-                        .wait();
+                    let stats = copy_both(Arc::new(Count::default()), feed(data));
                     // 64 KiB lines go out as 16 KiB chunks: count input bytes.
                     assert_eq!(stats.bytes, 2 * data.len() as u64);
                 })

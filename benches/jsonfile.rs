@@ -9,7 +9,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{Cursor, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +18,16 @@ use logdriver::drivers::jsonfile::JsonFileLogger;
 use logdriver::{Copier, Info, Logger, NonBlocking, Source};
 
 const LINES: usize = 50_000;
+
+/// A json-file logger writing to `path`, which starts empty.
+fn fresh_logger(path: &Path) -> JsonFileLogger {
+    let _ = fs::remove_file(path);
+    let info = Info {
+        log_path: Some(path.to_owned()),
+        ..Default::default()
+    };
+    JsonFileLogger::new(&info).unwrap()
+}
 
 fn jsonfile(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("logdriver-bench-{}", std::process::id()));
@@ -41,12 +51,7 @@ fn jsonfile(c: &mut Criterion) {
 
     group.bench_function("copier_into_json_file", |b| {
         b.iter(|| {
-            let _ = fs::remove_file(&path);
-            let info = Info {
-                log_path: Some(path.clone()),
-                ..Default::default()
-            };
-            let logger = Arc::new(JsonFileLogger::new(&info).unwrap());
+            let logger = Arc::new(fresh_logger(&path));
             let stats = Copier::new(logger.clone())
                 .source(Source::Stdout, Cursor::new(Arc::clone(&input)))
                 .run()
@@ -61,12 +66,7 @@ fn jsonfile(c: &mut Criterion) {
     // the driver batches too. Timed until `close` has written everything.
     group.bench_function("copier_into_nonblocking_json_file", |b| {
         b.iter(|| {
-            let _ = fs::remove_file(&path);
-            let info = Info {
-                log_path: Some(path.clone()),
-                ..Default::default()
-            };
-            let driver = Arc::new(JsonFileLogger::new(&info).unwrap());
+            let driver = Arc::new(fresh_logger(&path));
             let logger = Arc::new(NonBlocking::new(driver, 64 << 20));
             let stats = Copier::new(logger.clone())
                 .source(Source::Stdout, Cursor::new(Arc::clone(&input)))
@@ -84,12 +84,7 @@ fn jsonfile(c: &mut Criterion) {
     group.bench_function("log_calls_into_json_file", |b| {
         let msg = logdriver::Message::new(Source::Stdout, input[..99].to_vec());
         b.iter(|| {
-            let _ = fs::remove_file(&path);
-            let info = Info {
-                log_path: Some(path.clone()),
-                ..Default::default()
-            };
-            let logger = JsonFileLogger::new(&info).unwrap();
+            let logger = fresh_logger(&path);
             for _ in 0..LINES {
                 logger.log(msg.clone()).unwrap();
             }

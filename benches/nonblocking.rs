@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use logdriver::{Copier, Logger, Message, NonBlocking, Source, DEFAULT_MAX_BUFFER_SIZE};
+use logdriver::{Logger, Message, NonBlocking, Source, DEFAULT_MAX_BUFFER_SIZE};
 
 mod common;
-use common::{feed, Count, CpuTally};
+use common::{copy_both, feed, Count, CpuTally};
 
 fn log(c: &mut Criterion) {
     let mut group = c.benchmark_group("nonblocking/log");
@@ -66,14 +66,8 @@ fn copier(c: &mut Criterion) {
     group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, data| {
         b.iter_custom(|iters| {
             cpu.run(iters, lines, || {
-                let [out, err] = feed(data);
                 let count = Arc::new(Count::default());
-                Copier::new(count.clone())
-                    .source(Source::Stdout, out)
-                    .source(Source::Stderr, err)
-                    .run()
-                    .unwrap()
-                    .wait();
+                copy_both(count.clone(), feed(data));
                 assert_eq!(count.total(), lines);
             })
         })
@@ -100,13 +94,7 @@ fn copier(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new(label, line_len), &data, |b, data| {
             b.iter_custom(|iters| {
                 cpu.run(iters, lines, || {
-                    let [out, err] = feed(data);
-                    Copier::new(logger.clone())
-                        .source(Source::Stdout, out)
-                        .source(Source::Stderr, err)
-                        .run()
-                        .unwrap()
-                        .wait();
+                    copy_both(logger.clone(), feed(data));
                     sent += lines;
                     while count.total() + logger.dropped() < sent {
                         thread::sleep(Duration::from_micros(50));
@@ -136,13 +124,7 @@ fn paced(_: &mut Criterion) {
     let logger = Arc::new(NonBlocking::new(count.clone(), DEFAULT_MAX_BUFFER_SIZE));
     let rounds = 10;
     for _ in 0..rounds {
-        let [out, err] = common::feed_paced(&data, 350 << 20);
-        Copier::new(logger.clone())
-            .source(Source::Stdout, out)
-            .source(Source::Stderr, err)
-            .run()
-            .unwrap()
-            .wait();
+        copy_both(logger.clone(), common::feed_paced(&data, 350 << 20));
     }
     logger.close().unwrap();
     assert_eq!(count.total() + logger.dropped(), rounds * lines);

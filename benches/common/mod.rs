@@ -1,7 +1,7 @@
 //! Helpers shared by the benchmarks.
 #![allow(dead_code)] // each benchmark uses its own subset
 
-use std::io::{self, PipeReader, Write};
+use std::io::{self, PipeReader, PipeWriter, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{getrusage, UsageWho};
 use nix::sys::time::TimeVal;
 
-use logdriver::{Logger, Message, Result, Source};
+use logdriver::{Copier, CopyStats, Logger, Message, Result, Source};
 
 /// Bytes written into each pipe per iteration.
 pub const BYTES_PER_SOURCE: usize = 8 << 20;
@@ -57,12 +57,31 @@ pub fn lines_of(line_len: usize) -> Vec<u8> {
 
 /// Two OS pipes, each fed `data` by a writer thread of its own.
 pub fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
+    spawn_writers(data, |writer, data| writer.write_all(data).unwrap())
+}
+
+/// Two OS pipes, each with a writer thread that runs `write` with `data`.
+fn spawn_writers(
+    data: &Arc<Vec<u8>>,
+    write: impl Fn(&mut PipeWriter, &[u8]) + Copy + Send + 'static,
+) -> [PipeReader; 2] {
     [0, 1].map(|_| {
         let (reader, mut writer) = io::pipe().unwrap();
         let data = Arc::clone(data);
-        thread::spawn(move || writer.write_all(&data).unwrap());
+        thread::spawn(move || write(&mut writer, &data));
         reader
     })
+}
+
+/// Copies the two pipes of [`feed`] into `dst`, as stdout and stderr, to
+/// their ends.
+pub fn copy_both(dst: Arc<dyn Logger>, [out, err]: [PipeReader; 2]) -> CopyStats {
+    Copier::new(dst)
+        .source(Source::Stdout, out)
+        .source(Source::Stderr, err)
+        .run()
+        .unwrap()
+        .wait()
 }
 
 /// The CPU time (user and system) the process has used so far, on all its
@@ -111,21 +130,16 @@ impl CpuTally {
 /// Like [`feed`], but each writer paces itself to `bytes_per_sec`, in
 /// 64 KiB writes: a container that logs fast, but not as fast as it can.
 pub fn feed_paced(data: &Arc<Vec<u8>>, bytes_per_sec: u64) -> [PipeReader; 2] {
-    [0, 1].map(|_| {
-        let (reader, mut writer) = io::pipe().unwrap();
-        let data = Arc::clone(data);
-        thread::spawn(move || {
-            let start = Instant::now();
-            let mut sent = 0u64;
-            for chunk in data.chunks(64 << 10) {
-                writer.write_all(chunk).unwrap();
-                sent += chunk.len() as u64;
-                let due = Duration::from_nanos(sent * 1_000_000_000 / bytes_per_sec);
-                if let Some(early) = due.checked_sub(start.elapsed()) {
-                    thread::sleep(early);
-                }
+    spawn_writers(data, move |writer, data| {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        for chunk in data.chunks(64 << 10) {
+            writer.write_all(chunk).unwrap();
+            sent += chunk.len() as u64;
+            let due = Duration::from_nanos(sent * 1_000_000_000 / bytes_per_sec);
+            if let Some(early) = due.checked_sub(start.elapsed()) {
+                thread::sleep(early);
             }
-        });
-        reader
+        }
     })
 }
