@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::{Error, Logger, Message, Result, Source};
 
@@ -158,6 +158,14 @@ struct Shared {
 impl Shared {
     fn shard(&self, source: Source) -> &Shard {
         &self.shards[source as usize]
+    }
+
+    /// The other stream's published size, for `source`'s admission checks.
+    fn other(&self, source: Source) -> usize {
+        self.shards[1 - source as usize]
+            .published
+            .0
+            .load(Ordering::Relaxed)
     }
 
     fn sum(&self, f: impl Fn(&ShardState) -> u64) -> u64 {
@@ -308,13 +316,18 @@ impl NonBlocking {
         self.shared.sum(|s| s.errors)
     }
 
-    /// Publishes `bytes` as `shard`'s size if it moved by more than a
-    /// grain. Called under the shard's lock.
-    fn publish(&self, shard: &Shard, bytes: usize) {
+    /// After messages were queued in `shard`: publishes its size if it
+    /// moved by more than a grain (under its lock, which `state` holds),
+    /// unlocks it, and nudges the worker, urgently if the buffer is half
+    /// full. `other` is the other stream's published size.
+    fn queued(&self, shard: &Shard, state: MutexGuard<'_, ShardState>, other: usize) {
+        let bytes = state.bytes;
         let published = shard.published.0.load(Ordering::Relaxed);
         if bytes == 0 || bytes.abs_diff(published) > self.grain {
             shard.published.0.store(bytes, Ordering::Relaxed);
         }
+        drop(state);
+        self.shared.nudge(bytes + other >= self.max_bytes / 2);
     }
 }
 
@@ -331,10 +344,7 @@ impl Logger for NonBlocking {
     fn log(&self, msg: Message) -> Result<()> {
         let cost = cost(&msg);
         let shard = self.shared.shard(msg.source);
-        let other = self.shared.shards[1 - msg.source as usize]
-            .published
-            .0
-            .load(Ordering::Relaxed);
+        let other = self.shared.other(msg.source);
         let mut state = shard.state.lock();
         if state.closed {
             return Err(Error::closed(self.inner.name()));
@@ -368,10 +378,7 @@ impl Logger for NonBlocking {
         state.bytes += cost;
         state.accepted += 1;
         state.push(msg);
-        let bytes = state.bytes;
-        self.publish(shard, bytes);
-        drop(state);
-        self.shared.nudge(bytes + other >= self.max_bytes / 2);
+        self.queued(shard, state, other);
         Ok(())
     }
 
@@ -384,10 +391,7 @@ impl Logger for NonBlocking {
         if batch.iter().all(|m| m.source == source) {
             let cost: usize = batch.iter().map(cost).sum();
             let shard = self.shared.shard(source);
-            let other = self.shared.shards[1 - source as usize]
-                .published
-                .0
-                .load(Ordering::Relaxed);
+            let other = self.shared.other(source);
             let mut state = shard.state.lock();
             let open = !state.closed && self.done.is_some();
             if open && state.bytes + other + cost <= self.max_bytes {
@@ -396,10 +400,7 @@ impl Logger for NonBlocking {
                 let spare = state.spares.pop();
                 let spare = spare.unwrap_or_else(|| VecDeque::with_capacity(batch.len()));
                 state.queue.push_back(mem::replace(batch, spare));
-                let bytes = state.bytes;
-                self.publish(shard, bytes);
-                drop(state);
-                self.shared.nudge(bytes + other >= self.max_bytes / 2);
+                self.queued(shard, state, other);
                 return;
             }
         }
