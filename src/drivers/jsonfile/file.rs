@@ -1,7 +1,6 @@
 //! The log file: appends, rotation as Docker does it, and compression that
 //! never stalls the writer.
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -154,56 +153,33 @@ impl LogFile {
         }))
     }
 
-    /// Encodes `msg` and appends it in one `write`, rotating first if the
-    /// file is full, as Docker does (so a file can exceed `max-size` by one
-    /// entry).
+    /// Encodes `msgs` and appends them, in one `write` per file, rotating
+    /// before an entry that finds the file full, as Docker does (so a file
+    /// can exceed `max-size` by one entry). Each message that is not
+    /// written is passed to `failed`.
+    ///
+    /// One message at a time or many, the files come out the same.
     pub(super) fn append(
         self: &Arc<Self>,
-        msg: &Message,
-        attrs: Option<&[u8]>,
-    ) -> Result<(), AppendError> {
-        let mut guard = self.state.lock();
-        let state = &mut *guard;
-        if state.closed {
-            return Err(AppendError::Closed);
-        }
-        state.buf.clear();
-        write_entry(&mut state.buf, msg, attrs, &mut state.times).map_err(|_| AppendError::Time)?;
-        if self.max_size.is_some_and(|max| state.size >= max) {
-            self.rotate(state)?;
-        }
-        state.file.write_all(&state.buf)?;
-        state.size += state.buf.len() as u64;
-        state.last_time = Some(msg.timestamp);
-        drop(guard);
-        self.changed.notify_all();
-        Ok(())
-    }
-
-    /// Appends the messages of `batch` as [`append`](LogFile::append)
-    /// would one by one, with the same rotations, but in one `write` per
-    /// file instead of one per entry. Each message that is not written is
-    /// passed to `failed`.
-    pub(super) fn append_batch(
-        self: &Arc<Self>,
-        batch: &mut VecDeque<Message>,
+        mut msgs: impl Iterator<Item = Message>,
         attrs: Option<&[u8]>,
         failed: &mut dyn FnMut(AppendError),
     ) {
         let mut guard = self.state.lock();
         let state = &mut *guard;
         if state.closed {
-            for _ in batch.drain(..) {
+            for _ in msgs {
                 failed(AppendError::Closed);
             }
             return;
         }
+        let full = |size: u64| self.max_size.is_some_and(|max| size >= max);
         let mut buf = mem::take(&mut state.buf);
         buf.clear();
         // Entries encoded but not yet written, and the last one's time.
         let mut entries = 0;
         let mut last_time = None;
-        while let Some(msg) = batch.pop_front() {
+        while let Some(msg) = msgs.next() {
             let start = buf.len();
             if write_entry(&mut buf, &msg, attrs, &mut state.times).is_err() {
                 buf.truncate(start);
@@ -211,8 +187,7 @@ impl LogFile {
                 continue;
             }
             // The file is full before this entry: write what precedes it,
-            // and rotate, as `append` would have.
-            let full = |size: u64| self.max_size.is_some_and(|max| size >= max);
+            // and rotate.
             if full(state.size + start as u64) {
                 let written = self.write_entries(state, &buf[..start], entries, last_time, failed);
                 buf.drain(..start);
@@ -221,9 +196,10 @@ impl LogFile {
                     if let Err(e) = self.rotate(state) {
                         // The file stays full: this entry and the rest fail
                         // as they would one by one.
-                        batch.push_front(msg);
-                        for _ in batch.drain(..) {
-                            failed(AppendError::Io(io::Error::new(e.kind(), e.to_string())));
+                        let io = || AppendError::Io(io::Error::new(e.kind(), e.to_string()));
+                        failed(io());
+                        for _ in msgs.by_ref() {
+                            failed(io());
                         }
                         buf.clear();
                         break;

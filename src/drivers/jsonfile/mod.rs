@@ -313,9 +313,12 @@ impl Logger for JsonFileLogger {
     /// [`Error::Driver`] when the time is outside years 0 to 9999, or when
     /// the write or a rotation fails; [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {
+        let mut result = Ok(());
         self.log
-            .append(&msg, self.attrs.as_deref())
-            .map_err(|e| self.error(e))
+            .append(std::iter::once(msg), self.attrs.as_deref(), &mut |e| {
+                result = Err(self.error(e))
+            });
+        result
     }
 
     /// Encodes the batch and appends it in one `write` (one per file when
@@ -323,7 +326,9 @@ impl Logger for JsonFileLogger {
     /// one.
     fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
         self.log
-            .append_batch(batch, self.attrs.as_deref(), &mut |e| failed(self.error(e)));
+            .append(batch.drain(..), self.attrs.as_deref(), &mut |e| {
+                failed(self.error(e))
+            });
     }
 
     /// `true`: a batch costs one lock and one `write`, where each `log`
