@@ -388,8 +388,11 @@ impl Logger for NonBlocking {
         let Some(source) = batch.front().map(|m| m.source) else {
             return;
         };
-        if batch.iter().all(|m| m.source == source) {
-            let cost: usize = batch.iter().map(cost).sum();
+        // The batch's cost, in one pass; `None` if it mixes streams.
+        let total = batch
+            .iter()
+            .try_fold(0, |sum, m| (m.source == source).then(|| sum + cost(m)));
+        if let Some(cost) = total {
             let shard = self.shared.shard(source);
             let other = self.shared.other(source);
             let mut state = shard.state.lock();
