@@ -75,25 +75,25 @@ fn copier(c: &mut Criterion) {
         let lines = 2 * (data.len() / line_len) as u64;
         group.throughput(Throughput::Elements(lines));
 
-        let mut cpu = CpuTally::default();
+        let mut copier = CpuTally::default();
         group.bench_with_input(BenchmarkId::new("copier", line_len), &data, |b, data| {
             b.iter_custom(|iters| {
-                cpu.run(iters, lines, || {
+                copier.run(iters, lines, || {
                     let stats = copy_both(Arc::new(Count::default()), feed(data));
                     // 64 KiB lines go out as 16 KiB chunks: count input bytes.
                     assert_eq!(stats.bytes, 2 * data.len() as u64);
                 })
             })
         });
-        cpu.report(&format!("copier/copier/{line_len}"));
+        copier.report(&format!("copier/copier/{line_len}"));
 
-        let mut cpu = CpuTally::default();
+        let mut read_until = CpuTally::default();
         group.bench_with_input(
             BenchmarkId::new("read_until", line_len),
             &data,
             |b, data| {
                 b.iter_custom(|iters| {
-                    cpu.run(iters, lines, || {
+                    read_until.run(iters, lines, || {
                         let [out, err] = feed(data);
                         let other = thread::spawn(move || read_until_loop(err));
                         let n = read_until_loop(out) + other.join().unwrap();
@@ -102,15 +102,15 @@ fn copier(c: &mut Criterion) {
                 })
             },
         );
-        cpu.report(&format!("copier/read_until/{line_len}"));
+        read_until.report(&format!("copier/read_until/{line_len}"));
 
-        let mut cpu = CpuTally::default();
+        let mut per_line_copy = CpuTally::default();
         group.bench_with_input(
             BenchmarkId::new("per_line_copy", line_len),
             &data,
             |b, data| {
                 b.iter_custom(|iters| {
-                    cpu.run(iters, lines, || {
+                    per_line_copy.run(iters, lines, || {
                         let [out, err] = feed(data);
                         let count = Arc::new(Count::default());
                         let dst = Arc::clone(&count);
@@ -123,7 +123,11 @@ fn copier(c: &mut Criterion) {
                 })
             },
         );
-        cpu.report(&format!("copier/per_line_copy/{line_len}"));
+        per_line_copy.report(&format!("copier/per_line_copy/{line_len}"));
+
+        let name = format!("copier/copier/{line_len}");
+        copier.compare(&name, &per_line_copy, "per_line_copy");
+        copier.compare(&name, &read_until, "read_until");
     }
     group.finish();
 }

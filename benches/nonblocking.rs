@@ -62,17 +62,17 @@ fn copier(c: &mut Criterion) {
     let lines = 2 * (data.len() / line_len) as u64;
     group.throughput(Throughput::Elements(lines));
 
-    let mut cpu = CpuTally::default();
+    let mut blocking = CpuTally::default();
     group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, data| {
         b.iter_custom(|iters| {
-            cpu.run(iters, lines, || {
+            blocking.run(iters, lines, || {
                 let count = Arc::new(Count::default());
                 copy_both(count.clone(), feed(data));
                 assert_eq!(count.total(), lines);
             })
         })
     });
-    cpu.report("nonblocking/copier/blocking");
+    blocking.report("nonblocking/copier/blocking");
 
     // Docker's default buffer, one that holds a few milliseconds (a
     // scheduler slice) of this output, and one that holds a whole
@@ -103,6 +103,11 @@ fn copier(c: &mut Criterion) {
             })
         });
         cpu.report(&format!("nonblocking/copier/{label}"));
+        cpu.compare(
+            &format!("nonblocking/copier/{label}"),
+            &blocking,
+            "blocking",
+        );
         logger.close().unwrap();
         assert_eq!(count.total() + logger.dropped(), sent);
         eprintln!(

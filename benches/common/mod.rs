@@ -99,6 +99,7 @@ pub fn cpu_time() -> Duration {
 #[derive(Default)]
 pub struct CpuTally {
     cpu: Duration,
+    wall: Duration,
     lines: u64,
 }
 
@@ -112,8 +113,23 @@ impl CpuTally {
         }
         let wall = wall.elapsed();
         self.cpu += cpu_time() - cpu;
+        self.wall += wall;
         self.lines += iters * lines;
         wall
+    }
+
+    /// Prints how `self` compares with `base`, which ran in the same
+    /// process: lines per second (wall time, every iteration criterion ran,
+    /// warm-up included) and CPU time per line. Nothing if either did not
+    /// run.
+    pub fn compare(&self, name: &str, base: &CpuTally, base_name: &str) {
+        if self.lines == 0 || base.lines == 0 {
+            return;
+        }
+        let per_line = |t: &CpuTally, d: Duration| d.as_secs_f64() / t.lines as f64;
+        let speed = per_line(base, base.wall) / per_line(self, self.wall);
+        let cpu = per_line(self, self.cpu) / per_line(base, base.cpu);
+        eprintln!("{name}: {speed:.2}x the lines/s of {base_name}, at {cpu:.2}x its CPU per line");
     }
 
     /// Prints the CPU time per line, all threads together, if the
