@@ -85,7 +85,8 @@ fn copier(c: &mut Criterion) {
                 })
             })
         });
-        copier.report(&format!("copier/copier/{line_len}"));
+        let name = format!("copier/copier/{line_len}");
+        copier.report(&name);
 
         let mut read_until = CpuTally::default();
         group.bench_with_input(
@@ -125,7 +126,6 @@ fn copier(c: &mut Criterion) {
         );
         per_line_copy.report(&format!("copier/per_line_copy/{line_len}"));
 
-        let name = format!("copier/copier/{line_len}");
         copier.compare(&name, &per_line_copy, "per_line_copy");
         copier.compare(&name, &read_until, "read_until");
     }

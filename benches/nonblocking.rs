@@ -102,18 +102,12 @@ fn copier(c: &mut Criterion) {
                 })
             })
         });
-        cpu.report(&format!("nonblocking/copier/{label}"));
-        cpu.compare(
-            &format!("nonblocking/copier/{label}"),
-            &blocking,
-            "blocking",
-        );
+        let name = format!("nonblocking/copier/{label}");
+        cpu.report(&name);
+        cpu.compare(&name, &blocking, "blocking");
         logger.close().unwrap();
         assert_eq!(count.total() + logger.dropped(), sent);
-        eprintln!(
-            "nonblocking/copier/{label}: dropped {} of {sent} lines",
-            logger.dropped()
-        );
+        eprintln!("{name}: dropped {} of {sent} lines", logger.dropped());
     }
     group.finish();
 }

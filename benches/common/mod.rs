@@ -126,9 +126,8 @@ impl CpuTally {
         if self.lines == 0 || base.lines == 0 {
             return;
         }
-        let per_line = |t: &CpuTally, d: Duration| d.as_secs_f64() / t.lines as f64;
-        let speed = per_line(base, base.wall) / per_line(self, self.wall);
-        let cpu = per_line(self, self.cpu) / per_line(base, base.cpu);
+        let speed = base.per_line(base.wall) / self.per_line(self.wall);
+        let cpu = self.per_line(self.cpu) / base.per_line(base.cpu);
         eprintln!("{name}: {speed:.2}x the lines/s of {base_name}, at {cpu:.2}x its CPU per line");
     }
 
@@ -138,8 +137,13 @@ impl CpuTally {
         if self.lines == 0 {
             return;
         }
-        let per_line = self.cpu.as_nanos() as f64 / self.lines.max(1) as f64;
+        let per_line = self.per_line(self.cpu) * 1e9;
         eprintln!("{name}: {per_line:.1} ns of CPU per line (all threads)");
+    }
+
+    /// `total`, a time tallied here, in seconds per line.
+    fn per_line(&self, total: Duration) -> f64 {
+        total.as_secs_f64() / self.lines.max(1) as f64
     }
 }
 
