@@ -13,11 +13,18 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{Error, Logger, Message, PartialMeta, Result, Source};
+use crate::error::{Error, Result};
+use crate::logger::{self, Logger};
+use crate::message::{Message, PartialMeta, Source};
 
 /// The line buffer size used when neither [`Copier::buffer_size`] nor the
 /// driver's [`Logger::buf_size`] sets one: 16 KiB, as in Docker.
 pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
+
+/// The largest line buffer a Copier uses: 1 MiB. A larger size, from
+/// [`Copier::buffer_size`] or a driver's [`Logger::buf_size`], is clamped
+/// to it, so that a driver cannot make the Copier allocate without bound.
+pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 
 /// The most bytes one `read` asks for. Docker asks for 2 KiB; a pipe holds
 /// 64 KiB, and draining it in one call is what makes the Copier fast.
@@ -145,7 +152,8 @@ impl Copier {
     ///
     /// By default, the driver's [`Logger::buf_size`] if it has one, else
     /// [`DEFAULT_BUFFER_SIZE`] (16 KiB). An explicit size wins over both.
-    /// `0` means "no explicit size", as `<= 0` does in Docker.
+    /// `0` means "no explicit size", as `<= 0` does in Docker. Whichever
+    /// size wins is clamped to [`MAX_BUFFER_SIZE`] (1 MiB).
     pub fn buffer_size(mut self, bytes: usize) -> Copier {
         self.buffer_size = (bytes > 0).then_some(bytes);
         self
@@ -176,7 +184,8 @@ impl Copier {
         let chunk = self
             .buffer_size
             .or(self.dst.buf_size().filter(|&n| n > 0))
-            .unwrap_or(DEFAULT_BUFFER_SIZE);
+            .unwrap_or(DEFAULT_BUFFER_SIZE)
+            .min(MAX_BUFFER_SIZE);
         let mut handle = CopierHandle {
             threads: Vec::with_capacity(self.sources.len()),
             closed: Arc::new(AtomicBool::new(false)),
@@ -558,30 +567,14 @@ impl SourceCopy {
     }
 
     /// Hands the batch to the driver, if it takes batches, surviving its
-    /// errors and panics.
-    ///
-    /// One unwind guard per batch: `log_batch` leaves the messages it has
-    /// not taken in the batch, so a panic costs only the message that
-    /// caused it. Messages a driver leaves behind without panicking go
-    /// through `log` one by one, so that none is lost or sent twice.
+    /// errors and panics as [`logger::deliver`] says.
     fn deliver(&mut self) {
         let Some(batch) = &mut self.batch else {
             return;
         };
-        let (dst, stats, hook, source) = (&self.dst, &mut self.stats, &self.on_error, self.source);
+        let (stats, hook, source) = (&mut self.stats, &self.on_error, self.source);
         let mut failed = |err: Error| count_failure(stats, hook.as_deref(), source, err);
-        while !batch.is_empty() {
-            match catch_unwind(AssertUnwindSafe(|| dst.log_batch(batch, &mut failed))) {
-                Err(payload) => failed(Error::panicked(dst.name(), &*payload)),
-                Ok(()) => {
-                    while let Some(msg) = batch.pop_front() {
-                        if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
-                            failed(err);
-                        }
-                    }
-                }
-            }
-        }
+        logger::deliver(&*self.dst, batch, &mut failed);
     }
 
     /// Counts a failed `log` and shows it to the hook.

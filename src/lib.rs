@@ -144,7 +144,7 @@ mod units;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use crate::copier::{Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE};
+pub use crate::copier::{Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE, MAX_BUFFER_SIZE};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{
     Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT, LABELS_REGEX_OPT, TAG_OPT,

@@ -2,9 +2,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::{Error, Message, Result};
+use crate::error::{Error, Result};
+use crate::message::Message;
 
 /// A log driver: takes a container's lines and sends them somewhere.
 ///
@@ -87,8 +89,10 @@ pub trait Logger: Send + Sync {
     ///
     /// If an implementation panics, the messages it has not taken out of
     /// `batch` must still be there, in order: the Copier counts the panic
-    /// as one failed message and hands over the rest again. Messages left
-    /// in `batch` after a normal return go through `log`, one by one.
+    /// as one failed message and hands over the rest again. A panic that
+    /// took nothing out costs the front message, so that a driver that
+    /// always panics still lets the copy move on. Messages left in `batch`
+    /// after a normal return go through `log`, one by one.
     ///
     /// # Examples
     ///
@@ -167,6 +171,44 @@ macro_rules! forward_logger {
             }
         }
     };
+}
+
+/// Hands every message of `batch` to `dst`, surviving its errors and
+/// panics: the one place where the rules for calling a driver with a batch
+/// live, for the Copier and NonBlocking's worker alike.
+///
+/// - A driver that prefers batches gets `log_batch`; messages it leaves
+///   behind after a normal return go through `log`, one by one, so that
+///   none is lost or sent twice.
+/// - A panic costs one message and is passed to `failed`: the one the
+///   driver was on (already out of `batch`), or the front one if it took
+///   nothing, so that a driver that always panics cannot hold the copy.
+///
+/// `batch` is empty when this returns.
+pub(crate) fn deliver(
+    dst: &dyn Logger,
+    batch: &mut VecDeque<Message>,
+    failed: &mut dyn FnMut(Error),
+) {
+    while !batch.is_empty() {
+        let before = batch.len();
+        let sent = catch_unwind(AssertUnwindSafe(|| dst.log_batch(batch, failed)));
+        match sent {
+            Ok(()) => {
+                while let Some(msg) = batch.pop_front() {
+                    if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
+                        failed(err);
+                    }
+                }
+            }
+            Err(payload) => {
+                failed(Error::panicked(dst.name(), &*payload));
+                if batch.len() == before {
+                    batch.pop_front();
+                }
+            }
+        }
+    }
 }
 
 forward_logger!(Arc<L>);

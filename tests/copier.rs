@@ -601,3 +601,80 @@ fn lines_a_batch_driver_leaves_behind_go_through_log() {
     let lines: Vec<_> = driver.0 .0.lock().iter().map(|m| m.line.clone()).collect();
     assert_eq!(lines, ["a", "b", "c"]);
 }
+
+/// Runs `f` on a thread of its own and returns its result, or panics if it
+/// has not finished within `limit`: a regression must fail, not hang.
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).expect("did not finish in time")
+}
+
+#[test]
+fn a_batch_driver_that_panics_without_taking_anything_costs_one_line_per_panic() {
+    silence_panics_on("logdriver-copier");
+    /// Panics on every `log_batch` call before taking anything; counts calls.
+    #[derive(Default)]
+    struct PanicsFirst(AtomicU64);
+    impl Logger for PanicsFirst {
+        fn log(&self, _: Message) -> Result<()> {
+            Ok(())
+        }
+        fn log_batch(&self, _: &mut VecDeque<Message>, _: &mut dyn FnMut(Error)) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            panic!("nothing taken");
+        }
+        fn prefers_batches(&self) -> bool {
+            true
+        }
+        fn name(&self) -> &str {
+            "panics-first"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let driver = Arc::new(PanicsFirst::default());
+    let dst = driver.clone();
+    let stats = within(std::time::Duration::from_secs(30), move || {
+        copy_stdout(dst, &b"a\nb\nc\n"[..])
+    });
+    assert_eq!((stats.lines, stats.log_errors), (3, 3));
+    assert_eq!(driver.0.load(Ordering::Relaxed), 3);
+}
+
+#[test]
+fn a_huge_driver_buffer_size_is_clamped_and_the_pipe_drains() {
+    /// Asks for an absurd chunk size.
+    struct Greedy(Collect);
+    impl Logger for Greedy {
+        fn log(&self, msg: Message) -> Result<()> {
+            self.0.log(msg)
+        }
+        fn name(&self) -> &str {
+            "greedy"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+        fn buf_size(&self) -> Option<usize> {
+            Some(usize::MAX)
+        }
+    }
+    let driver = Arc::new(Greedy(Collect::default()));
+    let line = vec![b'x'; logdriver::MAX_BUFFER_SIZE + 10];
+    let input = [&line[..], b"\n", &[b'y'; 70_000][..], b"\nend\n"].concat();
+    let dst = driver.clone();
+    let stats = within(std::time::Duration::from_secs(30), move || {
+        copy_stdout(dst, io::Cursor::new(input))
+    });
+    let msgs = driver.0 .0.lock();
+    let lens: Vec<usize> = msgs.iter().map(|m| m.line.len()).collect();
+    assert_eq!(lens, [logdriver::MAX_BUFFER_SIZE, 10, 70_000, 3]);
+    assert_eq!(stats.lines, 4);
+}
