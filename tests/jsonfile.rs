@@ -720,3 +720,98 @@ fn a_copier_writes_both_streams_through_rotations_and_they_read_back() {
         );
     }
 }
+
+/// The lines of the file at `path`, as the `log` field of each entry.
+fn logs_in(path: &Path) -> Vec<String> {
+    contents(path)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["log"].as_str().unwrap_or("").to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn rotation_waits_for_the_end_of_a_line_in_progress() {
+    let dir = TempDir::new();
+    let logger =
+        JsonFileLogger::new(&info(&dir.log(), &[("max-size", "300"), ("max-file", "3")])).unwrap();
+    let t = at(1, 0);
+    for line in [&b"w1"[..], b"w2", b"w3"] {
+        logger.log(msg(line, Source::Stdout, t)).unwrap();
+    }
+    // The file reaches 300 bytes inside this line: rotation waits for its end.
+    logger.log(chunk(b"c1", 1, false, t)).unwrap();
+    logger.log(chunk(b"c2", 2, false, t)).unwrap();
+    logger.log(chunk(b"c3", 3, true, t)).unwrap();
+    logger.log(msg(b"after", Source::Stdout, t)).unwrap();
+    logger.close().unwrap();
+    assert_eq!(
+        logs_in(&rotated(&dir.log(), ".1")),
+        ["w1\n", "w2\n", "w3\n", "c1", "c2", "c3\n"]
+    );
+    assert_eq!(logs_in(&dir.log()), ["after\n"]);
+}
+
+#[test]
+fn a_stream_stuck_in_a_line_delays_rotation_by_at_most_max_size() {
+    let dir = TempDir::new();
+    let logger =
+        JsonFileLogger::new(&info(&dir.log(), &[("max-size", "300"), ("max-file", "3")])).unwrap();
+    let t = at(1, 0);
+    // stdout stops in the middle of a line; stderr goes on.
+    logger.log(chunk(b"stuck", 1, false, t)).unwrap();
+    for i in 0..20 {
+        let line = format!("err{i:02}");
+        logger.log(msg(line.as_bytes(), Source::Stderr, t)).unwrap();
+    }
+    logger.close().unwrap();
+    let rotated_size = fs::metadata(rotated(&dir.log(), ".1")).unwrap().len();
+    assert!(
+        (600..600 + 80).contains(&rotated_size),
+        "rotated at {rotated_size} bytes"
+    );
+}
+
+#[test]
+fn follow_with_until_ends_once_until_has_passed() {
+    let dir = TempDir::new();
+    let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
+    logger.log(msg(b"old", Source::Stdout, at(1, 0))).unwrap();
+    let reader = logger
+        .read_logs(&ReadConfig {
+            follow: true,
+            until: Some(SystemTime::now() + Duration::from_millis(200)),
+            ..Default::default()
+        })
+        .unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let lines: Vec<Vec<u8>> = reader.map(|m| m.unwrap().line.to_vec()).collect();
+        let _ = tx.send(lines);
+    });
+    // No line is written again, and the logger stays open.
+    let lines = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the follower ended after `until`");
+    assert_eq!(lines, [b"old".to_vec()]);
+    drop(logger);
+}
+
+#[test]
+fn max_file_is_bounded() {
+    let opts = |n: &str| HashMap::from([("max-file".to_string(), n.to_string())]);
+    assert!(JsonFileLogger::validate(&opts("100")).is_ok());
+    for bad in ["101", "18446744073709551615", "99999999999999999999"] {
+        match JsonFileLogger::validate(&opts(bad)) {
+            Err(Error::InvalidOption {
+                key, value, reason, ..
+            }) => {
+                assert_eq!((key.as_str(), value.as_str()), ("max-file", bad));
+                assert!(reason.contains("100"), "{reason}");
+            }
+            other => panic!("{bad}: {other:?}"),
+        }
+    }
+}

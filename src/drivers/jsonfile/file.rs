@@ -60,18 +60,14 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Why an entry was not written.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum AppendError {
     Closed,
     /// The time is outside years 0 to 9999.
     Time,
-    Io(io::Error),
-}
-
-impl From<io::Error> for AppendError {
-    fn from(e: io::Error) -> AppendError {
-        AppendError::Io(e)
-    }
+    /// The write or the rotation before it failed; shared by every entry
+    /// it cost.
+    Io(Arc<io::Error>),
 }
 
 /// The writer's side, behind one lock.
@@ -83,18 +79,23 @@ pub(super) struct State {
     pub(super) rotations: u64,
     /// The time of the last entry in the current file.
     last_time: Option<SystemTime>,
+    /// Per stream, the bytes that its line in progress (a chunk without
+    /// `last` was written) has put in the current file; `None` when the
+    /// stream's last entry ended its line. Rotation waits for these.
+    open_lines: [Option<u64>; 2],
     pub(super) closed: bool,
     /// The encode buffer and time cache, reused for every entry.
     buf: Vec<u8>,
     times: TimeCache,
 }
 
-/// A rotated file being compressed, found by its id wherever rotations
-/// have moved it since.
+/// A rotated file waiting to be compressed, found by its id wherever
+/// rotations have moved it since. A job whose file is removed before its
+/// turn is dropped from the list, so the list never holds more jobs than
+/// there are rotated files.
 struct Job {
     id: u64,
     index: usize,
-    cancelled: bool,
 }
 
 /// The rotated files' names, and the compressions running on them.
@@ -106,6 +107,39 @@ pub(super) struct Names {
 
 /// A compression job: the job's id and the time of the file's last entry.
 type CompressJob = (u64, Option<SystemTime>);
+
+/// Entries encoded for one `write`, not yet written.
+struct Pending {
+    entries: usize,
+    last_time: Option<SystemTime>,
+    /// The streams' lines in progress once these entries are written; see
+    /// `State::open_lines`.
+    open_lines: [Option<u64>; 2],
+}
+
+impl Pending {
+    /// Nothing yet, after what the file holds.
+    fn after(state: &State) -> Pending {
+        Pending {
+            entries: 0,
+            last_time: None,
+            open_lines: state.open_lines,
+        }
+    }
+
+    fn add(&mut self, msg: &Message, size: u64) {
+        self.entries += 1;
+        self.last_time = Some(msg.timestamp);
+        let line = &mut self.open_lines[msg.source as usize];
+        *line = match &msg.partial {
+            Some(p) if !p.last => {
+                let before = if p.ordinal > 1 { line.unwrap_or(0) } else { 0 };
+                Some(before + size)
+            }
+            _ => None,
+        };
+    }
+}
 
 /// The compressor thread and the queue that feeds it.
 type Compressor = (Sender<CompressJob>, JoinHandle<()>);
@@ -143,6 +177,7 @@ impl LogFile {
                 size,
                 rotations: 0,
                 last_time: None,
+                open_lines: [None; 2],
                 closed: false,
                 buf: Vec::with_capacity(256),
                 times: TimeCache::default(),
@@ -154,14 +189,13 @@ impl LogFile {
     }
 
     /// Encodes `msgs` and appends them, in one `write` per file, rotating
-    /// before an entry that finds the file full, as Docker does (so a file
-    /// can exceed `max-size` by one entry). Each message that is not
-    /// written is passed to `failed`.
+    /// before an entry that finds the file full (see [`State::rotation_due`]).
+    /// Each message that is not written is passed to `failed`.
     ///
     /// One message at a time or many, the files come out the same.
     pub(super) fn append(
         self: &Arc<Self>,
-        mut msgs: impl Iterator<Item = Message>,
+        msgs: impl Iterator<Item = Message>,
         attrs: Option<&[u8]>,
         failed: &mut dyn FnMut(AppendError),
     ) {
@@ -173,117 +207,166 @@ impl LogFile {
             }
             return;
         }
-        let full = |size: u64| self.max_size.is_some_and(|max| size >= max);
         let mut buf = mem::take(&mut state.buf);
         buf.clear();
-        // Entries encoded but not yet written, and the last one's time.
-        let mut entries = 0;
-        let mut last_time = None;
-        while let Some(msg) = msgs.next() {
+        // Entries encoded but not yet written: their count, the last one's
+        // time, and the line-progress they make per stream.
+        let mut pending = Pending::after(state);
+        for msg in msgs {
             let start = buf.len();
             if write_entry(&mut buf, &msg, attrs, &mut state.times).is_err() {
                 buf.truncate(start);
                 failed(AppendError::Time);
                 continue;
             }
+            let size = (buf.len() - start) as u64;
             // The file is full before this entry: write what precedes it,
-            // and rotate.
-            if full(state.size + start as u64) {
-                let written = self.write_entries(state, &buf[..start], entries, last_time, failed);
+            // and rotate. A failed rotation leaves every file as it was;
+            // this entry fails, and the next one tries again.
+            if self.rotation_due(state, &pending, start as u64) {
+                let written = self.write_entries(state, &buf[..start], &pending, failed);
                 buf.drain(..start);
-                entries = 0;
                 if written {
                     if let Err(e) = self.rotate(state) {
-                        // The file stays full: this entry and the rest fail
-                        // as they would one by one.
-                        let io = || AppendError::Io(io::Error::new(e.kind(), e.to_string()));
-                        failed(io());
-                        for _ in msgs.by_ref() {
-                            failed(io());
-                        }
                         buf.clear();
-                        break;
+                        pending = Pending::after(state);
+                        failed(AppendError::Io(Arc::new(e)));
+                        continue;
                     }
                 }
+                pending = Pending::after(state);
             }
-            entries += 1;
-            last_time = Some(msg.timestamp);
+            pending.add(&msg, size);
         }
-        self.write_entries(state, &buf, entries, last_time, failed);
+        self.write_entries(state, &buf, &pending, failed);
         state.buf = buf;
         drop(guard);
         self.changed.notify_all();
     }
 
-    /// Writes `entries` encoded entries to the current file; on failure,
-    /// each one goes to `failed`. Returns whether they were written.
+    /// Whether the file must rotate before an entry that follows `pending`
+    /// (`unwritten` bytes of them).
+    ///
+    /// The file must have reached `max-size`. Rotation then waits for
+    /// every stream's line in progress to end, so that no file begins in
+    /// the middle of a line, unless that line has put `max-size` bytes in
+    /// the file already, or the file has reached twice `max-size` (a
+    /// stream that stopped in the middle of a line cannot hold rotation
+    /// off for ever). So a file grows past `max-size` by at most
+    /// `max-size` plus one entry.
+    fn rotation_due(&self, state: &State, pending: &Pending, unwritten: u64) -> bool {
+        let Some(max) = self.max_size else {
+            return false;
+        };
+        let size = state.size.saturating_add(unwritten);
+        if size < max {
+            return false;
+        }
+        let lines = pending.open_lines;
+        size >= max.saturating_mul(2) || lines.iter().flatten().all(|&bytes| bytes >= max)
+    }
+
+    /// Writes the encoded `pending` entries to the current file; on
+    /// failure, each one goes to `failed`. Returns whether they were written.
     fn write_entries(
         &self,
         state: &mut State,
         encoded: &[u8],
-        entries: usize,
-        last_time: Option<SystemTime>,
+        pending: &Pending,
         failed: &mut dyn FnMut(AppendError),
     ) -> bool {
-        if entries == 0 {
+        if pending.entries == 0 {
             return true;
         }
         match state.file.write_all(encoded) {
             Ok(()) => {
                 state.size += encoded.len() as u64;
-                state.last_time = last_time;
+                state.last_time = pending.last_time;
+                state.open_lines = pending.open_lines;
                 true
             }
             Err(e) => {
-                for _ in 0..entries {
-                    failed(AppendError::Io(io::Error::new(e.kind(), e.to_string())));
+                let e = AppendError::Io(Arc::new(e));
+                for _ in 0..pending.entries {
+                    failed(e.clone());
                 }
                 false
             }
         }
     }
 
+    /// Moves the full file aside and starts a new one.
+    ///
+    /// The new file is created first, under a temporary name, so that a
+    /// failure to create it (no file descriptors, no space) deletes and
+    /// renames nothing: the history is kept and the next write tries again.
     fn rotate(self: &Arc<Self>, state: &mut State) -> io::Result<()> {
-        if self.max_file < 2 {
-            // Nowhere to keep it: Docker drops the file's contents.
-            remove(&self.path)?;
-        } else {
-            let mut names = self.names.lock();
-            let last = self.max_file - 1;
-            remove(&rotated_path(&self.path, last, false))?;
-            remove(&rotated_path(&self.path, last, true))?;
-            for job in names.jobs.iter_mut().filter(|j| j.index == last) {
-                job.cancelled = true;
-            }
-            for index in (1..last).rev() {
-                for gz in [false, true] {
-                    rename(
-                        &rotated_path(&self.path, index, gz),
-                        &rotated_path(&self.path, index + 1, gz),
-                    )?;
-                }
-            }
-            for job in names.jobs.iter_mut().filter(|j| !j.cancelled) {
-                job.index += 1;
-            }
-            rename(&self.path, &rotated_path(&self.path, 1, false))?;
-            if self.compress {
-                let id = names.next_id;
-                names.next_id += 1;
-                names.jobs.push(Job {
-                    id,
-                    index: 1,
-                    cancelled: false,
-                });
-                drop(names);
-                self.compress_later(id, state.last_time)?;
-            }
+        let next = self.rotating_path();
+        let file = open_new(&next)?;
+        let moved = self
+            .shift_rotated(state)
+            .and_then(|()| fs::rename(&next, &self.path));
+        if let Err(e) = moved {
+            let _ = remove(&next);
+            return Err(e);
         }
-        state.file = open_new(&self.path)?;
+        state.file = file;
         state.size = 0;
         state.rotations += 1;
         state.last_time = None;
+        for bytes in state.open_lines.iter_mut().flatten() {
+            *bytes = 0;
+        }
         Ok(())
+    }
+
+    /// Where the next file is created before it takes the path's name.
+    fn rotating_path(&self) -> PathBuf {
+        let mut name = OsString::from(self.path.as_os_str());
+        name.push(".rotating");
+        PathBuf::from(name)
+    }
+
+    /// Renames `.N` to `.N+1` (dropping the oldest) and the live file to
+    /// `.1`, queueing its compression; with `max-file=1`, nothing is kept.
+    fn shift_rotated(self: &Arc<Self>, state: &State) -> io::Result<()> {
+        if self.max_file < 2 {
+            // Nowhere to keep it: Docker drops the file's contents, and the
+            // new file's rename replaces it.
+            return Ok(());
+        }
+        let mut names = self.names.lock();
+        let last = self.max_file - 1;
+        remove(&rotated_path(&self.path, last, false))?;
+        remove(&rotated_path(&self.path, last, true))?;
+        // A compression of the file just removed has nothing left to do.
+        names.jobs.retain(|j| j.index != last);
+        for index in (1..last).rev() {
+            for gz in [false, true] {
+                rename(
+                    &rotated_path(&self.path, index, gz),
+                    &rotated_path(&self.path, index + 1, gz),
+                )?;
+            }
+        }
+        for job in &mut names.jobs {
+            job.index += 1;
+        }
+        rename(&self.path, &rotated_path(&self.path, 1, false))?;
+        if self.compress {
+            let id = names.next_id;
+            names.next_id += 1;
+            names.jobs.push(Job { id, index: 1 });
+            drop(names);
+            self.compress_later(id, state.last_time)?;
+        }
+        Ok(())
+    }
+
+    /// Compression jobs not yet finished: at most one per rotated file.
+    #[cfg(test)]
+    fn jobs(&self) -> usize {
+        self.names.lock().jobs.len()
     }
 
     /// Hands a rotated file to the compressor thread, starting it if needed.
@@ -315,7 +398,7 @@ impl LogFile {
     fn compress(&self, id: u64, last_time: Option<SystemTime>) -> io::Result<()> {
         let source = {
             let names = self.names.lock();
-            let Some(job) = names.jobs.iter().find(|j| j.id == id && !j.cancelled) else {
+            let Some(job) = names.jobs.iter().find(|j| j.id == id) else {
                 return Ok(());
             };
             File::open(rotated_path(&self.path, job.index, false))?
@@ -343,7 +426,7 @@ impl LogFile {
             .position(|j| j.id == id)
             .map(|i| names.jobs.remove(i));
         match (written, job) {
-            (Ok(()), Some(job)) if !job.cancelled => {
+            (Ok(()), Some(job)) => {
                 fs::rename(&tmp, rotated_path(&self.path, job.index, true))?;
                 remove(&rotated_path(&self.path, job.index, false))
             }
@@ -367,5 +450,29 @@ impl LogFile {
             drop(tx);
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Source;
+
+    #[test]
+    fn compression_jobs_are_bounded_by_max_file() {
+        let dir = std::env::temp_dir().join(format!("logdriver-jobs-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let log = LogFile::open(dir.join("c-json.log"), Some(1), 2, true).unwrap();
+        let mut most = 0;
+        for _ in 0..5000 {
+            let msg = Message::new(Source::Stdout, "x");
+            log.append(std::iter::once(msg), None, &mut |e| panic!("{e:?}"));
+            most = most.max(log.jobs());
+        }
+        log.close();
+        assert!(most <= 1, "{most} jobs were listed at once");
+        assert_eq!(log.jobs(), 0);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

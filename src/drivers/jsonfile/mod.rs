@@ -32,7 +32,7 @@
 //! | option | default | meaning |
 //! |---|---|---|
 //! | `max-size` | unlimited | rotate when the file has reached this size; decimal units (`10m` = 10,000,000 bytes) |
-//! | `max-file` | `1` | files to keep, the current one included |
+//! | `max-file` | `1` | files to keep, the current one included; at most [`MAX_FILE_LIMIT`] |
 //! | `compress` | `false` | gzip rotated files; needs `max-size` and `max-file` of 2 or more |
 //! | `labels`, `labels-regex`, `env`, `env-regex` | none | what goes into `attrs`; see [`Info::extra_attributes`] |
 //! | `tag` | none | a template for an `attrs.tag`; see [`Info::tag`] |
@@ -48,6 +48,20 @@
 //! `max-file=1` the full file is removed instead. With `compress`, a
 //! rotated file becomes `.N.gz`, whose gzip header holds
 //! `{"lastTime":"<time of its last entry>"}` in its extra field.
+//!
+//! Unlike Docker, rotation never falls between the chunks of one line, so
+//! no file begins in the middle of a line (json-file keeps no partial
+//! metadata, so a reader could not tell). A file that has reached
+//! `max-size` rotates once every stream's line in progress has ended. Two
+//! cases rotate anyway: a line that has put `max-size` bytes in the file
+//! by itself, and a file that has reached twice `max-size` (a stream that
+//! stopped in the middle of a line must not hold rotation off for ever).
+//! So a file grows past `max-size` by at most `max-size` plus one entry.
+//!
+//! A rotation creates the new file before it renames or removes anything:
+//! if it cannot (no file descriptors, no space), every file is left as it
+//! was, the entry being written gets the error, and the next write tries
+//! again.
 //!
 //! Unlike Docker, compression runs on a thread of its own and never holds
 //! up the writer (Docker holds its write lock while gzip runs). `close`
@@ -81,6 +95,10 @@ pub const NAME: &str = "json-file";
 pub const MAX_SIZE_OPT: &str = "max-size";
 /// The option that sets how many files are kept.
 pub const MAX_FILE_OPT: &str = "max-file";
+
+/// The most files `max-file` may keep: 100. Each rotation renames every
+/// kept file under the write lock, so the count is bounded.
+pub const MAX_FILE_LIMIT: usize = 100;
 /// The option that turns on gzip for rotated files.
 pub const COMPRESS_OPT: &str = "compress";
 
@@ -122,13 +140,14 @@ impl Config {
                 Err(reason) => return Err(invalid(MAX_SIZE_OPT, v, reason)),
             },
         };
-        let max_file =
-            match opts.get(MAX_FILE_OPT) {
-                None => 1,
-                Some(v) => v.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| {
-                    invalid(MAX_FILE_OPT, v, "must be a whole number, at least 1")
-                })?,
-            };
+        let max_file = match opts.get(MAX_FILE_OPT) {
+            None => 1,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_FILE_LIMIT).contains(n))
+                .ok_or_else(|| invalid(MAX_FILE_OPT, v, "must be a whole number from 1 to 100"))?,
+        };
         let compress = match opts.get(COMPRESS_OPT).map(String::as_str) {
             None => false,
             Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,

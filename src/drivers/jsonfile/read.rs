@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
@@ -75,7 +75,14 @@ struct Follow {
     line: u64,
     /// Files rotated away before the follower got to them, oldest first.
     missed: VecDeque<Segment>,
+    /// How long to wait before trying again after an error: zero while
+    /// all is well, then doubling up to a second, so that an error that
+    /// repeats (no file descriptors, say) is not retried in a busy loop.
+    backoff: Duration,
 }
+
+/// The longest a follower waits before it tries again after an error.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// An iterator over the entries of a json-file log, oldest first.
 ///
@@ -172,6 +179,7 @@ impl LogReader {
             pending: VecDeque::new(),
             line: 0,
             missed: VecDeque::new(),
+            backoff: Duration::ZERO,
         });
         LogReader::new(segments, follow, config)
     }
@@ -230,73 +238,26 @@ impl LogReader {
         next_in(&mut self.segments)
     }
 
-    /// The next entry written by a live logger, waiting for it if needed.
+    /// The next entry written by a live logger, waiting for it if needed,
+    /// and no later than `until`.
     fn next_followed(&mut self) -> Option<Result<RawEntry>> {
+        let until = self.until;
         let follow = self.follow.as_mut()?;
-        loop {
-            if let Some(end) = follow.pending.iter().position(|&b| b == b'\n') {
-                let raw: Vec<u8> = follow.pending.drain(..=end).collect();
-                follow.line += 1;
-                return Some(Ok((follow.path.clone(), follow.line, raw)));
-            }
-            if let Some(raw) = next_in(&mut follow.missed) {
-                return Some(raw);
-            }
-            let log = Arc::clone(&follow.log);
-            let mut state = log.state.lock();
-            if state.rotations == follow.rotations && follow.pos == state.size {
-                if state.closed {
-                    self.follow = None;
-                    return None;
-                }
-                log.changed.wait(&mut state);
-                continue;
-            }
-            if state.rotations == follow.rotations {
-                // New complete entries in the file we have open.
-                let end = state.size;
-                drop(state);
-                if let Err(e) = read_range(&follow.file, follow.pos, end, &mut follow.pending) {
-                    return Some(Err(io_error(&follow.path, e)));
-                }
-                follow.pos = end;
-                continue;
-            }
-            // Our file was rotated away: it is final, so finish it. Files
-            // rotated after it are read next, from their new names, then
-            // the new current file from its start.
-            let rotations = state.rotations - follow.rotations;
-            let mut lost = 0;
-            {
-                let _names = log.names.lock();
-                for index in (1..rotations as usize).rev() {
-                    match open_rotated(&log.path, index) {
-                        Ok(Some(segment)) => follow.missed.push_back(segment),
-                        Ok(None) => lost += 1,
-                        Err(e) => return Some(Err(e)),
-                    }
-                }
-            }
-            let new = match File::open(&log.path) {
-                Ok(file) => file,
-                Err(e) => return Some(Err(io_error(&log.path, e))),
-            };
-            follow.rotations = state.rotations;
-            drop(state);
-            let old = std::mem::replace(&mut follow.file, new);
-            if let Err(e) = read_range(&old, follow.pos, u64::MAX, &mut follow.pending) {
-                return Some(Err(io_error(&follow.path, e)));
-            }
-            follow.pos = 0;
-            if lost > 0 {
-                return Some(Err(Error::Io {
-                    path: log.path.clone(),
-                    source: io::Error::other(format!(
-                        "{lost} rotated files were removed before they could be followed; their entries are lost"
-                    )),
-                }));
+        if !follow.backoff.is_zero() {
+            let mut state = follow.log.state.lock();
+            if !state.closed {
+                follow.log.changed.wait_for(&mut state, follow.backoff);
             }
         }
+        let next = follow.next(until);
+        match &next {
+            None => self.follow = None,
+            Some(Ok(_)) => follow.backoff = Duration::ZERO,
+            Some(Err(_)) => {
+                follow.backoff = (follow.backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
+            }
+        }
+        next
     }
 
     /// Turns a raw entry into a message, tracking partial groups per stream.
@@ -341,6 +302,83 @@ impl LogReader {
             timestamp,
             partial,
         })
+    }
+}
+
+impl Follow {
+    /// The next entry of the live file, waiting for it while the logger is
+    /// open and `until` has not passed; `None` at the end.
+    fn next(&mut self, until: Option<SystemTime>) -> Option<Result<RawEntry>> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
+                let raw: Vec<u8> = self.pending.drain(..=end).collect();
+                self.line += 1;
+                return Some(Ok((self.path.clone(), self.line, raw)));
+            }
+            if let Some(raw) = next_in(&mut self.missed) {
+                return Some(raw);
+            }
+            let log = Arc::clone(&self.log);
+            let mut state = log.state.lock();
+            if state.rotations == self.rotations && self.pos == state.size {
+                if state.closed {
+                    return None;
+                }
+                match until.map(|until| until.duration_since(SystemTime::now())) {
+                    None => log.changed.wait(&mut state),
+                    Some(Ok(left)) => {
+                        log.changed.wait_for(&mut state, left);
+                    }
+                    // `docker logs -f --until` ends once `until` has passed.
+                    Some(Err(_)) => return None,
+                };
+                continue;
+            }
+            if state.rotations == self.rotations {
+                // New complete entries in the file we have open.
+                let end = state.size;
+                drop(state);
+                if let Err(e) = read_range(&self.file, self.pos, end, &mut self.pending) {
+                    return Some(Err(io_error(&self.path, e)));
+                }
+                self.pos = end;
+                continue;
+            }
+            // Our file was rotated away: it is final, so finish it. Files
+            // rotated after it are read next, from their new names, then
+            // the new current file from its start.
+            let rotations = state.rotations - self.rotations;
+            let mut lost = 0;
+            {
+                let _names = log.names.lock();
+                for index in (1..rotations as usize).rev() {
+                    match open_rotated(&log.path, index) {
+                        Ok(Some(segment)) => self.missed.push_back(segment),
+                        Ok(None) => lost += 1,
+                        Err(e) => return Some(Err(e)),
+                    }
+                }
+            }
+            let new = match File::open(&log.path) {
+                Ok(file) => file,
+                Err(e) => return Some(Err(io_error(&log.path, e))),
+            };
+            self.rotations = state.rotations;
+            drop(state);
+            let old = std::mem::replace(&mut self.file, new);
+            if let Err(e) = read_range(&old, self.pos, u64::MAX, &mut self.pending) {
+                return Some(Err(io_error(&self.path, e)));
+            }
+            self.pos = 0;
+            if lost > 0 {
+                return Some(Err(Error::Io {
+                    path: log.path.clone(),
+                    source: io::Error::other(format!(
+                        "{lost} rotated files were removed before they could be followed; their entries are lost"
+                    )),
+                }));
+            }
+        }
     }
 }
 
