@@ -2,12 +2,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read};
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
@@ -527,7 +526,7 @@ impl SourceCopy {
         now: SystemTime,
     ) {
         let g = group.get_or_insert_with(|| Group {
-            id: random_id(),
+            id: PartialMeta::new_id(),
             ordinal: 0,
             timestamp: now,
         });
@@ -590,26 +589,6 @@ fn count_failure(stats: &mut CopyStats, hook: Option<&ErrorHook>, source: Source
         // A panicking hook must not stop the copy either.
         let _ = catch_unwind(AssertUnwindSafe(|| hook(source, &err)));
     }
-}
-
-/// A fresh partial-group id: 64 lowercase hex characters.
-///
-/// The bits come from SipHash keyed with the process's random `RandomState`
-/// keys over a process-wide counter, so ids are unpredictable across runs
-/// and never repeat within one.
-pub(crate) fn random_id() -> String {
-    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let keys = KEYS.get_or_init(Default::default);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut id = String::with_capacity(64);
-    for word in 0..4u64 {
-        let mut h = keys.build_hasher();
-        h.write_u64(n);
-        h.write_u64(word);
-        id.push_str(&format!("{:016x}", h.finish()));
-    }
-    id
 }
 
 #[cfg(test)]
@@ -879,13 +858,5 @@ mod tests {
         assert_eq!(stats.read_errors, 1);
         let lines: Vec<Vec<u8>> = logger.0.lock().iter().map(|m| m.line.to_vec()).collect();
         assert_eq!(lines, [b"one".to_vec(), b"tw".to_vec()]);
-    }
-
-    #[test]
-    fn random_ids_are_distinct() {
-        let a = random_id();
-        let b = random_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 64);
     }
 }

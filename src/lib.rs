@@ -150,7 +150,7 @@ pub use crate::info::{
     Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT, LABELS_REGEX_OPT, TAG_OPT,
 };
 pub use crate::logger::Logger;
-pub use crate::message::{Message, PartialMeta, Source};
+pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
 pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT};
 pub use crate::registry::{
     registry, reject_unknown_options, Mode, Registry, DEFAULT_MAX_BUFFER_SIZE, MAX_BUFFER_SIZE_OPT,

@@ -1,6 +1,10 @@
 //! One line of a container's output, as handed to a [`Logger`](crate::Logger).
 
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -39,6 +43,41 @@ impl fmt::Display for Source {
     }
 }
 
+/// Parses Docker's stream names, `"stdout"` and `"stderr"`, exactly.
+///
+/// # Examples
+///
+/// ```
+/// use logdriver::Source;
+///
+/// assert_eq!("stderr".parse::<Source>(), Ok(Source::Stderr));
+/// assert!("stdin".parse::<Source>().is_err());
+/// ```
+impl FromStr for Source {
+    type Err = ParseSourceError;
+
+    fn from_str(s: &str) -> Result<Source, ParseSourceError> {
+        match s {
+            "stdout" => Ok(Source::Stdout),
+            "stderr" => Ok(Source::Stderr),
+            other => Err(ParseSourceError(other.to_owned())),
+        }
+    }
+}
+
+/// The error of parsing a [`Source`] from a name other than `stdout` or
+/// `stderr`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseSourceError(String);
+
+impl fmt::Display for ParseSourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown stream {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ParseSourceError {}
+
 /// Marks a message as one chunk of a line that was too long for one message.
 ///
 /// The [`Copier`](crate::Copier) cuts a line of at least its buffer size
@@ -55,6 +94,73 @@ pub struct PartialMeta {
     pub ordinal: u32,
     /// Whether this chunk ends the line.
     pub last: bool,
+}
+
+impl PartialMeta {
+    /// A fresh group id: 64 lowercase hex characters.
+    ///
+    /// The bits come from SipHash keyed with the process's random
+    /// `RandomState` keys over a process-wide counter, so ids are
+    /// unpredictable across runs and never repeat within one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::PartialMeta;
+    ///
+    /// let (a, b) = (PartialMeta::new_id(), PartialMeta::new_id());
+    /// assert_eq!(a.len(), 64);
+    /// assert_ne!(a, b);
+    /// ```
+    pub fn new_id() -> String {
+        static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let keys = KEYS.get_or_init(Default::default);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut id = String::with_capacity(64);
+        for word in 0..4u64 {
+            let mut h = keys.build_hasher();
+            h.write_u64(n);
+            h.write_u64(word);
+            id.push_str(&format!("{:016x}", h.finish()));
+        }
+        id
+    }
+}
+
+/// The partial group open on each stream, for readers that rebuild groups
+/// from chunks that carry no metadata (json-file's entries, old dockerd
+/// frames).
+#[derive(Debug, Default)]
+pub(crate) struct PartialGroups {
+    open: [Option<(String, u32)>; 2],
+}
+
+impl PartialGroups {
+    /// The next chunk of `source`'s group, starting one if none is open;
+    /// `last` ends it.
+    pub(crate) fn next(&mut self, source: Source, last: bool) -> PartialMeta {
+        let slot = &mut self.open[source as usize];
+        let (id, ordinal) = slot.get_or_insert_with(|| (PartialMeta::new_id(), 0));
+        *ordinal += 1;
+        let meta = PartialMeta {
+            id: id.clone(),
+            ordinal: *ordinal,
+            last,
+        };
+        if last {
+            *slot = None;
+        }
+        meta
+    }
+
+    /// The last chunk of `source`'s open group, if one is open: a whole
+    /// entry after chunks ends their line.
+    pub(crate) fn end(&mut self, source: Source) -> Option<PartialMeta> {
+        self.open[source as usize]
+            .is_some()
+            .then(|| self.next(source, true))
+    }
 }
 
 /// One line of output, without its `'\n'`.

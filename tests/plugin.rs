@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 
 use logdriver::plugin::{encode_frame, LogEntry, PartialLogEntryMetadata, Plugin, PluginServer};
@@ -600,4 +600,246 @@ fn read_logs_follows_a_running_container_until_it_stops() {
             .collect();
         assert_eq!(lines, want);
     });
+}
+
+/// Runs `f` on a thread of its own; panics if it has not finished within
+/// 30 s: a regression must fail, not hang.
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("did not finish in time")
+}
+
+#[test]
+fn a_huge_frame_length_is_corruption_and_the_stream_resyncs() {
+    let daemon = Daemon::start();
+    let (path, mut fifo) = daemon.fifo("huge");
+    assert_eq!(daemon.start_logging(&path, "huge", json!({}), &[]).0, 200);
+    let mut bytes = frames(&[entry("stdout", "before")]);
+    bytes.extend_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+    bytes.extend_from_slice(b"not a frame at all");
+    bytes.extend(frames(&[entry("stderr", "after")]));
+    fifo.write_all(&bytes).unwrap();
+    let daemon = Arc::new(daemon);
+    let stopping = Arc::clone(&daemon);
+    let stop_path = path.clone();
+    let answer =
+        within(move || stopping.post("/LogDriver.StopLogging", &json!({"File": stop_path})));
+    assert_eq!(answer, (200, json!({"Err": ""})));
+    let got: Vec<String> = seen()
+        .lock()
+        .remove("huge")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(got, ["none:before", "none:after"]);
+    let stats = daemon.server.stats(&path).unwrap();
+    assert_eq!((stats.entries, stats.bad_frames), (2, 1));
+}
+
+#[test]
+fn stop_logging_returns_within_its_timeout_on_a_truncated_frame() {
+    let dir = std::env::temp_dir().join(format!("logdriver-plugin-trunc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = Plugin::new(registry(), "record")
+        .log_dir(dir.join("logs"))
+        .stop_timeout(std::time::Duration::from_millis(300))
+        .serve(dir.join("plugin.sock"))
+        .unwrap();
+    let daemon = Daemon { dir, server };
+    let (path, mut fifo) = daemon.fifo("trunc");
+    assert_eq!(daemon.start_logging(&path, "trunc", json!({}), &[]).0, 200);
+    let mut bytes = frames(&[entry("stdout", "whole")]);
+    // A frame that says 1000 bytes and brings 5; the end marker is eaten
+    // as part of it.
+    bytes.extend_from_slice(&1000u32.to_be_bytes());
+    bytes.extend_from_slice(b"\x0a\x06std");
+    fifo.write_all(&bytes).unwrap();
+    let daemon = Arc::new(daemon);
+    let stopping = Arc::clone(&daemon);
+    let stop_path = path.clone();
+    let answer =
+        within(move || stopping.post("/LogDriver.StopLogging", &json!({"File": stop_path})));
+    assert_eq!(answer, (200, json!({"Err": ""})));
+    // The reader was let go: it ends, and its driver is closed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while daemon.server.stats(&path).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reader never ended"
+        );
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let got: Vec<String> = seen()
+        .lock()
+        .remove("trunc")
+        .unwrap()
+        .into_iter()
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(got, ["none:whole"]);
+}
+
+#[test]
+fn container_ids_that_name_no_plain_file_are_refused() {
+    let daemon = Daemon::with_driver("json-file");
+    let (path, _fifo) = daemon.fifo("esc");
+    for id in [
+        "../../escaped",
+        "..",
+        "a/b",
+        "",
+        "x..y",
+        &"a".repeat(129),
+        "sp ace",
+    ] {
+        let (status, answer) = daemon.start_logging(&path, id, json!({}), &[]);
+        assert_eq!(status, 500, "{id:?}");
+        let err = answer["Err"].as_str().unwrap();
+        assert!(err.starts_with("invalid ContainerID"), "{id:?}: {err}");
+    }
+    assert!(!daemon.dir.join("escaped-json.log").exists());
+    assert!(!daemon
+        .dir
+        .parent()
+        .unwrap()
+        .join("escaped-json.log")
+        .exists());
+    // The same check guards ReadLogs.
+    let (status, body) = daemon.post_raw(
+        "/LogDriver.ReadLogs",
+        &json!({"Info": {"ContainerID": "../x"}, "Config": {}}),
+    );
+    assert_eq!(status, 500);
+    assert!(String::from_utf8(body)
+        .unwrap()
+        .contains("invalid ContainerID"));
+    // A good id still works.
+    assert_eq!(
+        daemon.start_logging(&path, "Good_id-1.0", json!({}), &[]).0,
+        200
+    );
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        200
+    );
+    assert!(daemon.dir.join("logs/Good_id-1.0-json.log").exists());
+}
+
+#[test]
+fn file_must_be_a_fifo() {
+    let daemon = Daemon::start();
+    let plain = daemon.dir.join("plain-file");
+    std::fs::write(&plain, b"data").unwrap();
+    let (status, answer) = daemon.start_logging(&plain, "plain", json!({}), &[]);
+    assert_eq!(status, 500);
+    let err = answer["Err"].as_str().unwrap();
+    assert!(err.contains("not a FIFO"), "{err}");
+    // Refused, so not claimed: a stop finds nothing.
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": plain}))
+            .0,
+        500
+    );
+}
+
+#[test]
+fn serve_replaces_only_a_socket_and_sets_the_socket_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("logdriver-plugin-sock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("not-a-socket");
+    std::fs::write(&file, b"precious").unwrap();
+    match Plugin::new(registry(), "record").serve(&file) {
+        Err(Error::Io { path, source }) => {
+            assert_eq!(path, file);
+            assert_eq!(source.kind(), std::io::ErrorKind::AlreadyExists);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), b"precious");
+
+    let sock = dir.join("plugin.sock");
+    let server = Plugin::new(registry(), "record").serve(&sock).unwrap();
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    drop(server);
+    // A stale socket is replaced, with the mode asked for.
+    let stale = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let server = Plugin::new(registry(), "record")
+        .socket_mode(0o600)
+        .serve(&sock)
+        .unwrap();
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    drop((server, stale));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_start_loggings_for_one_fifo_start_one_reader() {
+    let daemon = Arc::new(Daemon::start());
+    let (path, _fifo) = daemon.fifo("twice");
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let starts: Vec<_> = (0..2)
+        .map(|_| {
+            let (daemon, barrier, path) = (daemon.clone(), barrier.clone(), path.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                daemon.start_logging(&path, "twice", json!({}), &[])
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = starts.into_iter().map(|t| t.join().unwrap().0).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 500]);
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        200
+    );
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        500
+    );
+}
+
+#[test]
+fn the_stats_of_stopped_containers_are_bounded() {
+    let daemon = Daemon::start();
+    let (path, _fifo) = daemon.fifo("many");
+    let first = daemon.dir.join("first");
+    std::fs::rename(&path, &first).unwrap();
+    assert_eq!(daemon.start_logging(&first, "first", json!({}), &[]).0, 200);
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": first}))
+            .0,
+        200
+    );
+    assert!(daemon.server.stats(&first).is_some());
+    let (path, _fifo) = daemon.fifo("again");
+    for _ in 0..logdriver::plugin::STATS_KEPT {
+        assert_eq!(daemon.start_logging(&path, "again", json!({}), &[]).0, 200);
+        assert_eq!(
+            daemon
+                .post("/LogDriver.StopLogging", &json!({"File": path}))
+                .0,
+            200
+        );
+    }
+    assert_eq!(daemon.server.stats(&first), None);
+    assert!(daemon.server.stats(&path).is_some());
 }

@@ -26,7 +26,6 @@
 //! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":…}}`: whether the driver is `json-file` |
 //! | `/LogDriver.StartLogging` | `{"File":…,"Info":{…}}` | `{"Err":""}` |
 //! | `/LogDriver.StopLogging` | `{"File":…}` | `{"Err":""}`, once the FIFO is drained and the driver closed |
-//!
 //! | `/LogDriver.ReadLogs` | `{"Info":{…},"Config":{"Since","Until","Tail","Follow"}}` | framed `LogEntry`s |
 //!
 //! An error is answered `{"Err":"…"}` with status 500. `ReadLogs` (what
@@ -43,41 +42,83 @@
 //! `docker run` as the reason the container could not start. A driver that
 //! writes files (`json-file`) gets `<log dir>/<container id>-json.log`.
 //!
+//! # Trust
+//!
+//! The plugin runs as root and takes paths from its socket, so it checks
+//! them:
+//!
+//! - A `ContainerID` must be 1 to 128 characters of `[A-Za-z0-9_.-]`, and
+//!   not contain `..`: every file the plugin creates lies under its log
+//!   directory. dockerd's `LogPath` is ignored (dockerd sends none to
+//!   plugins, and its paths are not the plugin's).
+//! - `File` must be a FIFO.
+//! - [`Plugin::serve`] replaces an existing path only if it is a socket.
+//!   The socket is created with mode `0660` (see [`Plugin::socket_mode`])
+//!   before it is moved into place, so nothing can connect to it sooner.
+//! - A FIFO is served by one reader at a time: a second `StartLogging` for
+//!   it is refused.
+//!
 //! # Nothing wedged
 //!
 //! dockerd opens the FIFO read-write, so a plugin that stops reading
 //! blocks the container. The plugin never stops: a driver's error or panic
-//! is counted and the next entry is read; a frame larger than the limit
-//! (by default 1 MiB) or one that does not decode is counted and skipped.
+//! is counted and the next entry is read; a frame that does not decode is
+//! counted and skipped. A length above the frame limit (by default
+//! [`DEFAULT_MAX_FRAME_BYTES`]) is corruption: it is counted, and the
+//! reader moves on to the next place where a frame can start, never
+//! trusting the length (nor allocating more than the limit).
+//!
 //! `StopLogging` drains what dockerd wrote before it, then closes the
 //! driver: the plugin writes an end marker (a frame length of `u32::MAX`)
 //! into the FIFO behind dockerd's last entry, since a FIFO that dockerd
-//! keeps open never reaches its end.
+//! keeps open never reaches its end. dockerd closes the FIFO only after
+//! `StopLogging` returns, so `StopLogging` waits at most the stop timeout
+//! (by default [`DEFAULT_STOP_TIMEOUT`]) whatever the FIFO holds: then the
+//! reader is let go, and ends as soon as it is woken.
 
+mod fifo;
+mod http;
 mod proto;
+mod read_logs;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::BytesMut;
+use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use serde::Deserialize;
 
 pub use proto::{encode_frame, LogAttr, LogEntry, PartialLogEntryMetadata};
 
-use crate::{Error, Info, Logger, Message, PartialMeta, Registry, Result, Source};
-
-/// The frame length that marks the end of a FIFO's stream.
-const END_MARKER: u32 = u32::MAX;
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::registry::Registry;
+use fifo::{Abandonable, END_MARKER};
+use http::{Request, Responder};
 
 /// The largest frame accepted by default: 1 MiB, as moby's own tests use.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1 << 20;
+
+/// How long `StopLogging` waits for a container's FIFO to drain, by
+/// default: 5 seconds.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The permissions of the plugin's socket, by default: `0660`, owner and
+/// group (dockerd runs as root).
+pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
+
+/// How many stopped containers' counts [`PluginServer::stats`] keeps: the
+/// most recent 1024.
+pub const STATS_KEPT: usize = 1024;
 
 /// The option with which a container picks another driver than the plugin's.
 pub const DRIVER_OPT: &str = "driver";
@@ -114,6 +155,8 @@ pub struct Plugin {
     driver: String,
     log_dir: PathBuf,
     max_frame: usize,
+    stop_timeout: Duration,
+    socket_mode: u32,
 }
 
 impl fmt::Debug for Plugin {
@@ -122,6 +165,8 @@ impl fmt::Debug for Plugin {
             .field("driver", &self.driver)
             .field("log_dir", &self.log_dir)
             .field("max_frame", &self.max_frame)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("socket_mode", &format_args!("{:o}", self.socket_mode))
             .finish()
     }
 }
@@ -134,10 +179,12 @@ impl Plugin {
             driver: driver.to_owned(),
             log_dir: PathBuf::from("/var/lib/logdriver"),
             max_frame: DEFAULT_MAX_FRAME_BYTES,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            socket_mode: DEFAULT_SOCKET_MODE,
         }
     }
 
-    /// Where drivers that write files put them, when dockerd gives no path.
+    /// Where drivers that write files put them: `<dir>/<container id>-json.log`.
     ///
     /// By default, `/var/lib/logdriver`.
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Plugin {
@@ -145,7 +192,8 @@ impl Plugin {
         self
     }
 
-    /// The largest frame read from a FIFO; larger ones are skipped and counted.
+    /// The largest frame read from a FIFO; a larger length is corruption,
+    /// counted and skipped.
     ///
     /// By default, [`DEFAULT_MAX_FRAME_BYTES`] (1 MiB).
     pub fn max_frame_bytes(mut self, bytes: usize) -> Plugin {
@@ -153,47 +201,75 @@ impl Plugin {
         self
     }
 
+    /// The longest `StopLogging` waits for a container's FIFO to drain
+    /// before it lets the reader go.
+    ///
+    /// By default, [`DEFAULT_STOP_TIMEOUT`] (5 seconds).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Plugin {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The permissions the socket is created with.
+    ///
+    /// By default, [`DEFAULT_SOCKET_MODE`] (`0660`).
+    pub fn socket_mode(mut self, mode: u32) -> Plugin {
+        self.socket_mode = mode & 0o777;
+        self
+    }
+
     /// Listens on the unix socket `path` and serves requests on a thread of
-    /// its own. A stale socket file at `path` is replaced.
+    /// its own.
+    ///
+    /// The socket is bound in a private directory beside `path`, given
+    /// its mode, then renamed to `path`: nothing can connect before the
+    /// mode is set. An existing socket at `path` (a stale one) is replaced.
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the socket cannot be bound; [`Error::Spawn`]
-    /// when the thread cannot be started.
+    /// [`Error::Io`] when `path` exists and is not a socket, or when the
+    /// socket cannot be bound; [`Error::Spawn`] when the thread cannot be
+    /// started.
     pub fn serve(self, path: impl AsRef<Path>) -> Result<PluginServer> {
         let path = path.as_ref().to_owned();
-        let io = |source: io::Error| Error::Io {
+        let listener = bind(&path, self.socket_mode).map_err(|source| Error::Io {
             path: path.clone(),
             source,
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        if std::fs::symlink_metadata(&path).is_ok() {
-            std::fs::remove_file(&path).map_err(io)?;
-        }
-        let http =
-            tiny_http::Server::http_unix(&path).map_err(|e| io(io::Error::other(e.to_string())))?;
-        let http = Arc::new(http);
+        })?;
         let state = Arc::new(State {
             plugin: self,
             streams: Mutex::new(HashMap::new()),
-            stats: Mutex::new(HashMap::new()),
+            stats: Arc::default(),
         });
+        let stopping = Arc::new(AtomicBool::new(false));
+        let waker = listener.try_clone().map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
         let thread = {
-            let http = Arc::clone(&http);
             let state = Arc::clone(&state);
+            let stopping = Arc::clone(&stopping);
             let name = "logdriver-plugin".to_owned();
             thread::Builder::new()
                 .name(name.clone())
                 .spawn(move || {
-                    for request in http.incoming_requests() {
+                    for conn in listener.incoming() {
+                        if stopping.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(conn) = conn else {
+                            // Out of descriptors, say: do not spin.
+                            thread::sleep(Duration::from_millis(10));
+                            continue;
+                        };
                         let state = Arc::clone(&state);
-                        // Each request on its own thread: StopLogging waits
-                        // for a drain, and must not hold up other containers.
+                        // Each connection on its own thread: StopLogging
+                        // waits for a drain, and ReadLogs may follow for long.
                         let _ = thread::Builder::new()
-                            .name("logdriver-plugin-request".into())
-                            .spawn(move || state.handle(request));
+                            .name("logdriver-plugin-conn".into())
+                            .spawn(move || {
+                                http::serve_connection(conn, &|req, out| state.handle(req, out))
+                            });
                     }
                 })
                 .map_err(|source| Error::Spawn {
@@ -202,19 +278,54 @@ impl Plugin {
                 })?
         };
         Ok(PluginServer {
-            http,
             state,
+            stopping,
+            listener: waker,
             thread: Some(thread),
             path,
         })
     }
 }
 
+/// Binds a unix socket at `path` with `mode`, replacing only a socket.
+fn bind(path: &Path, mode: u32) -> io::Result<UnixListener> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)?,
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket; not replacing it",
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    static BINDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = BINDS.fetch_add(1, Ordering::Relaxed);
+    let private = dir.join(format!(".logdriver-bind-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(&private)?;
+    let bound = (|| {
+        let tmp = private.join("sock");
+        let listener = UnixListener::bind(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_dir_all(&private);
+    bound
+}
+
 /// A running [`Plugin`].
 #[must_use = "dropping the server stops it"]
 pub struct PluginServer {
-    http: Arc<tiny_http::Server>,
     state: Arc<State>,
+    stopping: Arc<AtomicBool>,
+    /// The listening socket, for `shutdown` to wake the accepting thread.
+    listener: UnixListener,
     thread: Option<JoinHandle<()>>,
     path: PathBuf,
 }
@@ -234,9 +345,15 @@ impl PluginServer {
     }
 
     /// The counts of the container whose FIFO is `fifo`, once its logging
-    /// has stopped; `None` while it runs or if it never did.
+    /// has stopped; `None` while it runs, if it never did, or once
+    /// [`STATS_KEPT`] other containers have stopped since.
     pub fn stats(&self, fifo: impl AsRef<Path>) -> Option<StreamStats> {
-        self.state.stats.lock().get(fifo.as_ref()).copied()
+        let stats = self.state.stats.lock();
+        stats
+            .iter()
+            .rev()
+            .find(|(path, _)| path == fifo.as_ref())
+            .map(|(_, s)| *s)
     }
 
     /// Serves until the process ends.
@@ -251,7 +368,10 @@ impl Drop for PluginServer {
     /// Stops accepting requests and removes the socket file. Containers that
     /// are logging go on until dockerd stops them.
     fn drop(&mut self) {
-        self.http.unblock();
+        self.stopping.store(true, Ordering::SeqCst);
+        // Wakes the accepting thread: its `accept` fails from then on.
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.listener);
+        let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -259,11 +379,23 @@ impl Drop for PluginServer {
     }
 }
 
+/// One container's FIFO reader.
+struct Stream {
+    /// Says when the reader has ended, after its counts are recorded.
+    done: Receiver<()>,
+    /// Lets the reader go: its FIFO reads as ended from then on.
+    abandon: Arc<AtomicBool>,
+    /// The FIFO, open read-write: for the end marker.
+    fifo: File,
+}
+
 struct State {
     plugin: Plugin,
-    /// The containers being logged, by FIFO: their reader threads.
-    streams: Mutex<HashMap<PathBuf, JoinHandle<StreamStats>>>,
-    stats: Mutex<HashMap<PathBuf, StreamStats>>,
+    /// The containers being logged, by FIFO; `None` while one is starting.
+    streams: Mutex<HashMap<PathBuf, Option<Stream>>>,
+    /// The counts of the containers that stopped, oldest first; the
+    /// readers add theirs as they end.
+    stats: Arc<Mutex<VecDeque<(PathBuf, StreamStats)>>>,
 }
 
 #[derive(Deserialize)]
@@ -271,36 +403,6 @@ struct State {
 struct StartRequest {
     file: PathBuf,
     info: DockerInfo,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ReadRequest {
-    info: DockerInfo,
-    #[serde(default)]
-    config: DockerReadConfig,
-}
-
-/// dockerd's `logger.ReadConfig`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct DockerReadConfig {
-    since: Option<String>,
-    until: Option<String>,
-    /// `-1` for all.
-    tail: i64,
-    follow: bool,
-}
-
-impl Default for DockerReadConfig {
-    fn default() -> DockerReadConfig {
-        DockerReadConfig {
-            since: None,
-            until: None,
-            tail: -1,
-            follow: false,
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -333,42 +435,43 @@ struct DockerInfo {
     container_env: Option<Vec<String>>,
     #[serde(rename = "ContainerLabels")]
     container_labels: Option<HashMap<String, String>>,
-    #[serde(rename = "LogPath")]
-    log_path: String,
     #[serde(rename = "DaemonName")]
     daemon_name: String,
 }
 
+/// Checks a container id that will name a file: 1 to 128 characters of
+/// `[A-Za-z0-9_.-]`, without `..`.
+fn check_container_id(id: &str) -> std::result::Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    if (1..=128).contains(&id.len()) && id.bytes().all(allowed) && !id.contains("..") {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid ContainerID {id:?}: must be 1 to 128 characters of [A-Za-z0-9_.-], without \"..\""
+        ))
+    }
+}
+
+const JSON: &str = "application/vnd.docker.plugins.v1.2+json";
+
 impl State {
-    fn handle(&self, mut request: tiny_http::Request) {
-        let mut body = Vec::new();
-        let result = match request.as_reader().read_to_end(&mut body) {
-            Err(e) => Err(format!("cannot read the request: {e}")),
-            Ok(_) if request.url() == "/LogDriver.ReadLogs" && self.reads_logs() => match self
-                .read_logs(&body)
-            {
-                Ok(frames) => {
-                    let response = tiny_http::Response::new(200.into(), vec![], frames, None, None);
-                    let _ = request.respond(response);
-                    return;
-                }
-                Err(e) => Err(e),
-            },
-            Ok(_) => self.answer(request.url(), &body),
-        };
-        let (status, json) = match result {
+    fn handle(&self, request: Request, out: &mut Responder<'_>) {
+        if request.url == "/LogDriver.ReadLogs" && self.reads_logs() {
+            match self.read_logs(&request.body) {
+                Ok(logs) => read_logs::stream(logs, out),
+                Err(err) => out.send(
+                    500,
+                    JSON,
+                    serde_json::json!({ "Err": err }).to_string().as_bytes(),
+                ),
+            }
+            return;
+        }
+        let (status, json) = match self.answer(&request.url, &request.body) {
             Ok(json) => (200, json),
             Err(err) => (500, serde_json::json!({ "Err": err })),
         };
-        let header = tiny_http::Header::from_bytes(
-            "Content-Type",
-            "application/vnd.docker.plugins.v1.2+json",
-        )
-        .expect("a valid header");
-        let response = tiny_http::Response::from_string(json.to_string())
-            .with_status_code(status)
-            .with_header(header);
-        let _ = request.respond(response);
+        out.send(status, JSON, json.to_string().as_bytes());
     }
 
     fn answer(&self, url: &str, body: &[u8]) -> std::result::Result<serde_json::Value, String> {
@@ -381,7 +484,7 @@ impl State {
             "/LogDriver.StartLogging" => {
                 let req: StartRequest = serde_json::from_slice(body)
                     .map_err(|e| format!("{}: {e}", parse("{File, Info}")))?;
-                self.start(req).map_err(|e| e.to_string())?;
+                self.start(req)?;
                 Ok(serde_json::json!({ "Err": "" }))
             }
             "/LogDriver.StopLogging" => {
@@ -402,50 +505,32 @@ impl State {
         self.plugin.driver == crate::drivers::jsonfile::NAME
     }
 
-    /// Where a file driver writes for the container `info`.
-    fn log_path(&self, info: &DockerInfo) -> PathBuf {
-        match info.log_path.as_str() {
-            "" => self
-                .plugin
-                .log_dir
-                .join(format!("{}-json.log", info.container_id)),
-            path => PathBuf::from(path),
-        }
+    /// Where a file driver writes for the container `id`: always under the
+    /// log directory.
+    fn log_path(&self, id: &str) -> std::result::Result<PathBuf, String> {
+        check_container_id(id)?;
+        Ok(self.plugin.log_dir.join(format!("{id}-json.log")))
     }
 
-    /// The container's json-file log as a stream of frames, for dockerd.
-    fn read_logs(&self, body: &[u8]) -> std::result::Result<FrameReader, String> {
-        let req: ReadRequest = serde_json::from_slice(body).map_err(|e| {
+    /// The container's json-file log, for dockerd.
+    fn read_logs(
+        &self,
+        body: &[u8],
+    ) -> std::result::Result<crate::drivers::jsonfile::LogReader, String> {
+        let req: read_logs::ReadRequest = serde_json::from_slice(body).map_err(|e| {
             format!("/LogDriver.ReadLogs: the request is not {{Info, Config}}: {e}")
         })?;
-        // Go's zero time means "no limit".
-        let time = |t: &Option<String>| {
-            t.as_deref()
-                .filter(|t| !t.starts_with("0001-01-01"))
-                .and_then(crate::drivers::jsonfile::parse_rfc3339)
-        };
-        let config = crate::drivers::jsonfile::ReadConfig {
-            tail: usize::try_from(req.config.tail).ok(),
-            since: time(&req.config.since),
-            until: time(&req.config.until),
-            follow: req.config.follow,
-        };
-        let logs = crate::drivers::jsonfile::read_logs(self.log_path(&req.info), &config)
-            .map_err(|e| e.to_string())?;
-        Ok(FrameReader {
-            logs,
-            buf: Vec::new(),
-            pos: 0,
-        })
+        let path = self.log_path(&req.info.container_id)?;
+        crate::drivers::jsonfile::read_logs(path, &req.config.to_read_config())
+            .map_err(|e| e.to_string())
     }
 
-    fn start(&self, req: StartRequest) -> Result<()> {
-        let log_path = self.log_path(&req.info);
+    fn start(&self, req: StartRequest) -> std::result::Result<(), String> {
+        let log_path = self.log_path(&req.info.container_id)?;
         let mut config = req.info.config.unwrap_or_default();
         let driver = config
             .remove(DRIVER_OPT)
             .unwrap_or_else(|| self.plugin.driver.clone());
-        let id = req.info.container_id;
         let info = Info {
             config,
             container_name: req.info.container_name,
@@ -461,196 +546,113 @@ impl State {
                 .unwrap_or(UNIX_EPOCH),
             container_env: req.info.container_env.unwrap_or_default(),
             container_labels: req.info.container_labels.unwrap_or_default(),
-            log_path: Some(log_path.clone()),
+            log_path: Some(log_path),
             daemon_name: req.info.daemon_name,
-            container_id: id,
+            container_id: req.info.container_id,
         };
-        if self.streams.lock().contains_key(&req.file) {
-            return Err(Error::driver(
-                &driver,
-                format!("{} is already being logged", req.file.display()),
-            ));
+        // Claim the FIFO first, so that two requests for it cannot both start.
+        {
+            let mut streams = self.streams.lock();
+            if streams.contains_key(&req.file) {
+                return Err(format!("{} is already being logged", req.file.display()));
+            }
+            streams.insert(req.file.clone(), None);
         }
-        if driver == crate::drivers::jsonfile::NAME {
-            if let Some(dir) = log_path.parent() {
-                std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?;
+        match self.start_stream(&req.file, &driver, &info) {
+            Ok(stream) => {
+                self.streams.lock().insert(req.file, Some(stream));
+                Ok(())
+            }
+            Err(e) => {
+                self.streams.lock().remove(&req.file);
+                Err(e.to_string())
             }
         }
-        // Open the FIFO first: a driver is not created for nothing.
-        let fifo = File::open(&req.file).map_err(|source| Error::Io {
-            path: req.file.clone(),
+    }
+
+    /// Opens the FIFO, creates the driver and starts the reader.
+    fn start_stream(&self, path: &Path, driver: &str, info: &Info) -> Result<Stream> {
+        let io = |source: io::Error| Error::Io {
+            path: path.to_owned(),
             source,
-        })?;
-        let logger = self.plugin.registry.create(&driver, &info)?;
+        };
+        // Read-write, as dockerd opens it: the open never blocks, and the
+        // same handle writes the end marker.
+        let fifo = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io)?;
+        if !fifo.metadata().map_err(io)?.file_type().is_fifo() {
+            return Err(io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "File is not a FIFO",
+            )));
+        }
+        if let Some(dir) = info.log_path.as_deref().and_then(Path::parent) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let logger = self.plugin.registry.create(driver, info)?;
+        // The reader blocks: a second, blocking handle of the same FIFO.
+        let reader = File::open(path).map_err(io)?;
+        let abandon = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let src = Abandonable {
+            inner: reader,
+            abandon: Arc::clone(&abandon),
+        };
         let max_frame = self.plugin.max_frame;
+        let key = path.to_owned();
+        let stats = Arc::clone(&self.stats);
         let name = "logdriver-plugin-fifo".to_owned();
-        let thread = thread::Builder::new()
+        thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
-                let stats = pump(fifo, &*logger, max_frame);
+                let counts = fifo::pump(src, &*logger, max_frame);
                 let _ = Error::guard(logger.name(), || logger.close());
-                stats
+                let mut stats = stats.lock();
+                if stats.len() == STATS_KEPT {
+                    stats.pop_front();
+                }
+                stats.push_back((key, counts));
+                drop(stats);
+                let _ = done_tx.send(());
             })
             .map_err(|source| Error::Spawn {
                 thread: name,
                 source,
             })?;
-        self.streams.lock().insert(req.file, thread);
-        Ok(())
+        Ok(Stream {
+            done,
+            abandon,
+            fifo,
+        })
     }
 
     fn stop(&self, fifo: &Path) -> std::result::Result<(), String> {
-        let stream = self
-            .streams
-            .lock()
-            .remove(fifo)
-            .ok_or_else(|| format!("{} is not being logged", fifo.display()))?;
-        // dockerd keeps its end open: mark the end of what it wrote. (A
-        // reader that already stopped needs no marker, and a full pipe
-        // with no reader would block the write.)
-        if !stream.is_finished() {
-            let marked = OpenOptions::new()
-                .write(true)
-                .open(fifo)
-                .and_then(|mut f| f.write_all(&END_MARKER.to_be_bytes()));
-            if let Err(e) = marked {
-                return Err(format!("cannot end the stream of {}: {e}", fifo.display()));
+        let stream = {
+            let mut streams = self.streams.lock();
+            match streams.get(fifo) {
+                Some(Some(_)) => streams.remove(fifo).flatten(),
+                Some(None) => return Err(format!("{} is still starting", fifo.display())),
+                None => None,
             }
         }
-        let stats = stream.join().unwrap_or_default();
-        self.stats.lock().insert(fifo.to_owned(), stats);
+        .ok_or_else(|| format!("{} is not being logged", fifo.display()))?;
+        // dockerd keeps its end open: mark the end of what it wrote. The
+        // write never blocks: a FIFO too full for it has a reader that is
+        // stuck, and the deadline below lets it go.
+        let mut marker = &stream.fifo;
+        let _ = marker.write_all(&END_MARKER.to_be_bytes());
+        if stream.done.recv_timeout(self.plugin.stop_timeout).is_err() {
+            // Let the reader go, and wake it if it waits for bytes.
+            stream.abandon.store(true, Ordering::SeqCst);
+            let _ = marker.write_all(&END_MARKER.to_be_bytes());
+        }
         Ok(())
     }
-}
-
-/// Entries of a json-file log, framed for dockerd as they are read.
-struct FrameReader {
-    logs: crate::drivers::jsonfile::LogReader,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for FrameReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
-            let msg = match self.logs.next() {
-                None => return Ok(0),
-                // A corrupt entry is skipped, as dockerd's own reader does.
-                Some(Err(_)) => continue,
-                Some(Ok(msg)) => msg,
-            };
-            // dockerd hands `Line` to `docker logs` as it is: with its newline.
-            let mut line = msg.line.to_vec();
-            if msg.ends_line() {
-                line.push(b'\n');
-            }
-            let time_nano = msg
-                .timestamp
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-            let entry = LogEntry {
-                source: msg.source.as_str().to_owned(),
-                time_nano,
-                line: line.into(),
-                ..LogEntry::default()
-            };
-            encode_frame(&entry, &mut self.buf);
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Reads frames from `fifo` into `logger` until the end marker or the end
-/// of the stream. Never stops early: that would block the container.
-fn pump(fifo: File, logger: &dyn Logger, max_frame: usize) -> StreamStats {
-    // dockerd writes one frame per write: read them in bulk.
-    let mut fifo = io::BufReader::with_capacity(64 * 1024, fifo);
-    let mut stats = StreamStats::default();
-    let mut groups = HashMap::new();
-    let mut len = [0u8; 4];
-    loop {
-        if fifo.read_exact(&mut len).is_err() {
-            break;
-        }
-        let len = u32::from_be_bytes(len);
-        if len == END_MARKER {
-            break;
-        }
-        let len = len as usize;
-        if len > max_frame {
-            stats.bad_frames += 1;
-            if io::copy(&mut (&mut fifo).take(len as u64), &mut io::sink()).is_err() {
-                break;
-            }
-            continue;
-        }
-        let mut frame = BytesMut::zeroed(len);
-        if fifo.read_exact(&mut frame).is_err() {
-            break;
-        }
-        let Some(msg) = to_message(frame.freeze(), &mut groups) else {
-            stats.bad_frames += 1;
-            continue;
-        };
-        stats.entries += 1;
-        if Error::guard(logger.name(), || logger.log(msg)).is_err() {
-            stats.log_errors += 1;
-        }
-    }
-    stats
-}
-
-/// Decodes one frame into a message; `None` if it is not a `LogEntry` of
-/// `stdout` or `stderr`.
-fn to_message(frame: bytes::Bytes, groups: &mut HashMap<Source, (String, u32)>) -> Option<Message> {
-    let entry: LogEntry = prost::Message::decode(frame).ok()?;
-    let source = match entry.source.as_str() {
-        "stdout" => Source::Stdout,
-        "stderr" => Source::Stderr,
-        _ => return None,
-    };
-    let timestamp = match u64::try_from(entry.time_nano) {
-        Ok(n) => UNIX_EPOCH + Duration::from_nanos(n),
-        Err(_) => UNIX_EPOCH - Duration::from_nanos(entry.time_nano.unsigned_abs()),
-    };
-    let partial = match (entry.partial_log_metadata, entry.partial) {
-        (Some(meta), _) => Some(PartialMeta {
-            id: meta.id,
-            ordinal: u32::try_from(meta.ordinal).unwrap_or(0),
-            last: meta.last,
-        }),
-        // Old-style chunks carry no metadata: a partial entry continues its
-        // stream's group (or starts one, with an id of our own), and the
-        // next whole entry of that stream ends it.
-        (None, true) => {
-            let (id, ordinal) = groups
-                .entry(source)
-                .or_insert_with(|| (crate::copier::random_id(), 0));
-            *ordinal += 1;
-            Some(PartialMeta {
-                id: id.clone(),
-                ordinal: *ordinal,
-                last: false,
-            })
-        }
-        (None, false) => groups.remove(&source).map(|(id, ordinal)| PartialMeta {
-            id,
-            ordinal: ordinal + 1,
-            last: true,
-        }),
-    };
-    Some(Message {
-        line: entry.line,
-        source,
-        timestamp,
-        partial,
-    })
 }

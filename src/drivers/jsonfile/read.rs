@@ -1,9 +1,10 @@
 //! Reading json-file logs back: Docker's `ReadLogs`, as an iterator.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +13,8 @@ use serde::Deserialize;
 
 use super::encode::parse_time;
 use super::file::{rotated_path, LogFile};
-use crate::{Error, Message, PartialMeta, Result, Source};
+use crate::error::{Error, Result};
+use crate::message::{Message, PartialGroups, Source};
 
 /// What to read; see [`JsonFileLogger::read_logs`](super::JsonFileLogger::read_logs).
 ///
@@ -75,11 +77,17 @@ struct Follow {
     line: u64,
     /// Files rotated away before the follower got to them, oldest first.
     missed: VecDeque<Segment>,
+    /// Set by the consumer when it is gone: the follower ends at its next
+    /// wake-up, within [`CANCEL_CHECK`].
+    cancel: Option<Arc<AtomicBool>>,
     /// How long to wait before trying again after an error: zero while
     /// all is well, then doubling up to a second, so that an error that
     /// repeats (no file descriptors, say) is not retried in a busy loop.
     backoff: Duration,
 }
+
+/// How often a follower with a cancel flag looks at it while it waits.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
 
 /// The longest a follower waits before it tries again after an error.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -104,7 +112,7 @@ pub struct LogReader {
     until: Option<SystemTime>,
     done: bool,
     /// The partial group in progress, per stream.
-    groups: HashMap<Source, (String, u32)>,
+    groups: PartialGroups,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -179,6 +187,7 @@ impl LogReader {
             pending: VecDeque::new(),
             line: 0,
             missed: VecDeque::new(),
+            cancel: None,
             backoff: Duration::ZERO,
         });
         LogReader::new(segments, follow, config)
@@ -202,6 +211,35 @@ impl LogReader {
         LogReader::new(segments, None, config)
     }
 
+    /// Ends a following reader soon after `cancel` is set (within 100 ms),
+    /// even while no entry is written: for a consumer that can go away,
+    /// such as a `docker logs -f` client. A reader that does not follow
+    /// ignores it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{atomic::AtomicBool, Arc};
+    /// use logdriver::drivers::jsonfile::{JsonFileLogger, ReadConfig};
+    /// use logdriver::Info;
+    ///
+    /// # let path = std::env::temp_dir().join(format!("cancel-doc-{}.log", std::process::id()));
+    /// let logger = JsonFileLogger::new(&Info { log_path: Some(path.clone()), ..Info::default() })?;
+    /// let gone = Arc::new(AtomicBool::new(true));
+    /// let follow = ReadConfig { follow: true, ..ReadConfig::default() };
+    /// let mut reader = logger.read_logs(&follow)?.cancel_on(gone);
+    /// assert!(reader.next().is_none()); // the consumer is gone: no waiting
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), logdriver::Error>(())
+    /// ```
+    #[must_use]
+    pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> LogReader {
+        if let Some(follow) = &mut self.follow {
+            follow.cancel = Some(cancel);
+        }
+        self
+    }
+
     fn new(
         segments: VecDeque<Segment>,
         follow: Option<Follow>,
@@ -214,7 +252,7 @@ impl LogReader {
             since: config.since,
             until: config.until,
             done: false,
-            groups: HashMap::new(),
+            groups: PartialGroups::default(),
         };
         if let Some(n) = config.tail {
             // Keep the last `n` raw entries; decode only those.
@@ -268,11 +306,7 @@ impl LogReader {
             reason,
         };
         let entry: Entry = serde_json::from_slice(raw).map_err(|e| corrupt(e.to_string()))?;
-        let source = match entry.stream.as_str() {
-            "stdout" => Source::Stdout,
-            "stderr" => Source::Stderr,
-            other => return Err(corrupt(format!("unknown stream {other:?}"))),
-        };
+        let source: Source = entry.stream.parse().map_err(|e| corrupt(format!("{e}")))?;
         let timestamp =
             parse_time(&entry.time).ok_or_else(|| corrupt(format!("bad time {:?}", entry.time)))?;
         let mut log = entry.log.into_bytes();
@@ -282,19 +316,10 @@ impl LogReader {
         }
         // json-file keeps no partial metadata: an entry without a newline
         // is a chunk, and the entry of its stream that has one ends it.
-        let partial = match (self.groups.remove(&source), ends_line) {
-            (None, true) => None,
-            (group, last) => {
-                let (id, ordinal) = group.unwrap_or_else(|| (crate::copier::random_id(), 0));
-                if !last {
-                    self.groups.insert(source, (id.clone(), ordinal + 1));
-                }
-                Some(PartialMeta {
-                    id,
-                    ordinal: ordinal + 1,
-                    last,
-                })
-            }
+        let partial = if ends_line {
+            self.groups.end(source)
+        } else {
+            Some(self.groups.next(source, false))
         };
         Ok(Message {
             line: log.into(),
@@ -306,6 +331,12 @@ impl LogReader {
 }
 
 impl Follow {
+    fn cancelled(&self) -> bool {
+        self.cancel
+            .as_ref()
+            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
+
     /// The next entry of the live file, waiting for it while the logger is
     /// open and `until` has not passed; `None` at the end.
     fn next(&mut self, until: Option<SystemTime>) -> Option<Result<RawEntry>> {
@@ -321,17 +352,22 @@ impl Follow {
             let log = Arc::clone(&self.log);
             let mut state = log.state.lock();
             if state.rotations == self.rotations && self.pos == state.size {
-                if state.closed {
+                if state.closed || self.cancelled() {
                     return None;
                 }
-                match until.map(|until| until.duration_since(SystemTime::now())) {
-                    None => log.changed.wait(&mut state),
-                    Some(Ok(left)) => {
-                        log.changed.wait_for(&mut state, left);
-                    }
+                let left = match until.map(|until| until.duration_since(SystemTime::now())) {
+                    None => None,
+                    Some(Ok(left)) => Some(left),
                     // `docker logs -f --until` ends once `until` has passed.
                     Some(Err(_)) => return None,
                 };
+                let check = self.cancel.as_ref().map(|_| CANCEL_CHECK);
+                match left.into_iter().chain(check).min() {
+                    None => log.changed.wait(&mut state),
+                    Some(wait) => {
+                        log.changed.wait_for(&mut state, wait);
+                    }
+                }
                 continue;
             }
             if state.rotations == self.rotations {

@@ -1,0 +1,155 @@
+//! `/LogDriver.ReadLogs`: a container's log, streamed to dockerd as
+//! framed `LogEntry`s.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, UNIX_EPOCH};
+
+use crossbeam_channel::RecvTimeoutError;
+use serde::Deserialize;
+
+use super::http::Responder;
+use super::proto::{encode_frame, LogEntry};
+use super::DockerInfo;
+use crate::drivers::jsonfile::{LogReader, ReadConfig};
+use crate::message::Message;
+
+/// How often a follower that has nothing to send checks that its client
+/// is still there.
+const CLIENT_CHECK: Duration = Duration::from_millis(250);
+
+/// The most bytes of frames sent as one chunk.
+const MAX_CHUNK: usize = 256 * 1024;
+
+/// How many encoded entries wait between the reader and the socket.
+const QUEUE: usize = 1024;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ReadRequest {
+    pub(super) info: DockerInfo,
+    #[serde(default)]
+    pub(super) config: DockerReadConfig,
+}
+
+/// dockerd's `logger.ReadConfig`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub(super) struct DockerReadConfig {
+    since: Option<String>,
+    until: Option<String>,
+    /// `-1` for all.
+    tail: i64,
+    follow: bool,
+}
+
+impl Default for DockerReadConfig {
+    fn default() -> DockerReadConfig {
+        DockerReadConfig {
+            since: None,
+            until: None,
+            tail: -1,
+            follow: false,
+        }
+    }
+}
+
+impl DockerReadConfig {
+    pub(super) fn to_read_config(&self) -> ReadConfig {
+        // Go's zero time means "no limit".
+        let time = |t: &Option<String>| {
+            t.as_deref()
+                .filter(|t| !t.starts_with("0001-01-01"))
+                .and_then(crate::drivers::jsonfile::parse_rfc3339)
+        };
+        ReadConfig {
+            tail: usize::try_from(self.tail).ok(),
+            since: time(&self.since),
+            until: time(&self.until),
+            follow: self.follow,
+        }
+    }
+}
+
+/// One entry, framed as dockerd reads it.
+fn frame(msg: &Message, out: &mut Vec<u8>) {
+    // dockerd hands `Line` to `docker logs` as it is: with its newline.
+    let mut line = msg.line.to_vec();
+    if msg.ends_line() {
+        line.push(b'\n');
+    }
+    let time_nano = msg
+        .timestamp
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+    let entry = LogEntry {
+        source: msg.source.as_str().to_owned(),
+        time_nano,
+        line: line.into(),
+        ..LogEntry::default()
+    };
+    encode_frame(&entry, out);
+}
+
+/// Streams `logs` as the answer: a reader thread decodes entries, and this
+/// one sends whatever has arrived as one chunk, at once. While there is
+/// nothing to send, it checks every [`CLIENT_CHECK`] that the client is
+/// still there; once it is gone, both threads end.
+pub(super) fn stream(logs: LogReader, out: &mut Responder<'_>) {
+    let gone = Arc::new(AtomicBool::new(false));
+    let logs = logs.cancel_on(Arc::clone(&gone));
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(QUEUE);
+    let reader = thread::Builder::new()
+        .name("logdriver-plugin-readlogs".into())
+        .spawn(move || {
+            for msg in logs {
+                // A corrupt entry is skipped, as dockerd's own reader does.
+                let Ok(msg) = msg else { continue };
+                let mut buf = Vec::new();
+                frame(&msg, &mut buf);
+                if tx.send(buf).is_err() {
+                    return;
+                }
+            }
+        });
+    if reader.is_err() {
+        out.send(
+            500,
+            super::JSON,
+            br#"{"Err":"cannot start a reader thread"}"#,
+        );
+        return;
+    }
+    let Ok(mut body) = out.stream("application/x-json-stream") else {
+        gone.store(true, Ordering::SeqCst);
+        return;
+    };
+    let mut chunk = Vec::new();
+    loop {
+        match rx.recv_timeout(CLIENT_CHECK) {
+            Ok(first) => {
+                chunk.clear();
+                chunk.extend_from_slice(&first);
+                while chunk.len() < MAX_CHUNK {
+                    let Ok(more) = rx.try_recv() else { break };
+                    chunk.extend_from_slice(&more);
+                }
+                if body.send(&chunk).is_err() {
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if body.client_gone() {
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                let _ = body.finish();
+                return;
+            }
+        }
+    }
+    // The client is gone: let the reader go.
+    gone.store(true, Ordering::SeqCst);
+}
