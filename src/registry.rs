@@ -6,8 +6,13 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use crate::units::parse_size;
-use crate::{Error, Info, Logger, NonBlocking, Overflow, Result};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::Logger;
+use crate::nonblocking::{NonBlocking, Overflow, DEFAULT_CLOSE_TIMEOUT};
+use crate::units::{parse_duration, parse_size_at_most, MAX_DURATION};
 
 /// The option that picks blocking or non-blocking delivery.
 pub const MODE_OPT: &str = "mode";
@@ -16,10 +21,22 @@ pub const MAX_BUFFER_SIZE_OPT: &str = "max-buffer-size";
 /// The option that picks what a full non-blocking buffer drops: `newest`
 /// (the default, as in Docker) or `oldest`. Not a Docker option.
 pub const NON_BLOCKING_DROP_OPT: &str = "non-blocking-drop";
+/// The option that bounds how long `close` waits for a non-blocking
+/// buffer to drain: a duration such as `500ms`, `5s` or `1m`, at most
+/// `60m`; by default [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
+/// Not a Docker option.
+pub const NON_BLOCKING_CLOSE_TIMEOUT_OPT: &str = "non-blocking-close-timeout";
 /// The options the registry handles itself; drivers' validators never see them.
-const BUILTIN_OPTS: [&str; 3] = [MODE_OPT, MAX_BUFFER_SIZE_OPT, NON_BLOCKING_DROP_OPT];
+const BUILTIN_OPTS: [&str; 4] = [
+    MODE_OPT,
+    MAX_BUFFER_SIZE_OPT,
+    NON_BLOCKING_DROP_OPT,
+    NON_BLOCKING_CLOSE_TIMEOUT_OPT,
+];
 /// The `max-buffer-size` used when the option is not given: 1,000,000 bytes, as in Docker.
 pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1_000_000;
+/// The largest `max-buffer-size`: 1 GiB.
+pub const MAX_BUFFER_SIZE_LIMIT: usize = 1 << 30;
 
 /// How a driver built by [`Registry::create`] receives lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -154,8 +171,10 @@ impl Registry {
     /// 1. `none` always passes.
     /// 2. `mode` must be unset, `blocking` or `non-blocking`.
     /// 3. `max-buffer-size` needs `mode=non-blocking` and a size such as
-    ///    `1m` (binary units: `1m` is 1 MiB); so does `non-blocking-drop`,
-    ///    which must be `newest` or `oldest`.
+    ///    `1m` (binary units: `1m` is 1 MiB), at most
+    ///    [`MAX_BUFFER_SIZE_LIMIT`]; so do `non-blocking-drop`, which must be
+    ///    `newest` or `oldest`, and `non-blocking-close-timeout`, a duration
+    ///    of at most `60m`.
     /// 4. The driver must be registered.
     /// 5. The other options go to the driver's validator, if it has one.
     ///
@@ -169,8 +188,8 @@ impl Registry {
             return Ok(());
         }
         let mode = Mode::from_opts(name, opts)?;
-        for key in [MAX_BUFFER_SIZE_OPT, NON_BLOCKING_DROP_OPT] {
-            if let Some(value) = opts.get(key) {
+        for key in &BUILTIN_OPTS[1..] {
+            if let Some(value) = opts.get(*key) {
                 if mode != Mode::NonBlocking {
                     return Err(Error::invalid_option(
                         name,
@@ -183,6 +202,7 @@ impl Registry {
         }
         max_buffer_size(name, opts)?;
         overflow(name, opts)?;
+        close_timeout(name, opts)?;
         if !self.creators.read().contains_key(name) {
             return Err(Error::UnknownDriver {
                 name: name.to_owned(),
@@ -205,7 +225,8 @@ impl Registry {
     ///
     /// `info.config` is [validated](Registry::validate) first. The creator
     /// sees it without the options the registry handles itself (`mode`,
-    /// `max-buffer-size`, `non-blocking-drop`), as the validator does. With
+    /// `max-buffer-size`, `non-blocking-drop`, `non-blocking-close-timeout`),
+    /// as the validator does. With
     /// `mode=non-blocking` the driver is wrapped in a [`NonBlocking`] buffer
     /// of `max-buffer-size` bytes (by default 1,000,000) that drops what
     /// `non-blocking-drop` says (by default the newest message).
@@ -239,6 +260,7 @@ impl Registry {
                 NonBlocking::builder(logger)
                     .max_buffer_bytes(max_buffer_size(name, &info.config)?)
                     .overflow(overflow(name, &info.config)?)
+                    .close_timeout(close_timeout(name, &info.config)?)
                     .build()?,
             ),
         })
@@ -305,9 +327,19 @@ fn max_buffer_size(driver: &str, opts: &HashMap<String, String>) -> Result<usize
     let Some(value) = opts.get(MAX_BUFFER_SIZE_OPT) else {
         return Ok(DEFAULT_MAX_BUFFER_SIZE);
     };
-    parse_size(value, 1024)
-        .and_then(|n| usize::try_from(n).map_err(|_| "too large"))
+    parse_size_at_most(value, 1024, MAX_BUFFER_SIZE_LIMIT as u64)
+        .map(|n| n as usize)
         .map_err(|reason| Error::invalid_option(driver, MAX_BUFFER_SIZE_OPT, value, reason))
+}
+
+/// The `non-blocking-close-timeout` option, or its default.
+fn close_timeout(driver: &str, opts: &HashMap<String, String>) -> Result<Duration> {
+    let Some(value) = opts.get(NON_BLOCKING_CLOSE_TIMEOUT_OPT) else {
+        return Ok(DEFAULT_CLOSE_TIMEOUT);
+    };
+    parse_duration(value, MAX_DURATION).map_err(|reason| {
+        Error::invalid_option(driver, NON_BLOCKING_CLOSE_TIMEOUT_OPT, value, reason)
+    })
 }
 
 /// The `non-blocking-drop` option as an [`Overflow`], or its default.

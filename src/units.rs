@@ -1,4 +1,47 @@
-//! Docker's size strings (`go-units`): `1m`, `64KiB`, `1.5g`, `1000`.
+//! Sizes and durations in options, with their bounds.
+//!
+//! Sizes are Docker's strings (`go-units`): `1m`, `64KiB`, `1.5g`, `1000`.
+//! Durations are a whole number with a unit: `500ms`, `5s`, `1m`. Every
+//! option that takes one has a maximum, checked at validation, so that no
+//! arithmetic on an option's value can overflow later.
+
+use std::time::Duration;
+
+/// The longest duration any option takes: one hour.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// Parses `500ms`, `5s` or `1m`, at most `max`.
+pub(crate) fn parse_duration(s: &str, max: Duration) -> Result<Duration, String> {
+    const SHAPE: &str = "not a duration such as 500ms, 5s or 1m";
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let too_long = || format!("must be at most {}s", max.as_secs());
+    let n: u64 = match number.parse() {
+        Ok(n) => n,
+        // All digits, and still no u64: far too long.
+        Err(_) if !number.is_empty() && !unit.is_empty() => return Err(too_long()),
+        Err(_) => return Err(SHAPE.to_owned()),
+    };
+    let millis = match unit {
+        "ms" => Some(n),
+        "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        _ => return Err(SHAPE.to_owned()),
+    };
+    match millis.map(Duration::from_millis) {
+        Some(d) if d <= max => Ok(d),
+        _ => Err(too_long()),
+    }
+}
+
+/// Parses a size as [`parse_size`] does, at most `max` bytes.
+pub(crate) fn parse_size_at_most(s: &str, base: u64, max: u64) -> Result<u64, String> {
+    match parse_size(s, base) {
+        Ok(n) if n <= max => Ok(n),
+        Ok(_) | Err("too large") => Err(format!("must be at most {max} bytes")),
+        Err(reason) => Err(reason.to_owned()),
+    }
+}
 
 /// The multiplier of each unit letter, as a power of the base.
 const UNITS: &[(u8, u32)] = &[(b'k', 1), (b'm', 2), (b'g', 3), (b't', 4), (b'p', 5)];
@@ -46,7 +89,52 @@ pub(crate) fn parse_size(s: &str, base: u64) -> Result<u64, &'static str> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_size;
+    use super::*;
+
+    #[test]
+    fn durations_and_their_bound() {
+        let hour = MAX_DURATION;
+        assert_eq!(
+            parse_duration("250ms", hour),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(parse_duration("5s", hour), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("60m", hour), Ok(hour));
+        for long in [
+            "61m",
+            "3601s",
+            "18446744073709551615s",
+            "99999999999999999999999m",
+        ] {
+            assert_eq!(
+                parse_duration(long, hour),
+                Err("must be at most 3600s".into()),
+                "{long}"
+            );
+        }
+        for bad in ["", "5", "s", "-1s", "1.5s", "5 s", "5h", "1e3ms"] {
+            assert!(
+                parse_duration(bad, hour)
+                    .unwrap_err()
+                    .starts_with("not a duration"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sizes_at_most() {
+        assert_eq!(parse_size_at_most("1k", 1024, 1024), Ok(1024));
+        assert_eq!(
+            parse_size_at_most("1025", 1024, 1024),
+            Err("must be at most 1024 bytes".into())
+        );
+        assert_eq!(
+            parse_size_at_most("99999999p", 1024, 1024),
+            Err("must be at most 1024 bytes".into())
+        );
+        assert!(parse_size_at_most("x", 1024, 1024).is_err());
+    }
 
     #[test]
     fn binary_sizes() {

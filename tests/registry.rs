@@ -317,3 +317,90 @@ fn the_process_wide_registry_has_the_builtins() {
     none.log(Message::new(Source::Stdout, "dropped")).unwrap();
     assert_eq!(none.name(), "none");
 }
+
+#[test]
+fn every_numeric_option_has_a_bound_named_at_validation() {
+    let r = Registry::with_builtins();
+    let nb = |k: &str, v: &str| opts(&[("mode", "non-blocking"), (k, v)]);
+    let cases: Vec<(&str, HashMap<String, String>, &str, &str, &str)> = vec![
+        (
+            "none-such",
+            nb("max-buffer-size", "2g"),
+            "max-buffer-size",
+            "2g",
+            "must be at most 1073741824 bytes",
+        ),
+        (
+            "none-such",
+            nb("max-buffer-size", "99999999999999p"),
+            "max-buffer-size",
+            "99999999999999p",
+            "must be at most 1073741824 bytes",
+        ),
+        (
+            "none-such",
+            nb("non-blocking-close-timeout", "61m"),
+            "non-blocking-close-timeout",
+            "61m",
+            "must be at most 3600s",
+        ),
+        (
+            "json-file",
+            opts(&[("max-size", "2t")]),
+            "max-size",
+            "2t",
+            "must be at most 1099511627776 bytes",
+        ),
+        (
+            "json-file",
+            opts(&[("max-file", "101")]),
+            "max-file",
+            "101",
+            "must be a whole number from 1 to 100",
+        ),
+    ];
+    for (driver, o, key, value, reason) in cases {
+        match r.validate(driver, &o) {
+            Err(Error::InvalidOption {
+                key: k,
+                value: v,
+                reason: why,
+                ..
+            }) => assert_eq!((k.as_str(), v.as_str(), why.as_str()), (key, value, reason)),
+            other => panic!("{key}={value}: {other:?}"),
+        }
+    }
+    r.validate("json-file", &nb("non-blocking-close-timeout", "250ms"))
+        .unwrap();
+}
+
+#[cfg(feature = "zmq")]
+#[test]
+fn zmq_durations_are_bounded_and_never_overflow() {
+    let r = Registry::with_builtins();
+    for (key, value) in [
+        ("zmq-send-timeout", "18446744073709551615s"),
+        ("zmq-send-timeout", "61m"),
+        ("zmq-linger", "3601s"),
+        ("zmq-linger", "99999999999999999999999ms"),
+    ] {
+        let o = opts(&[("zmq-address", "tcp://127.0.0.1:1"), (key, value)]);
+        match r.validate("zmq", &o) {
+            Err(Error::InvalidOption { key: k, reason, .. }) => {
+                assert_eq!(
+                    (k.as_str(), reason.as_str()),
+                    (key, "must be at most 3600s")
+                );
+            }
+            other => panic!("{key}={value}: {other:?}"),
+        }
+    }
+    let o = opts(&[
+        ("zmq-address", "tcp://127.0.0.1:1"),
+        ("zmq-sndhwm", "2147483648"),
+    ]);
+    assert!(matches!(
+        r.validate("zmq", &o),
+        Err(Error::InvalidOption { .. })
+    ));
+}

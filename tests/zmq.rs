@@ -126,10 +126,24 @@ fn hubs_subscribed_to_other_tenants_see_nothing() {
         .unwrap_err();
     assert!(
         err.to_string()
-            .contains("no hub subscribed to tenant \"acme\""),
+            .contains("no hub subscribed to tenant \"acme\" within 200ms"),
         "{err}"
     );
     assert_eq!(logger.dropped(), 1);
+    // The next line is dropped at once, and says so: no wait happened.
+    let err = logger
+        .log(Message::new(Source::Stdout, "for acme"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("still no hub subscribed to tenant \"acme\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("dropped at once") && !err.contains("within"),
+        "{err}"
+    );
+    assert_eq!(logger.dropped(), 2);
     logger.close().unwrap();
     drop(other);
 }

@@ -21,7 +21,9 @@
 //! | `zmq-send-timeout` | `5s` | how long `log` waits for a hub to subscribe or to take a line |
 //! | `zmq-linger` | `5s` | how long `close` waits for queued lines to reach the hubs |
 //!
-//! Durations are a number with a unit: `ms`, `s` or `m`.
+//! Durations are a whole number with a unit, `ms`, `s` or `m`, from `0ms`
+//! to `60m`; `zmq-sndhwm` is from `0` to `2147483647`. A value out of range
+//! is refused at validation, naming the bound.
 //!
 //! # Nothing lost while a hub listens
 //!
@@ -68,6 +70,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::units::{parse_duration, MAX_DURATION};
 use crate::{Error, Info, Logger, Message, Registry, Result};
 
 /// The name this driver is registered under.
@@ -138,14 +141,18 @@ impl Config {
         let sndhwm = match opts.get(SNDHWM_OPT) {
             None => DEFAULT_SNDHWM,
             Some(v) => v.parse::<i32>().ok().filter(|&n| n >= 0).ok_or_else(|| {
-                Error::invalid_option(NAME, SNDHWM_OPT, v, "not a count of messages (0 or more)")
+                Error::invalid_option(
+                    NAME,
+                    SNDHWM_OPT,
+                    v,
+                    "not a count of messages from 0 to 2147483647",
+                )
             })?,
         };
         let duration = |key: &str, default: Duration| match opts.get(key) {
             None => Ok(default),
-            Some(v) => {
-                parse_duration(v).map_err(|reason| Error::invalid_option(NAME, key, v, reason))
-            }
+            Some(v) => parse_duration(v, MAX_DURATION)
+                .map_err(|reason| Error::invalid_option(NAME, key, v, reason)),
         };
         Ok(Config {
             endpoints,
@@ -175,21 +182,6 @@ fn check_endpoint(endpoint: &str) -> std::result::Result<&str, &'static str> {
         "ipc" | "inproc" if !rest.is_empty() => Ok(endpoint),
         "ipc" | "inproc" => Err("endpoint has an empty path or name"),
         _ => Err(NOT_AN_ENDPOINT),
-    }
-}
-
-/// Parses `500ms`, `5s` or `1m`.
-fn parse_duration(s: &str) -> std::result::Result<Duration, &'static str> {
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| "not a duration such as 500ms, 5s or 1m")?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err("not a duration such as 500ms, 5s or 1m"),
     }
 }
 
@@ -461,10 +453,14 @@ impl Logger for ZmqLogger {
             if !conn.wait_for_hub(&self.tenant, wait) {
                 conn.gave_up = true;
                 let tenant = String::from_utf8_lossy(&self.tenant);
-                return Err(self.drop_line(format!(
-                    "no hub subscribed to tenant {tenant:?} within {:?}; line dropped",
-                    self.send_timeout
-                )));
+                let why = if wait.is_zero() {
+                    // No wait happened: an earlier one timed out, and no
+                    // hub has come since.
+                    format!("still no hub subscribed to tenant {tenant:?}; line dropped at once")
+                } else {
+                    format!("no hub subscribed to tenant {tenant:?} within {wait:?}; line dropped")
+                };
+                return Err(self.drop_line(why));
             }
             conn.gave_up = false;
         }
@@ -586,16 +582,6 @@ mod tests {
             "inproc://",
         ] {
             assert!(check_endpoint(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        for bad in ["", "5", "s", "-1s", "1.5s", "5 s", "5h"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
 

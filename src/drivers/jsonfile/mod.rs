@@ -31,7 +31,7 @@
 //!
 //! | option | default | meaning |
 //! |---|---|---|
-//! | `max-size` | unlimited | rotate when the file has reached this size; decimal units (`10m` = 10,000,000 bytes) |
+//! | `max-size` | unlimited | rotate when the file has reached this size; decimal units (`10m` = 10,000,000 bytes); at most [`MAX_SIZE_LIMIT`] |
 //! | `max-file` | `1` | files to keep, the current one included; at most [`MAX_FILE_LIMIT`] |
 //! | `compress` | `false` | gzip rotated files; needs `max-size` and `max-file` of 2 or more |
 //! | `labels`, `labels-regex`, `env`, `env-regex` | none | what goes into `attrs`; see [`Info::extra_attributes`] |
@@ -84,7 +84,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
-use crate::units::parse_size;
+use crate::units::parse_size_at_most;
 use crate::{Error, Info, Logger, Message, Registry, Result};
 use file::{AppendError, LogFile};
 pub use read::{LogReader, ReadConfig};
@@ -95,6 +95,9 @@ pub const NAME: &str = "json-file";
 pub const MAX_SIZE_OPT: &str = "max-size";
 /// The option that sets how many files are kept.
 pub const MAX_FILE_OPT: &str = "max-file";
+
+/// The largest `max-size`: 1 TiB (2^40 bytes).
+pub const MAX_SIZE_LIMIT: u64 = 1 << 40;
 
 /// The most files `max-file` may keep: 100. Each rotation renames every
 /// kept file under the write lock, so the count is bounded.
@@ -128,7 +131,7 @@ impl Config {
             |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
         let max_size = match opts.get(MAX_SIZE_OPT) {
             None => None,
-            Some(v) => match parse_size(v, 1000) {
+            Some(v) => match parse_size_at_most(v, 1000, MAX_SIZE_LIMIT) {
                 Ok(n) if n > 0 => Some(n),
                 Ok(_) => {
                     return Err(invalid(
@@ -137,7 +140,7 @@ impl Config {
                         "must be a positive size such as 10m",
                     ))
                 }
-                Err(reason) => return Err(invalid(MAX_SIZE_OPT, v, reason)),
+                Err(reason) => return Err(invalid(MAX_SIZE_OPT, v, &reason)),
             },
         };
         let max_file = match opts.get(MAX_FILE_OPT) {
