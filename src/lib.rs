@@ -151,9 +151,10 @@ pub use crate::info::{
 };
 pub use crate::logger::Logger;
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
-pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT};
+pub use crate::nonblocking::{
+    NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE,
+};
 pub use crate::registry::{
-    registry, reject_unknown_options, Mode, Registry, DEFAULT_MAX_BUFFER_SIZE,
-    MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT, MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT,
-    NON_BLOCKING_DROP_OPT,
+    registry, reject_unknown_options, Mode, Registry, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT,
+    MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,
 };

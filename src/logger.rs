@@ -183,6 +183,9 @@ macro_rules! forward_logger {
 /// - A panic costs one message and is passed to `failed`: the one the
 ///   driver was on (already out of `batch`), or the front one if it took
 ///   nothing, so that a driver that always panics cannot hold the copy.
+/// - `failed` hears of each lost message at most once: a call's errors
+///   are capped at the messages it took, so a driver that reports a
+///   message and then panics on it costs one error, not two.
 ///
 /// `batch` is empty when this returns.
 pub(crate) fn deliver(
@@ -190,24 +193,29 @@ pub(crate) fn deliver(
     batch: &mut VecDeque<Message>,
     failed: &mut dyn FnMut(Error),
 ) {
+    let mut errors = Vec::new();
     while !batch.is_empty() {
         let before = batch.len();
-        let sent = catch_unwind(AssertUnwindSafe(|| dst.log_batch(batch, failed)));
-        match sent {
-            Ok(()) => {
-                while let Some(msg) = batch.pop_front() {
-                    if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
-                        failed(err);
-                    }
-                }
+        let sent = catch_unwind(AssertUnwindSafe(|| {
+            dst.log_batch(batch, &mut |err| errors.push(err))
+        }));
+        let mut taken = before - batch.len();
+        if let Err(payload) = sent {
+            if taken == 0 {
+                batch.pop_front();
+                taken = 1;
             }
-            Err(payload) => {
-                failed(Error::panicked(dst.name(), &*payload));
-                if batch.len() == before {
-                    batch.pop_front();
+            errors.truncate(taken - 1);
+            errors.push(Error::panicked(dst.name(), &*payload));
+        } else {
+            errors.truncate(taken);
+            while let Some(msg) = batch.pop_front() {
+                if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
+                    errors.push(err);
                 }
             }
         }
+        errors.drain(..).for_each(&mut *failed);
     }
 }
 

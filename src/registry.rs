@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
-use crate::nonblocking::{NonBlocking, Overflow, DEFAULT_CLOSE_TIMEOUT};
+use crate::nonblocking::{NonBlocking, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE};
 use crate::units::{parse_duration, parse_size_at_most, MAX_DURATION};
 
 /// The option that picks blocking or non-blocking delivery.
@@ -33,8 +33,6 @@ const BUILTIN_OPTS: [&str; 4] = [
     NON_BLOCKING_DROP_OPT,
     NON_BLOCKING_CLOSE_TIMEOUT_OPT,
 ];
-/// The `max-buffer-size` used when the option is not given: 1,000,000 bytes, as in Docker.
-pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1_000_000;
 /// The largest `max-buffer-size`: 1 GiB.
 pub const MAX_BUFFER_SIZE_LIMIT: usize = 1 << 30;
 

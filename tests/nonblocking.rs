@@ -504,3 +504,163 @@ fn batch_of(lines: &[&str]) -> VecDeque<Message> {
         .map(|l| Message::new(Source::Stdout, l.to_string()))
         .collect()
 }
+
+#[test]
+fn drop_oldest_evicts_nothing_for_a_line_that_cannot_fit_anyway() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::builder(driver.clone())
+        .max_buffer_bytes(1000)
+        .overflow(Overflow::DropOldest)
+        .build()
+        .unwrap();
+    logger.log(line(0, 100)).unwrap();
+    started.recv().unwrap(); // the driver holds 100 bytes
+    for i in 1..=5 {
+        logger.log(line(i, 100)).unwrap();
+    }
+    // 950 bytes cannot fit beside the 100 the driver holds, whatever goes:
+    // it alone is dropped.
+    logger.log(line(6, 950)).unwrap();
+    assert_eq!(logger.dropped(), 1);
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(driver.numbers(), (0..=5).collect::<Vec<_>>());
+}
+
+#[test]
+fn drop_oldest_keeps_the_newest_while_the_driver_is_stalled() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::builder(driver.clone())
+        .max_buffer_bytes(1000)
+        .overflow(Overflow::DropOldest)
+        .build()
+        .unwrap();
+    logger.log(line(0, 100)).unwrap();
+    started.recv().unwrap();
+    for i in 1..=9 {
+        logger.log(line(i, 100)).unwrap(); // full: 1000 bytes
+    }
+    // Line 0 goes through; the worker takes its next slice (a quarter of
+    // the buffer: lines 1 and 2) and stalls on line 1.
+    key.send(()).unwrap();
+    started.recv().unwrap();
+    for i in 10..=19 {
+        logger.log(line(i, 100)).unwrap();
+    }
+    drop(key);
+    logger.close().unwrap();
+    let want: Vec<usize> = [0, 1, 2].into_iter().chain(12..=19).collect();
+    assert_eq!(driver.numbers(), want);
+    assert_eq!(logger.dropped(), 9);
+}
+
+#[test]
+fn lines_of_both_streams_reach_the_driver_in_arrival_order() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 1 << 20);
+    logger.log(line(0, 10)).unwrap();
+    started.recv().unwrap();
+    for i in 1..=10 {
+        let mut msg = line(i, 10);
+        msg.source = if i % 2 == 0 {
+            Source::Stdout
+        } else {
+            Source::Stderr
+        };
+        logger.log(msg).unwrap();
+    }
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(driver.numbers(), (0..=10).collect::<Vec<_>>());
+}
+
+#[test]
+fn long_lines_through_a_full_buffer_stay_whole_or_end_cleanly() {
+    /// Takes its time over each message; keeps them all.
+    struct Slow(Mutex<Vec<Message>>);
+    impl Logger for Slow {
+        fn log(&self, msg: Message) -> Result<()> {
+            std::thread::sleep(Duration::from_micros(300));
+            self.0.lock().push(msg);
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "slow"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let driver = Arc::new(Slow(Mutex::new(Vec::new())));
+    let logger = Arc::new(NonBlocking::new(driver.clone(), 100_000));
+    let originals: Vec<Vec<u8>> = (0..200)
+        .map(|i| {
+            let mut l = format!("{i}:").into_bytes();
+            l.resize(40_000, b'a' + (i % 26) as u8);
+            l
+        })
+        .collect();
+    let input: Vec<u8> = originals
+        .iter()
+        .flat_map(|l| [&l[..], b"\n"].concat())
+        .collect();
+    Copier::new(logger.clone())
+        .source(Source::Stdout, io::Cursor::new(input))
+        .run()
+        .unwrap()
+        .wait();
+    logger.close().unwrap();
+
+    // Rejoin the messages as the law says, checking each group on the way.
+    let msgs = driver.0.lock();
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut open: Option<(String, u32)> = None;
+    let mut current = Vec::new();
+    for m in msgs.iter() {
+        match (&m.partial, &mut open) {
+            (Some(p), Some((id, ordinal))) => {
+                assert_eq!(&p.id, id, "a chunk of another line inside a group");
+                assert_eq!(p.ordinal, *ordinal + 1, "a gap inside a group");
+                *ordinal = p.ordinal;
+            }
+            (Some(p), None) => {
+                assert_eq!(p.ordinal, 1, "a group that starts in its middle");
+                open = Some((p.id.clone(), 1));
+            }
+            (None, Some(_)) => panic!("a whole line inside a group"),
+            (None, None) => {}
+        }
+        current.extend_from_slice(&m.line);
+        if m.ends_line() {
+            open = None;
+            lines.push(std::mem::take(&mut current));
+        }
+    }
+    assert!(open.is_none() && current.is_empty(), "a group never ended");
+    let (mut whole, mut cut) = (0, 0);
+    let mut last_index = None;
+    for l in &lines {
+        let index: usize = std::str::from_utf8(&l[..l.iter().position(|&b| b == b':').unwrap()])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(last_index < Some(index), "lines out of order or repeated");
+        last_index = Some(index);
+        if *l == originals[index] {
+            whole += 1;
+        } else {
+            assert!(
+                originals[index].starts_with(l),
+                "line {index} was glued to another"
+            );
+            cut += 1;
+        }
+    }
+    assert_eq!(whole + logger.dropped_lines(), 200);
+    assert!(logger.dropped_lines() >= cut);
+    assert!(
+        logger.dropped() > 0,
+        "the buffer never filled: the test proves nothing"
+    );
+    assert!(logger.dropped_chunks() >= logger.dropped_lines());
+}
