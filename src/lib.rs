@@ -149,7 +149,7 @@ pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{
     Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT, LABELS_REGEX_OPT, TAG_OPT,
 };
-pub use crate::logger::Logger;
+pub use crate::logger::{Logger, LoggerStats};
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
 pub use crate::nonblocking::{
     NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE,

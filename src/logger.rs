@@ -137,6 +137,34 @@ pub trait Logger: Send + Sync {
     /// When the flush or the release fails.
     fn close(&self) -> Result<()>;
 
+    /// What the driver has done so far: lines sent, bytes, drops, errors.
+    ///
+    /// This is how an embedder sees drops through the `Arc<dyn Logger>`
+    /// that [`Registry::create`](crate::Registry::create) returns, whatever
+    /// the driver and whether or not it is wrapped in
+    /// [`NonBlocking`](crate::NonBlocking), which adds its own drops to its
+    /// driver's. The default reports nothing (all zeros): a driver that
+    /// counts returns its counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::{registry, Info, Logger, Message, Source};
+    ///
+    /// let path = std::env::temp_dir().join(format!("stats-doc-{}.log", std::process::id()));
+    /// let info = Info { log_path: Some(path.clone()), ..Info::default() };
+    /// let logger = registry().create("json-file", &info)?;
+    /// logger.log(Message::new(Source::Stdout, "hello"))?;
+    /// logger.close()?;
+    /// let stats = logger.stats();
+    /// assert_eq!((stats.lines, stats.bytes, stats.dropped, stats.errors), (1, 5, 0, 0));
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok::<(), logdriver::Error>(())
+    /// ```
+    fn stats(&self) -> LoggerStats {
+        LoggerStats::default()
+    }
+
     /// The line-chunk size this driver prefers, if any.
     ///
     /// The Copier cuts lines of at least this many bytes into chunks of
@@ -146,6 +174,30 @@ pub trait Logger: Send + Sync {
     fn buf_size(&self) -> Option<usize> {
         None
     }
+}
+
+/// A snapshot of what a driver has done; see [`Logger::stats`].
+///
+/// A driver of your own fills one in field by field:
+///
+/// ```
+/// let mut stats = logdriver::LoggerStats::default();
+/// stats.lines = 10;
+/// stats.dropped = 1;
+/// assert_eq!(stats.errors, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggerStats {
+    /// Messages the driver sent or wrote.
+    pub lines: u64,
+    /// The bytes of those messages' lines.
+    pub bytes: u64,
+    /// Messages dropped: refused by a full buffer, evicted, given up at
+    /// close, or with nowhere to go (no hub, a timeout).
+    pub dropped: u64,
+    /// Messages whose `log` failed for any other reason.
+    pub errors: u64,
 }
 
 macro_rules! forward_logger {
@@ -168,6 +220,9 @@ macro_rules! forward_logger {
             }
             fn buf_size(&self) -> Option<usize> {
                 (**self).buf_size()
+            }
+            fn stats(&self) -> LoggerStats {
+                (**self).stats()
             }
         }
     };

@@ -410,3 +410,63 @@ fn zmq_durations_are_bounded_and_never_overflow() {
         Err(Error::InvalidOption { .. })
     ));
 }
+
+#[cfg(feature = "zmq")]
+#[test]
+fn drops_of_a_driver_behind_non_blocking_are_seen_through_the_registry() {
+    // No hub listens: every line is dropped by the driver, behind a buffer.
+    let info = Info {
+        config: opts(&[
+            ("zmq-address", "tcp://127.0.0.1:1"),
+            ("zmq-send-timeout", "300ms"),
+            ("zmq-linger", "0ms"),
+            ("mode", "non-blocking"),
+        ]),
+        container_id: "c".repeat(64),
+        ..Info::default()
+    };
+    let logger = registry().create("zmq", &info).unwrap();
+    for line in ["one", "two", "three"] {
+        logger.log(Message::new(Source::Stdout, line)).unwrap();
+    }
+    logger.close().unwrap();
+    let stats = logger.stats();
+    assert_eq!((stats.lines, stats.dropped), (0, 3));
+}
+
+#[test]
+fn non_blocking_adds_its_own_drops_to_its_drivers_counts() {
+    /// Holds each line until the gate opens; reports 7 errors of its own.
+    struct Stuck(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+    impl Logger for Stuck {
+        fn log(&self, _: Message) -> Result<()> {
+            let _ = self.0.lock().unwrap().recv();
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "stuck"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+        fn stats(&self) -> logdriver::LoggerStats {
+            let mut stats = logdriver::LoggerStats::default();
+            stats.errors = 7; // a struct literal is refused: it is non_exhaustive
+            stats
+        }
+    }
+    let (key, gate) = std::sync::mpsc::channel();
+    let driver: Arc<dyn Logger> = Arc::new(Stuck(std::sync::Mutex::new(gate)));
+    let logger = logdriver::NonBlocking::new(driver, 10);
+    for _ in 0..5 {
+        logger
+            .log(Message::new(Source::Stdout, "0123456789"))
+            .unwrap();
+    }
+    // The first line fills the 10-byte buffer, queued or held: the other
+    // four are dropped.
+    let stats = logger.stats();
+    assert_eq!((stats.errors, stats.dropped), (7, 4));
+    drop(key);
+    logger.close().unwrap();
+}

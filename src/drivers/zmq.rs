@@ -70,6 +70,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::logger::LoggerStats;
 use crate::units::{parse_duration, MAX_DURATION};
 use crate::{Error, Info, Logger, Message, Registry, Result};
 
@@ -307,6 +308,8 @@ pub struct ZmqLogger {
     send_timeout: Duration,
     conn: Mutex<Option<Connection>>,
     sent: AtomicU64,
+    /// The bytes of the lines sent.
+    sent_bytes: AtomicU64,
     dropped: AtomicU64,
 }
 
@@ -385,6 +388,7 @@ impl ZmqLogger {
                 gave_up: false,
             })),
             sent: AtomicU64::new(0),
+            sent_bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         })
     }
@@ -485,7 +489,19 @@ impl Logger for ZmqLogger {
             .and_then(|()| conn.socket.send(payload, 0))
             .map_err(|e| self.drop_line(format!("send failed mid-message: {e}; line dropped")))?;
         self.sent.fetch_add(1, Ordering::Relaxed);
+        self.sent_bytes
+            .fetch_add(msg.line.len() as u64, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Lines sent and their bytes, and lines dropped.
+    fn stats(&self) -> LoggerStats {
+        LoggerStats {
+            lines: self.sent(),
+            bytes: self.sent_bytes.load(Ordering::Relaxed),
+            dropped: self.dropped(),
+            ..LoggerStats::default()
+        }
     }
 
     fn name(&self) -> &str {

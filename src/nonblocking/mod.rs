@@ -16,7 +16,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Result};
-use crate::logger::Logger;
+use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
 use queue::{Counts, Queue};
 use worker::{Shared, Worker};
@@ -292,6 +292,13 @@ impl Logger for NonBlocking {
 
     fn buf_size(&self) -> Option<usize> {
         self.inner.buf_size()
+    }
+
+    /// The driver's counts, plus the messages this buffer dropped.
+    fn stats(&self) -> LoggerStats {
+        let mut stats = self.inner.stats();
+        stats.dropped += self.dropped();
+        stats
     }
 }
 

@@ -80,10 +80,12 @@ mod read;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
+use crate::logger::LoggerStats;
 use crate::units::parse_size_at_most;
 use crate::{Error, Info, Logger, Message, Registry, Result};
 use file::{AppendError, LogFile};
@@ -211,6 +213,10 @@ pub struct JsonFileLogger {
     log: Arc<LogFile>,
     /// `attrs`, encoded once.
     attrs: Option<Vec<u8>>,
+    /// What `stats` reports: entries written, their lines' bytes, failures.
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
 }
 
 impl fmt::Debug for JsonFileLogger {
@@ -250,7 +256,13 @@ impl JsonFileLogger {
             source,
         })?;
         live().lock().insert(path, Arc::downgrade(&log));
-        Ok(JsonFileLogger { log, attrs })
+        Ok(JsonFileLogger {
+            log,
+            attrs,
+            lines: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        })
     }
 
     /// Checks the driver's options: known keys only, sizes, counts,
@@ -318,6 +330,17 @@ pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LogReade
 }
 
 impl JsonFileLogger {
+    /// Counts `lines` entries of `bytes`, `errors` of which failed.
+    fn count(&self, lines: u64, bytes: u64, errors: u64) {
+        if errors < lines {
+            self.lines.fetch_add(lines - errors, Ordering::Relaxed);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        if errors > 0 {
+            self.errors.fetch_add(errors, Ordering::Relaxed);
+        }
+    }
+
     fn error(&self, e: AppendError) -> Error {
         match e {
             AppendError::Closed => Error::closed(NAME),
@@ -336,10 +359,12 @@ impl Logger for JsonFileLogger {
     /// the write or a rotation fails; [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {
         let mut result = Ok(());
+        let bytes = msg.line.len() as u64;
         self.log
             .append(std::iter::once(msg), self.attrs.as_deref(), &mut |e| {
                 result = Err(self.error(e))
             });
+        self.count(1, bytes, u64::from(result.is_err()));
         result
     }
 
@@ -347,10 +372,29 @@ impl Logger for JsonFileLogger {
     /// it rotates), with the same entries and rotations as `log` one by
     /// one.
     fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        let (lines, bytes) = (
+            batch.len() as u64,
+            batch.iter().map(|m| m.line.len() as u64).sum::<u64>(),
+        );
+        let mut errors = 0;
         self.log
             .append(batch.drain(..), self.attrs.as_deref(), &mut |e| {
+                errors += 1;
                 failed(self.error(e))
             });
+        // Which entries failed is not known here: their lines are counted
+        // exactly, their bytes as if written.
+        self.count(lines, bytes, errors);
+    }
+
+    /// Entries written, their lines' bytes, and entries that failed.
+    fn stats(&self) -> LoggerStats {
+        LoggerStats {
+            lines: self.lines.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            ..LoggerStats::default()
+        }
     }
 
     /// `true`: a batch costs one lock and one `write`, where each `log`
