@@ -122,6 +122,24 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        ))]
+
+        #[test]
+        fn fuzz_any_string_is_a_bounded_size_or_duration_or_an_error(
+            s in "\\PC{0,30}|[0-9]{0,30}(\\.[0-9]{0,30})? ?[kKmMgGtTpPiIbBsh]{0,3}",
+        ) {
+            if let Ok(n) = parse_size_at_most(&s, 1024, 1 << 30) {
+                proptest::prop_assert!(n <= 1 << 30);
+            }
+            if let Ok(d) = parse_duration(&s, MAX_DURATION) {
+                proptest::prop_assert!(d <= MAX_DURATION);
+            }
+        }
+    }
+
     #[test]
     fn sizes_at_most() {
         assert_eq!(parse_size_at_most("1k", 1024, 1024), Ok(1024));

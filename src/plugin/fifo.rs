@@ -260,6 +260,68 @@ mod tests {
         assert_eq!(all(&input, 1024).len(), 2);
     }
 
+    /// Hands its bytes out in reads of the given sizes, in turn.
+    struct Chunked {
+        data: Vec<u8>,
+        pos: usize,
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Chunked {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let size = self.sizes[self.turn % self.sizes.len()];
+            self.turn += 1;
+            let n = size.min(buf.len()).min(self.data.len() - self.pos);
+            buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    /// Pieces of a hostile FIFO stream.
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            "[a-z]{0,20}".prop_map(|l| frame(&[&b"\x0a\x06stdout\x1a"[..], &[l.len() as u8], l.as_bytes()].concat())),
+            any::<u32>().prop_map(|n| n.to_be_bytes().to_vec()),
+            (0u32..4096, prop::collection::vec(any::<u8>(), 0..16)).prop_map(|(n, body)| {
+                [&n.to_be_bytes()[..], &body].concat()
+            }),
+            Just(END_MARKER.to_be_bytes().to_vec()),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        ))]
+
+        #[test]
+        fn fuzz_any_stream_gives_frames_within_the_limit_and_ends(
+            pieces in proptest::collection::vec(piece(), 0..40),
+            sizes in proptest::collection::vec(1usize..5000, 1..6),
+            max in 1usize..2048,
+        ) {
+            let data: Vec<u8> = pieces.concat();
+            let len = data.len();
+            let mut frames = Frames::new(Chunked { data, pos: 0, sizes, turn: 0 }, max);
+            let mut seen = 0;
+            loop {
+                match frames.next_frame() {
+                    Frame::Entry(entry) => proptest::prop_assert!(entry.len() <= max),
+                    Frame::Corrupt => {}
+                    Frame::End => break,
+                }
+                seen += 1;
+                // Every frame or resync consumes at least one byte.
+                proptest::prop_assert!(seen <= len);
+                proptest::prop_assert!(frames.buf.capacity() <= 2 * (max + 4 + READ_SIZE));
+            }
+        }
+    }
+
     #[test]
     fn an_abandoned_reader_reads_as_ended() {
         let abandon = Arc::new(AtomicBool::new(true));

@@ -89,7 +89,7 @@ use crate::logger::LoggerStats;
 use crate::units::parse_size_at_most;
 use crate::{Error, Info, Logger, Message, Registry, Result};
 use file::{AppendError, LogFile};
-pub use read::{LogReader, ReadConfig};
+pub use read::{LogReader, ReadConfig, MAX_ENTRY_BYTES};
 
 /// The name this driver is registered under.
 pub const NAME: &str = "json-file";

@@ -86,6 +86,14 @@ struct Follow {
     backoff: Duration,
 }
 
+/// The longest entry a reader accepts: 8 MiB. A longer one is corrupt: it
+/// is reported and skipped, never held in memory. (The Copier's largest
+/// chunk is 1 MiB, and JSON escaping can make it six times longer.)
+pub const MAX_ENTRY_BYTES: usize = 8 << 20;
+
+/// The most bytes a follower reads from the live file at once.
+const FOLLOW_READ: u64 = 1 << 20;
+
 /// How often a follower with a cancel flag looks at it while it waits.
 const CANCEL_CHECK: Duration = Duration::from_millis(100);
 
@@ -371,8 +379,9 @@ impl Follow {
                 continue;
             }
             if state.rotations == self.rotations {
-                // New complete entries in the file we have open.
-                let end = state.size;
+                // New complete entries in the file we have open, a slice at
+                // a time.
+                let end = state.size.min(self.pos + FOLLOW_READ);
                 drop(state);
                 if let Err(e) = read_range(&self.file, self.pos, end, &mut self.pending) {
                     return Some(Err(io_error(&self.path, e)));
@@ -425,9 +434,17 @@ type RawEntry = (PathBuf, u64, Vec<u8>);
 fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntry>> {
     while let Some(segment) = segments.front_mut() {
         let mut raw = Vec::new();
-        match segment.reader.read_until(b'\n', &mut raw) {
+        match read_entry(&mut segment.reader, &mut raw) {
             Ok(0) => {
                 segments.pop_front();
+            }
+            Ok(_) if raw.len() > MAX_ENTRY_BYTES => {
+                segment.line += 1;
+                return Some(Err(Error::CorruptEntry {
+                    path: segment.path.clone(),
+                    line: segment.line,
+                    reason: format!("longer than {MAX_ENTRY_BYTES} bytes"),
+                }));
             }
             Ok(_) => {
                 segment.line += 1;
@@ -440,6 +457,37 @@ fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntry>> {
         }
     }
     None
+}
+
+/// Reads one entry, its newline included, into `raw`; returns the bytes
+/// the entry took. An entry longer than [`MAX_ENTRY_BYTES`] is read to
+/// its end but not kept: `raw` then holds one byte more than the limit.
+fn read_entry(reader: &mut dyn BufRead, raw: &mut Vec<u8>) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        let (done, used) = {
+            let buf = match reader.fill_buf() {
+                Ok(buf) => buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(total);
+            }
+            let (done, used) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (true, i + 1),
+                None => (false, buf.len()),
+            };
+            let room = (MAX_ENTRY_BYTES + 1).saturating_sub(raw.len());
+            raw.extend_from_slice(&buf[..used.min(room)]);
+            (done, used)
+        };
+        reader.consume(used);
+        total += used;
+        if done {
+            return Ok(total);
+        }
+    }
 }
 
 /// Appends the bytes of `file` from `from` to `to` (or its end) to `out`.
