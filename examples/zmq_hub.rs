@@ -2,13 +2,15 @@
 //! tenant and service, for `zmq` drivers running in other processes.
 //!
 //! ```text
-//! cargo run --example zmq_hub -- [ADDRESS] [TENANT_PREFIX]
+//! cargo run --example zmq_hub -- [ADDRESS] [TENANT]
 //! cargo run --example zmq_hub -- tcp://127.0.0.1:5555 acme
 //! ```
 //!
 //! Point a driver at it with `zmq-address=tcp://127.0.0.1:5555`. With a
-//! tenant prefix, it subscribes to those tenants only, as hubs written for
-//! the original Go driver do. Stop it with Ctrl-C.
+//! tenant, it serves that tenant only. ZeroMQ subscriptions match by
+//! prefix (a subscription to `t1` also brings `t10`), so the hub
+//! subscribes to the tenant and then checks the whole tenant frame,
+//! dropping the rest. Stop it with Ctrl-C.
 
 use std::collections::BTreeMap;
 
@@ -17,13 +19,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let address = args
         .next()
         .unwrap_or_else(|| "tcp://127.0.0.1:5555".to_string());
-    let prefix = args.next().unwrap_or_default();
+    let only = args.next();
 
     let context = zmq::Context::new();
     let hub = context.socket(zmq::SUB)?;
     hub.bind(&address)?;
-    hub.set_subscribe(prefix.as_bytes())?;
-    eprintln!("hub listening on {address}, tenants {prefix:?}*");
+    // The subscription narrows what is sent to us; the check below decides.
+    hub.set_subscribe(only.as_deref().unwrap_or("").as_bytes())?;
+    match &only {
+        Some(tenant) => eprintln!("hub listening on {address}, tenant {tenant:?} only"),
+        None => eprintln!("hub listening on {address}, every tenant"),
+    }
 
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     loop {
@@ -32,6 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("hub: ignoring a message of {} frames", frames.len());
             continue;
         };
+        if only.as_ref().is_some_and(|t| t.as_bytes() != &tenant[..]) {
+            continue; // another tenant whose name starts with ours
+        }
         let tenant = String::from_utf8_lossy(tenant).into_owned();
         let service = String::from_utf8_lossy(service).into_owned();
         println!("[{tenant}/{service}] {}", String::from_utf8_lossy(line));

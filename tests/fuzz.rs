@@ -127,8 +127,13 @@ fn rotated_file() -> impl Strategy<Value = Option<(bool, Vec<u8>)>> {
         }
         gz.finish().unwrap()
     });
-    let damaged = (entries, any::<prop::sample::Index>(), any::<u8>(), any::<bool>()).prop_map(
-        |(mut gz, at, byte, cut)| {
+    let damaged = (
+        entries,
+        any::<prop::sample::Index>(),
+        any::<u8>(),
+        any::<bool>(),
+    )
+        .prop_map(|(mut gz, at, byte, cut)| {
             if !gz.is_empty() {
                 let i = at.index(gz.len());
                 if cut {
@@ -138,8 +143,7 @@ fn rotated_file() -> impl Strategy<Value = Option<(bool, Vec<u8>)>> {
                 }
             }
             (true, gz)
-        },
-    );
+        });
     prop_oneof![
         Just(None),
         (any::<bool>(), prop::collection::vec(any::<u8>(), 0..512)).prop_map(Some),

@@ -9,8 +9,22 @@
 //! `tenant_id` and `service_id` are the container's `TENANT_ID` and
 //! `SERVICE_ID` environment variables, each `default` when unset or empty;
 //! the container id is [`Info::id`], its first 12 characters. Hubs bind a
-//! SUB socket and subscribe by tenant prefix: this layout is the original
-//! Go driver's, and never changes.
+//! SUB socket and subscribe by tenant: this layout is the original Go
+//! driver's, and never changes.
+//!
+//! # Tenants: prefix subscriptions, and whom to trust
+//!
+//! A ZeroMQ subscription matches by **prefix**: a hub subscribed to `t1`
+//! also receives tenant `t10`'s lines, and `acme` receives `acme-evil`'s.
+//! A hub that serves one tenant must therefore compare the whole first
+//! frame with its tenant and drop every other message, as
+//! `examples/zmq_hub.rs` does; the subscription only saves bandwidth.
+//!
+//! Tenant and service come from the container's own environment: whoever
+//! starts the container chooses them, and the container can claim any
+//! tenant. Treat them as labels, not as proof of identity; a platform that
+//! needs isolation sets `TENANT_ID` itself and refuses it from users (or
+//! uses a transport that authenticates each container).
 //!
 //! # Options
 //!
@@ -39,11 +53,11 @@
 //!   (A hub's subscription goes out while its socket is in use, for
 //!   instance blocked in `recv`, as every hub's is.)
 //! - When none comes, or a hub stops taking lines for the whole send
-//!   timeout, the line is dropped, counted in [`ZmqLogger::dropped`], and
-//!   `log` returns an error. After a wait for a hub has timed out, lines
-//!   are dropped at once (still counted, still an error) until a hub
-//!   subscribes again, so that a container never crawls at one line per
-//!   timeout.
+//!   timeout, the line is dropped, counted in [`ZmqLogger::dropped`] (and
+//!   in [`Logger::stats`]), and `log` returns an error. After a wait for a
+//!   hub has timed out, lines are dropped at once (still counted, still an
+//!   error, whose text says no wait happened) until a hub subscribes
+//!   again, so that a container never crawls at one line per timeout.
 //! - A hub that goes away is reconnected to by ZeroMQ. Lines sent between
 //!   its departure and the driver noticing it (it checks every 256 lines)
 //!   are lost with the connection.

@@ -284,11 +284,12 @@ mod tests {
         use proptest::prelude::*;
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..64),
-            "[a-z]{0,20}".prop_map(|l| frame(&[&b"\x0a\x06stdout\x1a"[..], &[l.len() as u8], l.as_bytes()].concat())),
+            "[a-z]{0,20}".prop_map(|l| frame(
+                &[&b"\x0a\x06stdout\x1a"[..], &[l.len() as u8], l.as_bytes()].concat()
+            )),
             any::<u32>().prop_map(|n| n.to_be_bytes().to_vec()),
-            (0u32..4096, prop::collection::vec(any::<u8>(), 0..16)).prop_map(|(n, body)| {
-                [&n.to_be_bytes()[..], &body].concat()
-            }),
+            (0u32..4096, prop::collection::vec(any::<u8>(), 0..16))
+                .prop_map(|(n, body)| { [&n.to_be_bytes()[..], &body].concat() }),
             Just(END_MARKER.to_be_bytes().to_vec()),
         ]
     }

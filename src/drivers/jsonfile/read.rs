@@ -540,3 +540,35 @@ impl Iterator for LogReader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn a_follower_backs_off_on_an_error_that_repeats() {
+        let dir = std::env::temp_dir().join(format!("logdriver-backoff-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c-json.log");
+        let log = LogFile::open(path.clone(), None, 1, false).unwrap();
+        let follow = ReadConfig {
+            follow: true,
+            ..ReadConfig::default()
+        };
+        let mut reader = LogReader::live(&log, &follow).unwrap();
+        // The file is rotated away and no new one can be opened: every
+        // attempt fails the same way.
+        std::fs::remove_file(&path).unwrap();
+        log.state.lock().rotations += 1;
+        let start = Instant::now();
+        for _ in 0..5 {
+            assert!(matches!(reader.next(), Some(Err(Error::Io { .. }))));
+        }
+        // 10 + 20 + 40 + 80 ms of back-off before the 2nd to 5th attempts.
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        log.close();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
