@@ -23,7 +23,9 @@
 //! In blocking mode (the default) a slow driver slows the container, and
 //! no line is lost. With `mode=non-blocking`, [`Registry::create`] puts a
 //! [`NonBlocking`] buffer in front of the driver: the container never
-//! waits, and every line the buffer cannot hold is counted.
+//! waits, and every line the buffer cannot hold is counted. Whatever the
+//! driver and the mode, [`Logger::stats`] on what `create` returns tells
+//! how many lines went out and how many were dropped or failed.
 //!
 //! Built-in drivers: `json-file` ([`drivers::jsonfile`]) writes Docker's
 //! JSON lines byte for byte, rotates and compresses them, and reads them
@@ -114,13 +116,28 @@
 //! - **Non-blocking mode** can drop the oldest lines instead of the newest
 //!   (option `non-blocking-drop=oldest`), and always counts what it drops.
 //!   An empty line costs one byte of its buffer, so that a flood of them
-//!   stays bounded.
+//!   stays bounded. It delivers in arrival order across both streams. The
+//!   chunks of a long line are dropped together, and a line cut short is
+//!   ended with an empty `last` chunk, never glued to the next. Its close
+//!   timeout is an option (`non-blocking-close-timeout`).
+//! - **Every number in an option has a bound** (sizes, counts, durations
+//!   of at most an hour), checked at validation: no value can overflow
+//!   later.
+//! - **A driver's panic costs one message.** A `log_batch` that panics
+//!   without taking anything loses the front message, so a driver that
+//!   always panics cannot hold a copy in place. The Copier's buffer size is
+//!   clamped to [`MAX_BUFFER_SIZE`].
 //! - **Driver creators** see `info.config` without the options the
 //!   registry handles itself (`mode`, `max-buffer-size`,
 //!   `non-blocking-drop`), as validators do.
 //! - **json-file** rejects bad option values at validation, not at
 //!   container start, and compresses rotated files without stalling the
-//!   writer.
+//!   writer. Rotation never falls between the chunks of a line, and a
+//!   failed rotation deletes nothing.
+//! - **The plugin trusts no input**: container ids that are not plain file
+//!   names are refused, every file it writes lies under its log directory,
+//!   frame lengths are bounded, and `StopLogging` returns within its
+//!   timeout whatever the FIFO holds.
 
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
 // The one exception: `drivers::zmq::set_xpub_nodrop`, see its SAFETY comment.
