@@ -153,7 +153,9 @@ mod message;
 mod nonblocking;
 #[cfg(feature = "plugin")]
 pub mod plugin;
+mod read;
 mod registry;
+mod time;
 mod units;
 
 /// The README's examples, compiled and run as doctests.
@@ -171,6 +173,7 @@ pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
 pub use crate::nonblocking::{
     NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE,
 };
+pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};
 pub use crate::registry::{
     registry, reject_unknown_options, Mode, Registry, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT,
     MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::message::Message;
+use crate::read::LogReader;
 
 /// A log driver: takes a container's lines and sends them somewhere.
 ///
@@ -165,6 +166,17 @@ pub trait Logger: Send + Sync {
         LoggerStats::default()
     }
 
+    /// The driver's reader, if it can read back what it wrote; `None` (the
+    /// default) if it cannot.
+    ///
+    /// This is how the Docker plugin serves `docker logs` for any driver:
+    /// a driver of your own that implements [`LogReader`] and returns
+    /// `Some(self)` here is read like json-file. See [`LogReader`] for an
+    /// example.
+    fn reader(&self) -> Option<&dyn LogReader> {
+        None
+    }
+
     /// The line-chunk size this driver prefers, if any.
     ///
     /// The Copier cuts lines of at least this many bytes into chunks of
@@ -223,6 +235,9 @@ macro_rules! forward_logger {
             }
             fn stats(&self) -> LoggerStats {
                 (**self).stats()
+            }
+            fn reader(&self) -> Option<&dyn LogReader> {
+                (**self).reader()
             }
         }
     };

@@ -301,7 +301,7 @@ fn max_file_1_drops_the_full_file() {
     assert!(!rotated(&dir.log(), ".1").exists());
 }
 
-fn read_all(reader: jsonfile::LogReader) -> Vec<String> {
+fn read_all(reader: jsonfile::JsonFileReader) -> Vec<String> {
     reader
         .map(|m| String::from_utf8(m.unwrap().line.to_vec()).unwrap())
         .collect()

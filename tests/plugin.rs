@@ -58,6 +58,38 @@ impl Logger for Record {
     }
 }
 
+/// A driver of the test's own that keeps its lines and reads them back.
+#[derive(Default)]
+struct Memory(Mutex<Vec<Message>>);
+
+impl Logger for Memory {
+    fn log(&self, msg: Message) -> Result<()> {
+        self.0.lock().push(msg);
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "memory"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+    fn reader(&self) -> Option<&dyn logdriver::LogReader> {
+        Some(self)
+    }
+}
+
+impl logdriver::LogReader for Memory {
+    fn read_logs(&self, config: &logdriver::ReadConfig) -> Result<logdriver::LogStream> {
+        let lines = self.0.lock().clone();
+        let skip = lines
+            .len()
+            .saturating_sub(config.tail.unwrap_or(usize::MAX));
+        Ok(logdriver::LogStream::new(
+            lines.into_iter().skip(skip).map(Ok),
+        ))
+    }
+}
+
 fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(|| {
@@ -68,6 +100,11 @@ fn registry() -> &'static Registry {
                     container: info.container_id.clone(),
                     tenant: info.env("TENANT_ID").unwrap_or("none").to_owned(),
                 }) as Box<dyn Logger>)
+            })
+            .unwrap();
+        registry
+            .register("memory", |_: &Info| {
+                Ok(Box::new(Memory::default()) as Box<dyn Logger>)
             })
             .unwrap();
         registry
@@ -557,12 +594,14 @@ fn read_logs_serves_json_file_back_to_dockerd() {
     );
     assert_eq!(read(json!({"Tail": 0})), []);
 
+    // A container this plugin never saw is read through a driver created
+    // for it: json-file finds (and starts) an empty file.
     let (status, body) = daemon.post_raw(
         "/LogDriver.ReadLogs",
         &json!({"Info": {"ContainerID": "gone"}, "Config": {}}),
     );
-    assert_eq!(status, 500);
-    assert!(String::from_utf8(body).unwrap().contains("gone-json.log"));
+    assert_eq!((status, body), (200, Vec::new()));
+    assert!(daemon.dir.join("logs/gone-json.log").exists());
 }
 
 #[test]
@@ -842,4 +881,54 @@ fn the_stats_of_stopped_containers_are_bounded() {
     }
     assert_eq!(daemon.server.stats(&first), None);
     assert!(daemon.server.stats(&path).is_some());
+}
+
+#[test]
+fn a_users_own_reading_driver_serves_docker_logs() {
+    let daemon = Daemon::with_driver("memory");
+    assert_eq!(
+        daemon.post("/LogDriver.Capabilities", &json!({})),
+        (200, json!({"Cap": {"ReadLogs": true}}))
+    );
+    let (path, mut fifo) = daemon.fifo("mem");
+    assert_eq!(daemon.start_logging(&path, "mem", json!({}), &[]).0, 200);
+    fifo.write_all(&frames(&[
+        entry("stdout", "one"),
+        entry("stderr", "two"),
+        entry("stdout", "three"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        200
+    );
+    let (status, body) = daemon.post_raw(
+        "/LogDriver.ReadLogs",
+        &json!({"Info": {"ContainerID": "mem"}, "Config": {"Tail": 2}}),
+    );
+    assert_eq!(status, 200);
+    let got: Vec<(String, String)> = decode_frames(&body)
+        .into_iter()
+        .map(|e| (e.source, String::from_utf8(e.line.to_vec()).unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("stderr".to_string(), "two\n".to_string()),
+            ("stdout".to_string(), "three\n".to_string())
+        ]
+    );
+    // A driver that cannot read says so.
+    let (status, body) = daemon.post_raw(
+        "/LogDriver.ReadLogs",
+        &json!({"Info": {"ContainerID": "other", "Config": {"driver": "record"}}, "Config": {}}),
+    );
+    assert_eq!(status, 500);
+    let body = String::from_utf8(body).unwrap();
+    assert!(
+        body.contains(r#"log driver \"record\" cannot read logs back"#),
+        "{body}"
+    );
 }

@@ -8,9 +8,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use logdriver::drivers::jsonfile::JsonFileLogger;
-use logdriver::plugin::{LogEntry, Plugin};
-use logdriver::{registry, Info, Logger, Message, Source};
+use std::fs::{File, OpenOptions};
+
+use logdriver::plugin::{encode_frame, LogEntry, Plugin};
+use logdriver::registry;
 
 /// The process's threads, as the kernel counts them.
 fn threads() -> usize {
@@ -39,6 +40,47 @@ fn follow(socket: &std::path::Path, version: &str) -> BufReader<UnixStream> {
         reader.read_line(&mut line).unwrap();
     }
     reader
+}
+
+/// POSTs `body` to `url` and returns the status.
+fn post(socket: &std::path::Path, url: &str, body: &str) -> u16 {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    write!(
+        stream,
+        "POST {url} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer[9..12].parse().unwrap()
+}
+
+/// A FIFO opened as dockerd opens it, read-write.
+fn fifo(path: &std::path::Path) -> File {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap()
+}
+
+/// Writes one stdout entry into the container's FIFO.
+fn write_line(fifo: &mut File, line: &str) {
+    let entry = LogEntry {
+        source: "stdout".into(),
+        time_nano: 1_764_205_323_000_000_000,
+        line: line.to_owned().into(),
+        ..LogEntry::default()
+    };
+    let mut frame = Vec::new();
+    encode_frame(&entry, &mut frame);
+    fifo.write_all(&frame).unwrap();
 }
 
 /// Reads frames of the body until `n` entries came; returns their lines.
@@ -81,15 +123,12 @@ fn followers_get_each_line_at_once_and_end_when_their_client_goes() {
         .log_dir(dir.join("logs"))
         .serve(dir.join("plugin.sock"))
         .unwrap();
-    let logger = JsonFileLogger::new(&Info {
-        log_path: Some(dir.join("logs/c1-json.log")),
-        ..Info::default()
-    })
-    .unwrap();
+    let fifo_path = dir.join("c1.fifo");
+    let mut fifo = fifo(&fifo_path);
+    let start = format!(r#"{{"File":{fifo_path:?},"Info":{{"ContainerID":"c1"}}}}"#);
+    assert_eq!(post(server.path(), "/LogDriver.StartLogging", &start), 200);
     for i in 0..10 {
-        logger
-            .log(Message::new(Source::Stdout, format!("old {i}")))
-            .unwrap();
+        write_line(&mut fifo, &format!("old {i}"));
     }
     let idle = threads();
 
@@ -101,9 +140,7 @@ fn followers_get_each_line_at_once_and_end_when_their_client_goes() {
     assert_eq!(entries(&mut http10, false, 10), old);
     for i in 0..5 {
         let line = format!("new {i}");
-        logger
-            .log(Message::new(Source::Stderr, line.clone()))
-            .unwrap();
+        write_line(&mut fifo, &line);
         assert_eq!(entries(&mut http11, true, 1), [format!("{line}\n")]);
         assert_eq!(entries(&mut http10, false, 1), [format!("{line}\n")]);
     }
@@ -122,7 +159,8 @@ fn followers_get_each_line_at_once_and_end_when_their_client_goes() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    logger.close().unwrap();
+    let stop = format!(r#"{{"File":{fifo_path:?}}}"#);
+    assert_eq!(post(server.path(), "/LogDriver.StopLogging", &stop), 200);
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
 }

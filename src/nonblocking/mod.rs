@@ -18,6 +18,7 @@ use crossbeam_channel::Receiver;
 use crate::error::{Error, Result};
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
+use crate::read::LogReader;
 use queue::{Counts, Queue};
 use worker::{Shared, Worker};
 
@@ -292,6 +293,11 @@ impl Logger for NonBlocking {
 
     fn buf_size(&self) -> Option<usize> {
         self.inner.buf_size()
+    }
+
+    /// The driver's reader: lines still in the buffer are not in it yet.
+    fn reader(&self) -> Option<&dyn LogReader> {
+        self.inner.reader()
     }
 
     /// The driver's counts, plus the messages this buffer dropped.

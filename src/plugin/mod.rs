@@ -101,6 +101,8 @@ pub use proto::{encode_frame, LogAttr, LogEntry, PartialLogEntryMetadata};
 
 use crate::error::{Error, Result};
 use crate::info::Info;
+use crate::logger::Logger;
+use crate::read::LogStream;
 use crate::registry::Registry;
 use fifo::{Abandonable, END_MARKER};
 use http::{Request, Responder};
@@ -240,6 +242,8 @@ impl Plugin {
             plugin: self,
             streams: Mutex::new(HashMap::new()),
             stats: Arc::default(),
+            loggers: Arc::default(),
+            can_read: std::sync::OnceLock::new(),
         });
         let stopping = Arc::new(AtomicBool::new(false));
         let waker = listener.try_clone().map_err(|source| Error::Io {
@@ -396,6 +400,39 @@ struct State {
     /// The counts of the containers that stopped, oldest first; the
     /// readers add theirs as they end.
     stats: Arc<Mutex<VecDeque<(PathBuf, StreamStats)>>>,
+    /// The drivers of running and recently stopped containers, for ReadLogs.
+    loggers: Arc<Mutex<Loggers>>,
+    /// Whether the plugin's driver can read back; asked once.
+    can_read: std::sync::OnceLock<bool>,
+}
+
+/// The drivers of running containers, and of the last [`STATS_KEPT`] that
+/// stopped, by container id.
+#[derive(Default)]
+struct Loggers {
+    by_id: HashMap<String, Arc<dyn Logger>>,
+    stopped: VecDeque<(String, Arc<dyn Logger>)>,
+}
+
+impl Loggers {
+    fn get(&self, id: &str) -> Option<Arc<dyn Logger>> {
+        self.by_id.get(id).cloned()
+    }
+
+    fn start(&mut self, id: &str, logger: Arc<dyn Logger>) {
+        self.by_id.insert(id.to_owned(), logger);
+    }
+
+    fn stopped(&mut self, id: String, logger: Arc<dyn Logger>) {
+        self.stopped.push_back((id, logger));
+        if self.stopped.len() > STATS_KEPT {
+            let (id, old) = self.stopped.pop_front().expect("not empty");
+            // The container may have started again since: keep its driver.
+            if self.by_id.get(&id).is_some_and(|l| Arc::ptr_eq(l, &old)) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -500,9 +537,32 @@ impl State {
         }
     }
 
-    /// Whether the plugin's driver can read back: json-file can.
+    /// Whether the plugin's driver can read back, as its
+    /// [`Logger::reader`] says: asked once, of a driver created for no
+    /// container in a scratch directory, then removed.
     fn reads_logs(&self) -> bool {
-        self.plugin.driver == crate::drivers::jsonfile::NAME
+        *self.can_read.get_or_init(|| {
+            let dir = self
+                .plugin
+                .log_dir
+                .join(format!(".capabilities-probe-{}", std::process::id()));
+            let info = Info {
+                container_id: "capabilities-probe".into(),
+                log_path: Some(dir.join("probe.log")),
+                ..Info::default()
+            };
+            let can = std::fs::create_dir_all(&dir).is_ok()
+                && match self.plugin.registry.create(&self.plugin.driver, &info) {
+                    Ok(logger) => {
+                        let can = logger.reader().is_some();
+                        let _ = logger.close();
+                        can
+                    }
+                    Err(_) => false,
+                };
+            let _ = std::fs::remove_dir_all(&dir);
+            can
+        })
     }
 
     /// Where a file driver writes for the container `id`: always under the
@@ -512,44 +572,66 @@ impl State {
         Ok(self.plugin.log_dir.join(format!("{id}-json.log")))
     }
 
-    /// The container's json-file log, for dockerd.
-    fn read_logs(
-        &self,
-        body: &[u8],
-    ) -> std::result::Result<crate::drivers::jsonfile::LogReader, String> {
-        let req: read_logs::ReadRequest = serde_json::from_slice(body).map_err(|e| {
-            format!("/LogDriver.ReadLogs: the request is not {{Info, Config}}: {e}")
-        })?;
-        let path = self.log_path(&req.info.container_id)?;
-        crate::drivers::jsonfile::read_logs(path, &req.config.to_read_config())
-            .map_err(|e| e.to_string())
-    }
-
-    fn start(&self, req: StartRequest) -> std::result::Result<(), String> {
-        let log_path = self.log_path(&req.info.container_id)?;
-        let mut config = req.info.config.unwrap_or_default();
+    /// The driver a container names (or the plugin's), and its `Info`.
+    fn to_info(&self, docker: DockerInfo) -> std::result::Result<(String, Info), String> {
+        let log_path = self.log_path(&docker.container_id)?;
+        let mut config = docker.config.unwrap_or_default();
         let driver = config
             .remove(DRIVER_OPT)
             .unwrap_or_else(|| self.plugin.driver.clone());
         let info = Info {
             config,
-            container_name: req.info.container_name,
-            container_entrypoint: req.info.container_entrypoint,
-            container_args: req.info.container_args.unwrap_or_default(),
-            container_image_id: req.info.container_image_id,
-            container_image_name: req.info.container_image_name,
-            container_created: req
-                .info
+            container_name: docker.container_name,
+            container_entrypoint: docker.container_entrypoint,
+            container_args: docker.container_args.unwrap_or_default(),
+            container_image_id: docker.container_image_id,
+            container_image_name: docker.container_image_name,
+            container_created: docker
                 .container_created
                 .as_deref()
-                .and_then(crate::drivers::jsonfile::parse_rfc3339)
+                .and_then(crate::time::parse_time)
                 .unwrap_or(UNIX_EPOCH),
-            container_env: req.info.container_env.unwrap_or_default(),
-            container_labels: req.info.container_labels.unwrap_or_default(),
+            container_env: docker.container_env.unwrap_or_default(),
+            container_labels: docker.container_labels.unwrap_or_default(),
             log_path: Some(log_path),
-            daemon_name: req.info.daemon_name,
-            container_id: req.info.container_id,
+            daemon_name: docker.daemon_name,
+            container_id: docker.container_id,
         };
+        Ok((driver, info))
+    }
+
+    /// The container's logs, read through its driver's [`Logger::reader`]:
+    /// the driver it logs to now (or did last), or, for a container this
+    /// plugin has not seen since it started, one created and closed at once
+    /// to read what was left.
+    fn read_logs(&self, body: &[u8]) -> std::result::Result<LogStream, String> {
+        let req: read_logs::ReadRequest = serde_json::from_slice(body).map_err(|e| {
+            format!("/LogDriver.ReadLogs: the request is not {{Info, Config}}: {e}")
+        })?;
+        let (driver, info) = self.to_info(req.info)?;
+        let known = self.loggers.lock().get(&info.container_id);
+        let logger = match known {
+            Some(logger) => logger,
+            None => {
+                let logger = self
+                    .plugin
+                    .registry
+                    .create(&driver, &info)
+                    .map_err(|e| e.to_string())?;
+                let _ = logger.close();
+                logger
+            }
+        };
+        let reader = logger
+            .reader()
+            .ok_or_else(|| format!("log driver {:?} cannot read logs back", logger.name()))?;
+        reader
+            .read_logs(&req.config.to_read_config())
+            .map_err(|e| e.to_string())
+    }
+
+    fn start(&self, req: StartRequest) -> std::result::Result<(), String> {
+        let (driver, info) = self.to_info(req.info)?;
         // Claim the FIFO first, so that two requests for it cannot both start.
         {
             let mut streams = self.streams.lock();
@@ -597,6 +679,9 @@ impl State {
             })?;
         }
         let logger = self.plugin.registry.create(driver, info)?;
+        self.loggers
+            .lock()
+            .start(&info.container_id, Arc::clone(&logger));
         // The reader blocks: a second, blocking handle of the same FIFO.
         let reader = File::open(path).map_err(io)?;
         let abandon = Arc::new(AtomicBool::new(false));
@@ -608,12 +693,15 @@ impl State {
         let max_frame = self.plugin.max_frame;
         let key = path.to_owned();
         let stats = Arc::clone(&self.stats);
+        let loggers = Arc::clone(&self.loggers);
+        let container = info.container_id.clone();
         let name = "logdriver-plugin-fifo".to_owned();
         thread::Builder::new()
             .name(name.clone())
             .spawn(move || {
                 let counts = fifo::pump(src, &*logger, max_frame);
                 let _ = Error::guard(logger.name(), || logger.close());
+                loggers.lock().stopped(container, logger);
                 let mut stats = stats.lock();
                 if stats.len() == STATS_KEPT {
                     stats.pop_front();

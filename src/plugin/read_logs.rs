@@ -1,8 +1,6 @@
 //! `/LogDriver.ReadLogs`: a container's log, streamed to dockerd as
 //! framed `LogEntry`s.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -12,8 +10,8 @@ use serde::Deserialize;
 use super::http::Responder;
 use super::proto::{encode_frame, LogEntry};
 use super::DockerInfo;
-use crate::drivers::jsonfile::{LogReader, ReadConfig};
 use crate::message::Message;
+use crate::read::{LogStream, ReadConfig};
 
 /// How often a follower that has nothing to send checks that its client
 /// is still there.
@@ -61,7 +59,7 @@ impl DockerReadConfig {
         let time = |t: &Option<String>| {
             t.as_deref()
                 .filter(|t| !t.starts_with("0001-01-01"))
-                .and_then(crate::drivers::jsonfile::parse_rfc3339)
+                .and_then(crate::time::parse_time)
         };
         ReadConfig {
             tail: usize::try_from(self.tail).ok(),
@@ -96,9 +94,8 @@ fn frame(msg: &Message, out: &mut Vec<u8>) {
 /// one sends whatever has arrived as one chunk, at once. While there is
 /// nothing to send, it checks every [`CLIENT_CHECK`] that the client is
 /// still there; once it is gone, both threads end.
-pub(super) fn stream(logs: LogReader, out: &mut Responder<'_>) {
-    let gone = Arc::new(AtomicBool::new(false));
-    let logs = logs.cancel_on(Arc::clone(&gone));
+pub(super) fn stream(logs: LogStream, out: &mut Responder<'_>) {
+    let stopper = logs.stopper();
     let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(QUEUE);
     let reader = thread::Builder::new()
         .name("logdriver-plugin-readlogs".into())
@@ -122,7 +119,7 @@ pub(super) fn stream(logs: LogReader, out: &mut Responder<'_>) {
         return;
     }
     let Ok(mut body) = out.stream("application/x-json-stream") else {
-        gone.store(true, Ordering::SeqCst);
+        stopper.stop();
         return;
     };
     let mut chunk = Vec::new();
@@ -151,5 +148,5 @@ pub(super) fn stream(logs: LogReader, out: &mut Responder<'_>) {
         }
     }
     // The client is gone: let the reader go.
-    gone.store(true, Ordering::SeqCst);
+    stopper.stop();
 }

@@ -409,7 +409,7 @@ impl LogFile {
         let written = (|| {
             let mut extra = b"{\"lastTime\":\"".to_vec();
             if let Some(t) = last_time {
-                super::encode::write_time(&mut extra, t)
+                crate::time::write_time(&mut extra, t)
                     .map_err(|_| io::Error::other("time out of range"))?;
             }
             extra.extend_from_slice(b"\"}");

@@ -69,7 +69,7 @@
 //!
 //! # Reading
 //!
-//! [`JsonFileLogger::read_logs`] and [`read_logs`] return a [`LogReader`],
+//! [`JsonFileLogger::read_logs`] and [`read_logs`] return a [`JsonFileReader`],
 //! an iterator of [`Message`]s with Docker's `tail`,
 //! `since`, `until` and `follow` semantics; see [`ReadConfig`].
 
@@ -86,10 +86,12 @@ use std::sync::{Arc, OnceLock, Weak};
 use parking_lot::Mutex;
 
 use crate::logger::LoggerStats;
+/// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
+pub use crate::read::ReadConfig;
 use crate::units::parse_size_at_most;
 use crate::{Error, Info, Logger, Message, Registry, Result};
 use file::{AppendError, LogFile};
-pub use read::{LogReader, ReadConfig, MAX_ENTRY_BYTES};
+pub use read::{JsonFileReader, MAX_ENTRY_BYTES};
 
 /// The name this driver is registered under.
 pub const NAME: &str = "json-file";
@@ -293,15 +295,9 @@ impl JsonFileLogger {
     /// # Errors
     ///
     /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
-    pub fn read_logs(&self, config: &ReadConfig) -> Result<LogReader> {
-        LogReader::live(&self.log, config)
+    pub fn read_logs(&self, config: &ReadConfig) -> Result<JsonFileReader> {
+        JsonFileReader::live(&self.log, config)
     }
-}
-
-/// Parses an RFC 3339 time, as dockerd writes them in JSON.
-#[cfg(feature = "plugin")]
-pub(crate) fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
-    encode::parse_time(s)
 }
 
 /// The files that a `JsonFileLogger` of this process is writing, by path.
@@ -320,12 +316,12 @@ fn live() -> &'static Mutex<HashMap<PathBuf, Weak<LogFile>>> {
 /// # Errors
 ///
 /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
-pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LogReader> {
+pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<JsonFileReader> {
     let path = path.as_ref();
     let log = live().lock().get(path).and_then(Weak::upgrade);
     match log {
-        Some(log) => LogReader::live(&log, config),
-        None => LogReader::stopped(path, config),
+        Some(log) => JsonFileReader::live(&log, config),
+        None => JsonFileReader::stopped(path, config),
     }
 }
 
@@ -397,6 +393,11 @@ impl Logger for JsonFileLogger {
         }
     }
 
+    /// The json-file reader: see [`JsonFileLogger::read_logs`].
+    fn reader(&self) -> Option<&dyn crate::read::LogReader> {
+        Some(self)
+    }
+
     /// `true`: a batch costs one lock and one `write`, where each `log`
     /// costs one of each.
     fn prefers_batches(&self) -> bool {
@@ -412,6 +413,16 @@ impl Logger for JsonFileLogger {
     fn close(&self) -> Result<()> {
         self.log.close();
         Ok(())
+    }
+}
+
+/// Reads through [`JsonFileLogger::read_logs`]; stopping the stream ends a
+/// follower within 100 ms.
+impl crate::read::LogReader for JsonFileLogger {
+    fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = JsonFileLogger::read_logs(self, config)?.cancel_on(Arc::clone(&stop));
+        Ok(crate::read::LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
     }
 }
 

@@ -11,43 +11,11 @@ use std::time::{Duration, SystemTime};
 use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 
-use super::encode::parse_time;
 use super::file::{rotated_path, LogFile};
 use crate::error::{Error, Result};
 use crate::message::{Message, PartialGroups, Source};
-
-/// What to read; see [`JsonFileLogger::read_logs`](super::JsonFileLogger::read_logs).
-///
-/// # Examples
-///
-/// ```
-/// use std::time::{Duration, SystemTime};
-/// use logdriver::drivers::jsonfile::ReadConfig;
-///
-/// // The last 100 lines of the past hour, then new lines as they come.
-/// let config = ReadConfig {
-///     tail: Some(100),
-///     since: Some(SystemTime::now() - Duration::from_secs(3600)),
-///     follow: true,
-///     ..ReadConfig::default()
-/// };
-/// assert_eq!(config.until, None);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReadConfig {
-    /// Only the last this many entries (`Some(0)`: none). By default, all.
-    pub tail: Option<usize>,
-    /// Skip entries until the first one at or after this time; after it,
-    /// every entry is kept, as Docker does, since clocks can go backwards.
-    /// By default, no limit.
-    pub since: Option<SystemTime>,
-    /// Stop at the first entry after this time. By default, no limit.
-    pub until: Option<SystemTime>,
-    /// Keep reading new entries as they are written, across rotations,
-    /// until the logger is closed. Only for a reader of a live logger; by
-    /// default, off.
-    pub follow: bool,
-}
+use crate::read::ReadConfig;
+use crate::time::parse_time;
 
 /// One entry of a json-file log, as Docker writes it.
 #[derive(Deserialize)]
@@ -111,7 +79,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 ///
 /// With [`ReadConfig::follow`], `next` blocks until a new entry is written
 /// or the logger is closed.
-pub struct LogReader {
+pub struct JsonFileReader {
     segments: VecDeque<Segment>,
     /// Entries picked by `tail`, decoded lazily.
     tailed: Option<VecDeque<RawEntry>>,
@@ -123,9 +91,9 @@ pub struct LogReader {
     groups: PartialGroups,
 }
 
-impl std::fmt::Debug for LogReader {
+impl std::fmt::Debug for JsonFileReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogReader")
+        f.debug_struct("JsonFileReader")
             .field("files_left", &self.segments.len())
             .field("following", &self.follow.is_some())
             .finish()
@@ -163,10 +131,10 @@ fn open_rotated(path: &Path, index: usize) -> Result<Option<Segment>> {
     Ok(None)
 }
 
-impl LogReader {
+impl JsonFileReader {
     /// A reader of the live `log`: its rotated files and the current one
     /// up to its last complete entry, then (when following) what comes.
-    pub(super) fn live(log: &Arc<LogFile>, config: &ReadConfig) -> Result<LogReader> {
+    pub(super) fn live(log: &Arc<LogFile>, config: &ReadConfig) -> Result<JsonFileReader> {
         // Hold the writer still while the files are listed and opened, so
         // that the names and the current size agree.
         let state = log.state.lock();
@@ -198,11 +166,11 @@ impl LogReader {
             cancel: None,
             backoff: Duration::ZERO,
         });
-        LogReader::new(segments, follow, config)
+        JsonFileReader::new(segments, follow, config)
     }
 
     /// A reader of the files at `path` alone, as a stopped container left them.
-    pub(super) fn stopped(path: &Path, config: &ReadConfig) -> Result<LogReader> {
+    pub(super) fn stopped(path: &Path, config: &ReadConfig) -> Result<JsonFileReader> {
         let mut rotated = Vec::new();
         let mut index = 1;
         while let Some(segment) = open_rotated(path, index)? {
@@ -216,7 +184,7 @@ impl LogReader {
             reader: Box::new(BufReader::new(current)),
             line: 0,
         });
-        LogReader::new(segments, None, config)
+        JsonFileReader::new(segments, None, config)
     }
 
     /// Ends a following reader soon after `cancel` is set (within 100 ms),
@@ -241,7 +209,7 @@ impl LogReader {
     /// # Ok::<(), logdriver::Error>(())
     /// ```
     #[must_use]
-    pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> LogReader {
+    pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> JsonFileReader {
         if let Some(follow) = &mut self.follow {
             follow.cancel = Some(cancel);
         }
@@ -252,8 +220,8 @@ impl LogReader {
         segments: VecDeque<Segment>,
         follow: Option<Follow>,
         config: &ReadConfig,
-    ) -> Result<LogReader> {
-        let mut reader = LogReader {
+    ) -> Result<JsonFileReader> {
+        let mut reader = JsonFileReader {
             segments,
             tailed: None,
             follow,
@@ -502,7 +470,7 @@ fn read_range(file: &File, from: u64, to: u64, out: &mut VecDeque<u8>) -> io::Re
     Ok(())
 }
 
-impl Iterator for LogReader {
+impl Iterator for JsonFileReader {
     type Item = Result<Message>;
 
     fn next(&mut self) -> Option<Result<Message>> {
@@ -557,7 +525,7 @@ mod tests {
             follow: true,
             ..ReadConfig::default()
         };
-        let mut reader = LogReader::live(&log, &follow).unwrap();
+        let mut reader = JsonFileReader::live(&log, &follow).unwrap();
         // The file is rotated away and no new one can be opened: every
         // attempt fails the same way.
         std::fs::remove_file(&path).unwrap();
