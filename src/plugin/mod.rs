@@ -23,16 +23,24 @@
 //! | endpoint | request | answer |
 //! |---|---|---|
 //! | `/Plugin.Activate` | | `{"Implements":["LogDriver"]}` |
-//! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":…}}`: whether the driver is `json-file` |
+//! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":…}}`: whether the plugin's driver has a [`Logger::reader`] |
 //! | `/LogDriver.StartLogging` | `{"File":…,"Info":{…}}` | `{"Err":""}` |
 //! | `/LogDriver.StopLogging` | `{"File":…}` | `{"Err":""}`, once the FIFO is drained and the driver closed |
 //! | `/LogDriver.ReadLogs` | `{"Info":{…},"Config":{"Since","Until","Tail","Follow"}}` | framed `LogEntry`s |
 //!
 //! An error is answered `{"Err":"…"}` with status 500. `ReadLogs` (what
-//! `docker logs` uses) is served when the plugin's driver is `json-file`,
-//! and `Capabilities` says so. It reads the container's file with Docker's
-//! `Tail`, `Since` and `Until`; with `Follow`, a running container's new
-//! lines stream on until it stops.
+//! `docker logs` uses) is served for any driver that can read back, as
+//! its [`Logger::reader`] says (json-file can, and so can a driver of your
+//! own that implements [`LogReader`](crate::LogReader)); `Capabilities`
+//! says so for the plugin's driver. It reads with Docker's `Tail`, `Since`
+//! and `Until`; with `Follow`, a running container's new lines stream on
+//! until it stops. The plugin reads through the driver of the running (or
+//! recently stopped) container; for a container it has not seen since it
+//! started, through a driver created for it and closed at once. The
+//! answer is streamed: each batch of entries goes out as its own HTTP
+//! chunk the moment it is read, and a follower whose client has gone is
+//! [stopped](crate::Stopper) within a second, even on a container that
+//! writes nothing more.
 //!
 //! # Choosing the driver
 //!
@@ -40,7 +48,8 @@
 //! container names with `--log-opt driver=NAME`. The other `--log-opt`s
 //! are the driver's options, checked by the registry: an error reaches
 //! `docker run` as the reason the container could not start. A driver that
-//! writes files (`json-file`) gets `<log dir>/<container id>-json.log`.
+//! writes files gets `<log dir>/<container id>-json.log` as its
+//! [`Info::log_path`].
 //!
 //! # Trust
 //!
