@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use regex::Regex;
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// The option that names container labels to attach to each line (comma list).
 pub const LABELS_OPT: &str = "labels";
@@ -313,6 +313,37 @@ impl Info {
         }
         out.push_str(rest);
         Ok(out)
+    }
+}
+
+/// Checks that every key of `opts` is one of `known`, for a validator.
+///
+/// When several keys are unknown, the error names the first in sorted
+/// order, so that the same options always give the same error.
+///
+/// # Examples
+///
+/// ```
+/// use std::collections::HashMap;
+/// use logdriver::{reject_unknown_options, Error};
+///
+/// let opts = HashMap::from([("tag".to_string(), "x".to_string()), ("colour".to_string(), "red".to_string())]);
+/// assert!(reject_unknown_options("mine", &opts, &["tag", "colour"]).is_ok());
+/// let err = reject_unknown_options("mine", &opts, &["tag"]).unwrap_err();
+/// assert!(matches!(err, Error::UnknownOption { ref key, .. } if key == "colour"));
+/// ```
+///
+/// # Errors
+///
+/// [`Error::UnknownOption`] naming `driver` and the key.
+pub fn reject_unknown_options(
+    driver: &str,
+    opts: &HashMap<String, String>,
+    known: &[&str],
+) -> Result<()> {
+    match opts.keys().filter(|k| !known.contains(&k.as_str())).min() {
+        Some(key) => Err(Error::unknown_option(driver, key)),
+        None => Ok(()),
     }
 }
 

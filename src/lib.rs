@@ -166,7 +166,8 @@ struct ReadmeDoctests;
 pub use crate::copier::{Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE, MAX_BUFFER_SIZE};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{
-    Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT, LABELS_REGEX_OPT, TAG_OPT,
+    reject_unknown_options, Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT,
+    LABELS_REGEX_OPT, TAG_OPT,
 };
 pub use crate::logger::{Logger, LoggerStats};
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
@@ -175,6 +176,6 @@ pub use crate::nonblocking::{
 };
 pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};
 pub use crate::registry::{
-    registry, reject_unknown_options, Mode, Registry, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT,
-    MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,
+    registry, Mode, Registry, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT, MODE_OPT,
+    NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,
 };

@@ -126,12 +126,62 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry holding every built-in driver of the enabled features:
-    /// `none` (discards every line) and, with feature `zmq`, `zmq`.
+    /// A registry holding every built-in driver of the enabled features,
+    /// each with its validator: `json-file`
+    /// ([`drivers::jsonfile`](crate::drivers::jsonfile)), `none`
+    /// ([`drivers::none`](crate::drivers::none)) and, with feature `zmq`,
+    /// `zmq` ([`drivers::zmq`](crate::drivers::zmq)).
     pub fn with_builtins() -> Registry {
         let registry = Registry::new();
-        crate::drivers::register_builtins(&registry).expect("built-in driver names are distinct");
         registry
+            .register_builtins()
+            .expect("built-in driver names are distinct");
+        registry
+    }
+
+    /// Registers the built-in drivers from their public constructors and
+    /// validators: the drivers know nothing of registries.
+    fn register_builtins(&self) -> Result<()> {
+        use crate::drivers::{jsonfile, none};
+        self.register_driver(jsonfile::NAME, jsonfile::JsonFileLogger::new)?;
+        self.register_validator(jsonfile::NAME, jsonfile::JsonFileLogger::validate)?;
+        // `none` takes any options, as in Docker.
+        self.register_driver(none::NAME, |_: &Info| Ok(none::NoneLogger))?;
+        #[cfg(feature = "zmq")]
+        {
+            use crate::drivers::zmq;
+            self.register_driver(zmq::NAME, zmq::ZmqLogger::new)?;
+            self.register_validator(zmq::NAME, zmq::ZmqLogger::validate)?;
+        }
+        Ok(())
+    }
+
+    /// Registers a driver whose creator returns its own type: the same as
+    /// [`register`](Registry::register), without the `Box<dyn Logger>`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRegistered`] when a driver is already registered
+    /// under `name`; the registered one stays.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::{drivers::none::NoneLogger, Info, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.register_driver("discard", |_: &Info| Ok(NoneLogger))?;
+    /// assert_eq!(registry.names(), ["discard"]);
+    /// # Ok::<(), logdriver::Error>(())
+    /// ```
+    pub fn register_driver<L, F>(&self, name: &str, creator: F) -> Result<()>
+    where
+        L: Logger + 'static,
+        F: Fn(&Info) -> Result<L> + Send + Sync + 'static,
+    {
+        self.register(name, move |info: &Info| {
+            creator(info).map(|logger| Box::new(logger) as Box<dyn Logger>)
+        })
     }
 
     /// Registers `creator` as the driver `name`.
@@ -287,37 +337,6 @@ fn insert_once<T: ?Sized>(
     }
     map.insert(name.to_owned(), value);
     Ok(())
-}
-
-/// Checks that every key of `opts` is one of `known`, for a validator.
-///
-/// When several keys are unknown, the error names the first in sorted
-/// order, so that the same options always give the same error.
-///
-/// # Examples
-///
-/// ```
-/// use std::collections::HashMap;
-/// use logdriver::{reject_unknown_options, Error};
-///
-/// let opts = HashMap::from([("tag".to_string(), "x".to_string()), ("colour".to_string(), "red".to_string())]);
-/// assert!(reject_unknown_options("mine", &opts, &["tag", "colour"]).is_ok());
-/// let err = reject_unknown_options("mine", &opts, &["tag"]).unwrap_err();
-/// assert!(matches!(err, Error::UnknownOption { ref key, .. } if key == "colour"));
-/// ```
-///
-/// # Errors
-///
-/// [`Error::UnknownOption`] naming `driver` and the key.
-pub fn reject_unknown_options(
-    driver: &str,
-    opts: &HashMap<String, String>,
-    known: &[&str],
-) -> Result<()> {
-    match opts.keys().filter(|k| !known.contains(&k.as_str())).min() {
-        Some(key) => Err(Error::unknown_option(driver, key)),
-        None => Ok(()),
-    }
 }
 
 /// The `max-buffer-size` option in bytes, or its default.

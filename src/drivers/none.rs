@@ -4,9 +4,9 @@
 //! whatever its options, and creating it gives a driver that drops every
 //! line unseen, so a runtime needs no special case for it.
 
-use std::collections::HashMap;
-
-use crate::{Info, Logger, Message, Registry, Result};
+use crate::error::Result;
+use crate::logger::Logger;
+use crate::message::Message;
 
 /// The name this driver is registered under.
 pub const NAME: &str = "none";
@@ -37,9 +37,4 @@ impl Logger for NoneLogger {
     fn close(&self) -> Result<()> {
         Ok(())
     }
-}
-
-pub(crate) fn register(registry: &Registry) -> Result<()> {
-    registry.register(NAME, |_: &Info| Ok(Box::new(NoneLogger) as Box<dyn Logger>))?;
-    registry.register_validator(NAME, |_: &HashMap<String, String>| Ok(()))
 }

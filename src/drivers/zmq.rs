@@ -84,9 +84,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::Logger;
 use crate::logger::LoggerStats;
+use crate::message::Message;
 use crate::units::{parse_duration, MAX_DURATION};
-use crate::{Error, Info, Logger, Message, Registry, Result};
 
 /// The name this driver is registered under.
 pub const NAME: &str = "zmq";
@@ -144,7 +147,7 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::reject_unknown_options(NAME, opts, &OPTIONS)?;
+        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let address = opts
             .get(ADDRESS_OPT)
             .ok_or_else(|| Error::missing_option(NAME, ADDRESS_OPT))?;
@@ -539,13 +542,6 @@ impl Logger for ZmqLogger {
         }
         Ok(())
     }
-}
-
-pub(crate) fn register(registry: &Registry) -> Result<()> {
-    registry.register(NAME, |info: &Info| {
-        Ok(Box::new(ZmqLogger::new(info)?) as Box<dyn Logger>)
-    })?;
-    registry.register_validator(NAME, ZmqLogger::validate)
 }
 
 #[cfg(test)]

@@ -205,7 +205,7 @@ pub(super) fn write_entry(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{PartialMeta, Source};
+    use crate::message::{PartialMeta, Source};
 
     fn esc(s: &[u8], escape: Escape) -> String {
         let mut out = Vec::new();

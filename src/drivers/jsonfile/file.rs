@@ -15,7 +15,7 @@ use flate2::{Compression, GzBuilder};
 use parking_lot::{Condvar, Mutex};
 
 use super::encode::{write_entry, TimeCache};
-use crate::Message;
+use crate::message::Message;
 
 /// `<path>.<index>`, or `<path>.<index>.gz` when `gz`.
 pub(super) fn rotated_path(path: &Path, index: usize, gz: bool) -> PathBuf {

@@ -85,11 +85,14 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::Logger;
 use crate::logger::LoggerStats;
+use crate::message::Message;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
 use crate::units::parse_size_at_most;
-use crate::{Error, Info, Logger, Message, Registry, Result};
 use file::{AppendError, LogFile};
 pub use read::{JsonFileReader, MAX_ENTRY_BYTES};
 
@@ -113,11 +116,11 @@ const OPTIONS: [&str; 8] = [
     MAX_SIZE_OPT,
     MAX_FILE_OPT,
     COMPRESS_OPT,
-    crate::LABELS_OPT,
-    crate::LABELS_REGEX_OPT,
-    crate::ENV_OPT,
-    crate::ENV_REGEX_OPT,
-    crate::TAG_OPT,
+    crate::info::LABELS_OPT,
+    crate::info::LABELS_REGEX_OPT,
+    crate::info::ENV_OPT,
+    crate::info::ENV_REGEX_OPT,
+    crate::info::TAG_OPT,
 ];
 
 /// The driver's options, checked.
@@ -130,7 +133,7 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::reject_unknown_options(NAME, opts, &OPTIONS)?;
+        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let invalid =
             |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
         let max_size = match opts.get(MAX_SIZE_OPT) {
@@ -243,8 +246,8 @@ impl JsonFileLogger {
             driver: NAME.to_owned(),
         })?;
         let mut attrs = info.extra_attributes(NAME)?;
-        if info.config.contains_key(crate::TAG_OPT) {
-            attrs.insert(crate::TAG_OPT.to_owned(), info.tag(NAME)?);
+        if info.config.contains_key(crate::info::TAG_OPT) {
+            attrs.insert(crate::info::TAG_OPT.to_owned(), info.tag(NAME)?);
         }
         let attrs = (!attrs.is_empty()).then(|| encode::encode_attrs(&attrs));
         let log = LogFile::open(
@@ -437,11 +440,4 @@ impl Drop for JsonFileLogger {
             live.remove(&self.log.path);
         }
     }
-}
-
-pub(crate) fn register(registry: &Registry) -> Result<()> {
-    registry.register(NAME, |info: &Info| {
-        Ok(Box::new(JsonFileLogger::new(info)?) as Box<dyn Logger>)
-    })?;
-    registry.register_validator(NAME, JsonFileLogger::validate)
 }
