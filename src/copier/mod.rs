@@ -1,20 +1,22 @@
 //! [`Copier`]: reads a container's streams line by line into a driver.
+//!
+//! Each source's thread does read → cut → deliver: [`lines`] cuts bytes
+//! into messages, and `logger::deliver` hands batches to the driver.
+
+mod lines;
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
-use std::mem;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
-
 use crate::error::{Error, Result};
 use crate::logger::{self, Logger};
-use crate::message::{Message, PartialMeta, Source};
+use crate::message::{Message, Source};
+use lines::LineCutter;
 
 /// The line buffer size used when neither [`Copier::buffer_size`] nor the
 /// driver's [`Logger::buf_size`] sets one: 16 KiB, as in Docker.
@@ -25,21 +27,9 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 /// to it, so that a driver cannot make the Copier allocate without bound.
 pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 
-/// The most bytes one `read` asks for. Docker asks for 2 KiB; a pipe holds
-/// 64 KiB, and draining it in one call is what makes the Copier fast.
-const READ_SIZE: usize = 64 * 1024;
-
-/// How many spent buffers wait for the driver to let go of them, to be
-/// reused: 64 of 80 KiB cover a worker some milliseconds behind. They are
-/// kept only while reads come in full.
-const MAX_RETIRED: usize = 64;
-
 /// The most messages handed to [`Logger::log_batch`] at once: a read of
 /// tiny lines must not build a batch of tens of thousands.
 const MAX_BATCH: usize = 1024;
-
-/// The least read space worth a `read`; below it, a new buffer is started.
-const MIN_READ_SPACE: usize = READ_SIZE / 4;
 
 type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 
@@ -281,13 +271,6 @@ impl std::ops::AddAssign for CopyStats {
     }
 }
 
-/// The partial group that the current line belongs to.
-struct Group {
-    id: String,
-    ordinal: u32,
-    timestamp: SystemTime,
-}
-
 /// One source's copying state, owned by its thread.
 struct SourceCopy {
     source: Source,
@@ -301,37 +284,11 @@ struct SourceCopy {
 }
 
 impl SourceCopy {
-    /// Copies `reader` to its end, cutting chunks of `chunk` bytes.
-    ///
-    /// The first `filled` bytes of `buf` are the start of a line that was
-    /// read but not yet sent: they hold no `'\n'` and are fewer than
-    /// `chunk`; the rest of `buf` is initialized space for the next read.
-    /// After a read, lines are sliced out of the buffer, frozen into
-    /// [`Bytes`]. Two ways to get the next buffer:
-    ///
-    /// - While the driver lets go of its lines (any driver that is done
-    ///   with a line when `log` returns), the whole buffer is frozen and
-    ///   comes back whole through `try_into_mut`, the held-back bytes moved
-    ///   to its front: no allocation and no zeroing at all.
-    /// - A driver that keeps lines (a queue, a batch) keeps the buffer
-    ///   alive: then only the part that was read is split off, and the next
-    ///   reads go into the rest, until the buffer is spent. Then it is
-    ///   kept, and the oldest spent buffer the driver has let go of is
-    ///   zeroed and reused (a new one only when there is none), so that a
-    ///   steady stream through a queue does not fault in fresh pages.
+    /// Copies `reader` to its end: read, cut, deliver.
     fn run(&mut self, mut reader: Box<dyn Read + Send>, chunk: usize) {
-        let size = chunk + READ_SIZE;
-        let mut buf = BytesMut::zeroed(size);
-        let mut filled = 0;
-        let mut whole = true;
-        let mut retired = VecDeque::new();
-        let mut group: Option<Group> = None;
-
-        loop {
-            if self.closed.load(Ordering::Relaxed) {
-                break;
-            }
-            let n = match reader.read(&mut buf[filled..]) {
+        let mut cutter = LineCutter::new(self.source, chunk);
+        while !self.closed.load(Ordering::Relaxed) {
+            let n = match reader.read(cutter.space()) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -341,226 +298,34 @@ impl SourceCopy {
                 }
             };
             self.stats.bytes += n as u64;
-            if n < MIN_READ_SPACE {
-                // The stream is not in a hurry: let go of the spent buffers
-                // kept for reuse, so that a quiet container holds no more
-                // than its one buffer.
-                retired.clear();
-            }
-            let now = SystemTime::now();
-            let end = filled + n;
-            let data = if whole {
-                mem::take(&mut buf).freeze()
-            } else {
-                buf.split_to(end).freeze()
-            };
-
+            cutter.filled(n, SystemTime::now());
             // One unwind guard per read, not per line: a panic in `log`
-            // skips only its own line, since `next` is already past it.
-            let mut next = 0;
-            loop {
-                let lines = AssertUnwindSafe(|| {
-                    self.send_lines(&data, &mut next, filled, end, chunk, &mut group, now)
-                });
-                match catch_unwind(lines) {
-                    Ok(()) => break,
-                    Err(payload) => self.failed(Error::panicked(self.dst.name(), &*payload)),
-                }
-            }
-            // What follows the last newline is held back, but never a
-            // whole buffer's worth: that goes out in chunks.
-            while end - next >= chunk {
-                self.send_partial(data.slice(next..next + chunk), false, &mut group, now);
-                next += chunk;
-            }
-            self.deliver();
-            filled = end - next;
-            buf = Self::next_buffer(data, next..end, buf, &mut whole, &mut retired, size);
-        }
-
-        // End of input (or close): what is held back has no newline. Docker
-        // sends it as a partial that does not end its line, so that the
-        // reassembly law holds; a driver can still tell it apart.
-        if filled > 0 {
-            let rest = buf.split_to(filled).freeze();
-            self.send_partial(rest, false, &mut group, SystemTime::now());
-            self.deliver();
-        }
-    }
-
-    /// The buffer for the next read, holding `data[held]` at its front.
-    ///
-    /// `rest` is what follows `data` in its allocation (empty when `data`
-    /// is the whole buffer); `whole` says which way buffers go (see `run`).
-    fn next_buffer(
-        data: Bytes,
-        held: std::ops::Range<usize>,
-        mut rest: BytesMut,
-        whole: &mut bool,
-        retired: &mut VecDeque<BytesMut>,
-        size: usize,
-    ) -> BytesMut {
-        let len = held.len();
-        if *whole {
-            match data.try_into_mut() {
-                Ok(mut reused) => {
-                    reused.copy_within(held, 0);
-                    return reused;
-                }
-                // The driver keeps lines: from now on, split buffers.
-                Err(data) => {
-                    *whole = false;
-                    let mut fresh = BytesMut::zeroed(size);
-                    fresh[..len].copy_from_slice(&data[held]);
-                    return fresh;
-                }
-            }
-        }
-        if rest.len() >= len + MIN_READ_SPACE {
-            rest[..len].copy_from_slice(&data[held]);
-            return rest;
-        }
-        // Spent. If the driver has let go of the whole allocation by now,
-        // take it back and return to whole buffers. Else keep it, and reuse
-        // the oldest spent buffer the driver has let go of: a new one costs
-        // page faults, since a buffer freed on the driver's thread tends to
-        // go back to the system.
-        let kept = data[held].to_vec();
-        drop(data);
-        rest.clear();
-        *whole = rest.try_reclaim(size);
-        if !*whole {
-            retired.push_back(mem::take(&mut rest));
-            let free = retired.front_mut().is_some_and(|old| old.try_reclaim(size));
-            rest = if free {
-                retired.pop_front().unwrap_or_default()
-            } else {
-                if retired.len() > MAX_RETIRED {
-                    retired.pop_front();
-                }
-                BytesMut::with_capacity(size)
-            };
-        }
-        rest.extend_from_slice(&kept);
-        rest.resize(size, 0);
-        rest
-    }
-
-    /// Sends the lines of `data[..end]` from `*next` on, leaving `*next`
-    /// after the last newline.
-    ///
-    /// The first `held` bytes have no newline. `*next` moves past each line
-    /// before the line is sent, so that after a panic the caller can go on
-    /// with the line after it.
-    #[allow(clippy::too_many_arguments)]
-    fn send_lines(
-        &mut self,
-        data: &Bytes,
-        next: &mut usize,
-        held: usize,
-        end: usize,
-        chunk: usize,
-        group: &mut Option<Group>,
-        now: SystemTime,
-    ) {
-        let from = (*next).max(held);
-        for nl in memchr::memchr_iter(b'\n', &data[from..end]) {
-            let nl = from + nl;
-            let line = data.slice(mem::replace(next, nl + 1)..nl);
-            if line.len() >= chunk || group.is_some() {
-                // Chunks guard each message: a panic must not lose the rest.
-                self.send_line(line, chunk, group, now);
-                continue;
-            }
-            self.stats.lines += 1;
-            let msg = Message {
-                line,
-                source: self.source,
-                timestamp: now,
-                partial: None,
-            };
-            // As in `send`, written out: a helper that hands the message
-            // back through an `Option` cost this per-line path 15% (copier
-            // bench, in memory).
-            if let Some(batch) = &mut self.batch {
-                batch.push_back(msg);
-                if batch.len() >= MAX_BATCH {
-                    self.deliver();
-                }
-            } else if let Err(err) = self.dst.log(msg) {
+            // costs its own line, and the cutter goes on after it.
+            let dst = Arc::clone(&self.dst);
+            while let Err(err) = Error::guard(dst.name(), || {
+                cutter.cut(&mut |msg| self.send(msg));
+                Ok(())
+            }) {
                 self.failed(err);
             }
+            self.deliver();
         }
+        // End of input (or close): what is held back has no newline.
+        cutter.finish(&mut |msg| self.send(msg));
+        self.deliver();
     }
 
-    /// Sends a complete line, cut into chunks if it is `chunk` bytes or more.
-    fn send_line(
-        &mut self,
-        mut line: Bytes,
-        chunk: usize,
-        group: &mut Option<Group>,
-        now: SystemTime,
-    ) {
-        while line.len() >= chunk {
-            let head = line.split_to(chunk);
-            self.send_partial(head, false, group, now);
-        }
-        if group.is_some() {
-            self.send_partial(line, true, group, now);
-        } else {
-            self.send(Message {
-                line,
-                source: self.source,
-                timestamp: now,
-                partial: None,
-            });
-        }
-    }
-
-    /// Sends one chunk of the current group, starting a group if needed.
-    fn send_partial(
-        &mut self,
-        line: Bytes,
-        last: bool,
-        group: &mut Option<Group>,
-        now: SystemTime,
-    ) {
-        let g = group.get_or_insert_with(|| Group {
-            id: PartialMeta::new_id(),
-            ordinal: 0,
-            timestamp: now,
-        });
-        g.ordinal += 1;
-        let msg = Message {
-            line,
-            source: self.source,
-            timestamp: g.timestamp,
-            partial: Some(PartialMeta {
-                id: g.id.clone(),
-                ordinal: g.ordinal,
-                last,
-            }),
-        };
-        if last {
-            *group = None;
-        }
-        self.stats.partials += 1;
-        self.send(msg);
-    }
-
-    /// Sends one message (or adds it to the batch), surviving a panic in
-    /// `log`.
+    /// Sends one message, or adds it to the batch. A panic in `log`
+    /// unwinds to the caller's guard.
     fn send(&mut self, msg: Message) {
         self.stats.lines += 1;
+        self.stats.partials += u64::from(msg.partial.is_some());
         if let Some(batch) = &mut self.batch {
             batch.push_back(msg);
             if batch.len() >= MAX_BATCH {
                 self.deliver();
             }
-            return;
-        }
-        let dst = &self.dst;
-        if let Err(err) = Error::guard(dst.name(), || dst.log(msg)) {
+        } else if let Err(err) = self.dst.log(msg) {
             self.failed(err);
         }
     }
@@ -587,7 +352,10 @@ fn count_failure(stats: &mut CopyStats, hook: Option<&ErrorHook>, source: Source
     stats.log_errors += 1;
     if let Some(hook) = hook {
         // A panicking hook must not stop the copy either.
-        let _ = catch_unwind(AssertUnwindSafe(|| hook(source, &err)));
+        let _ = Error::guard("on_error hook", || {
+            hook(source, &err);
+            Ok(())
+        });
     }
 }
 

@@ -1,0 +1,399 @@
+//! [`LineCutter`]: a stream's bytes into lines and chunks, without threads
+//! or drivers, and without copying a line.
+
+use std::collections::VecDeque;
+use std::mem;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::message::{Message, PartialMeta, Source};
+
+/// The most bytes one `read` asks for. A pipe holds 64 KiB: draining it in
+/// one call is what makes copying fast (Docker asks for 2 KiB).
+pub(super) const READ_SIZE: usize = 64 * 1024;
+
+/// How many spent buffers wait for the driver to let go of them, to be
+/// reused: enough to cover a driver some milliseconds behind.
+const MAX_RETIRED: usize = 64;
+
+/// The least read space worth a `read`; below it, a new buffer is started.
+const MIN_READ_SPACE: usize = READ_SIZE / 4;
+
+/// The partial group that the line in progress belongs to.
+struct Group {
+    id: String,
+    /// The ordinal of the last chunk sent.
+    ordinal: u32,
+    /// The first chunk's time, which every chunk of the line carries.
+    timestamp: SystemTime,
+}
+
+/// Cuts one stream's bytes into [`Message`]s: whole lines, and chunks of
+/// exactly `chunk` bytes for lines of at least that size.
+///
+/// Reads go into [`space`](LineCutter::space); [`filled`](LineCutter::filled)
+/// takes them, and [`cut`](LineCutter::cut) hands their messages to a sink.
+/// Each message's `line` is a slice of the buffer the bytes were read into.
+pub(super) struct LineCutter {
+    source: Source,
+    /// Lines of at least this many bytes go out as chunks of this many.
+    chunk: usize,
+    /// The allocation size of every buffer: a chunk plus a read.
+    size: usize,
+    /// The buffer being read into. Its first `held` bytes are the start of
+    /// a line that was read but not sent: no `'\n'` in them, and fewer
+    /// than `chunk`. The rest is initialized space for the next read.
+    buf: BytesMut,
+    held: usize,
+    /// The bytes of the last read, frozen, with the held bytes before them
+    /// (and, when buffers come back whole, the unused space after them);
+    /// empty between reads.
+    data: Bytes,
+    /// Where the bytes read end in `data`.
+    end: usize,
+    /// How far into `data` messages have been cut. It moves past a message
+    /// before the message is handed out, so that a sink that panics loses
+    /// only that message, and the next `cut` goes on after it.
+    next: usize,
+    /// When the last read came back: the time of its lines.
+    now: SystemTime,
+    /// Whether buffers come back whole. True while the driver lets go of
+    /// every line before the next read: the buffer is frozen whole and
+    /// taken back whole, with no allocation and no zeroing. False once a
+    /// driver keeps lines (a queue, a batch): then each read's part is
+    /// split off, and the next reads go into the rest.
+    whole: bool,
+    /// Spent buffers the driver may still hold lines of, oldest first:
+    /// one it has let go of is reused rather than a fresh one, whose pages
+    /// would fault in. Kept only while reads come in full.
+    retired: VecDeque<BytesMut>,
+    group: Option<Group>,
+}
+
+impl LineCutter {
+    /// A cutter for `source`'s stream, with chunks of `chunk` bytes (1 or more).
+    pub(super) fn new(source: Source, chunk: usize) -> LineCutter {
+        let size = chunk + READ_SIZE;
+        LineCutter {
+            source,
+            chunk,
+            size,
+            buf: BytesMut::zeroed(size),
+            held: 0,
+            data: Bytes::new(),
+            end: 0,
+            next: 0,
+            now: SystemTime::UNIX_EPOCH,
+            whole: true,
+            retired: VecDeque::new(),
+            group: None,
+        }
+    }
+
+    /// Where the next read goes: never empty.
+    pub(super) fn space(&mut self) -> &mut [u8] {
+        &mut self.buf[self.held..]
+    }
+
+    /// Takes the `n` bytes just read into [`space`](LineCutter::space), at
+    /// `now`; [`cut`](LineCutter::cut) hands out their messages.
+    pub(super) fn filled(&mut self, n: usize, now: SystemTime) {
+        if n < MIN_READ_SPACE {
+            // The stream is not in a hurry: let go of the spent buffers, so
+            // that a quiet container holds no more than its one buffer.
+            self.retired.clear();
+        }
+        let end = self.held + n;
+        self.data = if self.whole {
+            mem::take(&mut self.buf).freeze()
+        } else {
+            self.buf.split_to(end).freeze()
+        };
+        self.end = end;
+        self.next = 0;
+        self.now = now;
+    }
+
+    /// Hands every message of the bytes taken by `filled` to `sink`, in
+    /// order, then readies the buffer for the next read.
+    ///
+    /// If `sink` panics, the message it was given is gone; calling `cut`
+    /// again goes on with the next one.
+    pub(super) fn cut(&mut self, sink: &mut impl FnMut(Message)) {
+        let end = self.end;
+        // The held bytes have no newline: search after them.
+        let from = self.next.max(self.held);
+        // A handle of our own, so that the sink can borrow `self`; dropped
+        // before `next_buffer` needs `data` to be unique again.
+        let data = self.data.clone();
+        for nl in memchr::memchr_iter(b'\n', &data[from..end]) {
+            let nl = from + nl;
+            let line = data.slice(mem::replace(&mut self.next, nl + 1)..nl);
+            if line.len() < self.chunk && self.group.is_none() {
+                sink(Message {
+                    line,
+                    source: self.source,
+                    timestamp: self.now,
+                    partial: None,
+                });
+            } else {
+                self.long_line(line, sink);
+            }
+        }
+        drop(data);
+        // What follows the last newline is held back, but never a whole
+        // chunk's worth: that goes out now.
+        while end - self.next >= self.chunk {
+            let chunk = self.data.slice(self.next..self.next + self.chunk);
+            self.next += self.chunk;
+            self.send_chunk(chunk, false, sink);
+        }
+        self.held = end - self.next;
+        self.next_buffer();
+    }
+
+    /// At the end of input: hands out the held bytes, which have no
+    /// newline, as a chunk that does not end its line, as Docker does, so
+    /// that joining the messages gives back the stream byte for byte.
+    pub(super) fn finish(&mut self, sink: &mut impl FnMut(Message)) {
+        if self.held > 0 {
+            let rest = self.buf.split_to(mem::take(&mut self.held)).freeze();
+            self.now = SystemTime::now();
+            self.send_chunk(rest, false, sink);
+        }
+    }
+
+    /// Hands out a line that is a chunk or more long, or ends a group.
+    fn long_line(&mut self, mut line: Bytes, sink: &mut impl FnMut(Message)) {
+        while line.len() >= self.chunk {
+            let head = line.split_to(self.chunk);
+            self.send_chunk(head, false, sink);
+        }
+        if self.group.is_some() {
+            self.send_chunk(line, true, sink);
+        } else {
+            sink(Message {
+                line,
+                source: self.source,
+                timestamp: self.now,
+                partial: None,
+            });
+        }
+    }
+
+    /// Hands out one chunk of the line in progress, starting its group if
+    /// needed; `last` ends it.
+    fn send_chunk(&mut self, line: Bytes, last: bool, sink: &mut impl FnMut(Message)) {
+        let now = self.now;
+        let group = self.group.get_or_insert_with(|| Group {
+            id: PartialMeta::new_id(),
+            ordinal: 0,
+            timestamp: now,
+        });
+        group.ordinal += 1;
+        let msg = Message {
+            line,
+            source: self.source,
+            timestamp: group.timestamp,
+            partial: Some(PartialMeta {
+                id: group.id.clone(),
+                ordinal: group.ordinal,
+                last,
+            }),
+        };
+        if last {
+            self.group = None;
+        }
+        sink(msg);
+    }
+
+    /// Readies `buf` for the next read, with the held bytes of `data` at
+    /// its front.
+    fn next_buffer(&mut self) {
+        let data = mem::take(&mut self.data);
+        let held = self.next..self.end;
+        let len = held.len();
+        if self.whole {
+            match data.try_into_mut() {
+                Ok(mut reused) => {
+                    reused.copy_within(held, 0);
+                    self.buf = reused;
+                }
+                // The driver keeps lines: from now on, split buffers.
+                Err(data) => {
+                    self.whole = false;
+                    let mut fresh = BytesMut::zeroed(self.size);
+                    fresh[..len].copy_from_slice(&data[held]);
+                    self.buf = fresh;
+                }
+            }
+            return;
+        }
+        if self.buf.len() >= len + MIN_READ_SPACE {
+            self.buf[..len].copy_from_slice(&data[held]);
+            return;
+        }
+        // Spent. If the driver has let go of the whole allocation by now,
+        // take it back and return to whole buffers. Else keep it, and reuse
+        // the oldest spent buffer the driver has let go of.
+        let kept = data[held].to_vec();
+        drop(data);
+        let mut rest = mem::take(&mut self.buf);
+        rest.clear();
+        self.whole = rest.try_reclaim(self.size);
+        if !self.whole {
+            self.retired.push_back(mem::take(&mut rest));
+            let size = self.size;
+            let free = self
+                .retired
+                .front_mut()
+                .is_some_and(|old| old.try_reclaim(size));
+            rest = if free {
+                self.retired.pop_front().unwrap_or_default()
+            } else {
+                if self.retired.len() > MAX_RETIRED {
+                    self.retired.pop_front();
+                }
+                BytesMut::with_capacity(size)
+            };
+        }
+        rest.extend_from_slice(&kept);
+        rest.resize(self.size, 0);
+        self.buf = rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message as `(line, Some((ordinal, last)))`, or `(line, None)`.
+    type Cut = (Vec<u8>, Option<(u32, bool)>);
+
+    /// Feeds `reads` one by one to a cutter with chunks of `chunk` bytes,
+    /// then ends the input. `keep` holds on to every line, as a queue does.
+    fn cut(chunk: usize, reads: &[&[u8]], keep: bool) -> Vec<Cut> {
+        let mut cutter = LineCutter::new(Source::Stdout, chunk);
+        let mut out = Vec::new();
+        let mut kept = Vec::new();
+        let mut sink = |m: Message| {
+            out.push((m.line.to_vec(), m.partial.map(|p| (p.ordinal, p.last))));
+            if keep {
+                kept.push(m.line);
+            }
+        };
+        for read in reads {
+            // As a reader does: at most the space there is, per call.
+            let mut rest = *read;
+            while !rest.is_empty() {
+                let space = cutter.space();
+                let n = space.len().min(rest.len());
+                space[..n].copy_from_slice(&rest[..n]);
+                rest = &rest[n..];
+                cutter.filled(n, SystemTime::now());
+                cutter.cut(&mut sink);
+            }
+        }
+        cutter.finish(&mut sink);
+        out
+    }
+
+    fn w(s: &[u8]) -> Cut {
+        (s.to_vec(), None)
+    }
+
+    fn p(s: &[u8], ordinal: u32, last: bool) -> Cut {
+        (s.to_vec(), Some((ordinal, last)))
+    }
+
+    #[test]
+    fn a_newline_at_a_reads_edge() {
+        assert_eq!(cut(16, &[b"ab", b"\ncd\n"], false), [w(b"ab"), w(b"cd")]);
+        assert_eq!(cut(16, &[b"ab\n", b"cd\n"], false), [w(b"ab"), w(b"cd")]);
+        assert_eq!(cut(16, &[b"ab", b"\n"], false), [w(b"ab")]);
+    }
+
+    #[test]
+    fn a_line_exactly_the_chunk_size_ends_with_an_empty_last_chunk() {
+        assert_eq!(
+            cut(4, &[b"abcd\n"], false),
+            [p(b"abcd", 1, false), p(b"", 2, true)]
+        );
+        assert_eq!(cut(4, &[b"abc\n"], false), [w(b"abc")]);
+    }
+
+    #[test]
+    fn a_long_line_across_reads_keeps_its_group() {
+        assert_eq!(
+            cut(4, &[b"abc", b"defgh", b"ij\nk\n"], false),
+            [
+                p(b"abcd", 1, false),
+                p(b"efgh", 2, false),
+                p(b"ij", 3, true),
+                w(b"k")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_end_of_input_with_bytes_held_back() {
+        assert_eq!(cut(16, &[b"ab\ncd"], false), [w(b"ab"), p(b"cd", 1, false)]);
+        assert_eq!(
+            cut(4, &[b"abcdef"], false),
+            [p(b"abcd", 1, false), p(b"ef", 2, false)]
+        );
+        assert_eq!(cut(4, &[b"abcd"], false), [p(b"abcd", 1, false)]);
+        assert_eq!(cut(4, &[], false), []);
+    }
+
+    #[test]
+    fn buffers_are_reused_while_the_driver_keeps_lines() {
+        // Many full reads whose lines are all kept: the split buffers are
+        // spent and replaced, and every line stays intact.
+        let line: Vec<u8> = (0..99)
+            .map(|i| b'a' + (i % 26) as u8)
+            .chain([b'\n'])
+            .collect();
+        let read: Vec<u8> = line
+            .iter()
+            .copied()
+            .cycle()
+            .take(READ_SIZE / 100 * 100)
+            .collect();
+        let reads: Vec<&[u8]> = std::iter::repeat_n(&read[..], 40).collect();
+        let out = cut(1 << 14, &reads, true);
+        let total = 40 * read.len();
+        assert_eq!(out.len(), total / 100);
+        // Rejoined, every line is whole.
+        let mut joined = Vec::new();
+        for (l, partial) in &out {
+            joined.extend_from_slice(l);
+            if partial.is_none_or(|(_, last)| last) {
+                joined.push(b'\n');
+            }
+        }
+        assert_eq!(joined.len(), total);
+        assert!(joined.chunks(100).all(|c| c == &line[..]));
+    }
+
+    #[test]
+    fn a_panicking_sink_loses_only_its_message() {
+        let mut cutter = LineCutter::new(Source::Stdout, 16);
+        cutter.space()[..9].copy_from_slice(b"a\nboom\nc\n");
+        cutter.filled(9, SystemTime::now());
+        let mut got = Vec::new();
+        loop {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                cutter.cut(&mut |m: Message| {
+                    assert_ne!(&m.line[..], b"boom", "the sink panics");
+                    got.push(m.line);
+                })
+            }));
+            if run.is_ok() {
+                break;
+            }
+        }
+        assert_eq!(got, ["a", "c"]);
+    }
+}
