@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::http::Responder;
 use super::proto::{encode_frame, LogEntry};
-use super::DockerInfo;
+use super::routes::DockerInfo;
 use crate::message::Message;
 use crate::read::{LogStream, ReadConfig};
 
@@ -113,7 +113,7 @@ pub(super) fn stream(logs: LogStream, out: &mut Responder<'_>) {
     if reader.is_err() {
         out.send(
             500,
-            super::JSON,
+            super::routes::JSON,
             br#"{"Err":"cannot start a reader thread"}"#,
         );
         return;

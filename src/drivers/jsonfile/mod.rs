@@ -75,6 +75,7 @@
 
 mod encode;
 mod file;
+mod follow;
 mod read;
 
 use std::collections::{HashMap, VecDeque};

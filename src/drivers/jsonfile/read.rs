@@ -4,14 +4,15 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 
 use super::file::{rotated_path, LogFile};
+use super::follow::Follow;
 use crate::error::{Error, Result};
 use crate::message::{Message, PartialGroups, Source};
 use crate::read::ReadConfig;
@@ -28,45 +29,16 @@ struct Entry {
 }
 
 /// A source of entries: a rotated file, or the current one up to a size.
-struct Segment {
+pub(super) struct Segment {
     path: PathBuf,
     reader: Box<dyn BufRead + Send>,
     line: u64,
-}
-
-/// Where a follower is in the live file.
-struct Follow {
-    log: Arc<LogFile>,
-    file: File,
-    pos: u64,
-    rotations: u64,
-    path: PathBuf,
-    pending: VecDeque<u8>,
-    line: u64,
-    /// Files rotated away before the follower got to them, oldest first.
-    missed: VecDeque<Segment>,
-    /// Set by the consumer when it is gone: the follower ends at its next
-    /// wake-up, within [`CANCEL_CHECK`].
-    cancel: Option<Arc<AtomicBool>>,
-    /// How long to wait before trying again after an error: zero while
-    /// all is well, then doubling up to a second, so that an error that
-    /// repeats (no file descriptors, say) is not retried in a busy loop.
-    backoff: Duration,
 }
 
 /// The longest entry a reader accepts: 8 MiB. A longer one is corrupt: it
 /// is reported and skipped, never held in memory. (The Copier's largest
 /// chunk is 1 MiB, and JSON escaping can make it six times longer.)
 pub const MAX_ENTRY_BYTES: usize = 8 << 20;
-
-/// The most bytes a follower reads from the live file at once.
-const FOLLOW_READ: u64 = 1 << 20;
-
-/// How often a follower with a cancel flag looks at it while it waits.
-const CANCEL_CHECK: Duration = Duration::from_millis(100);
-
-/// The longest a follower waits before it tries again after an error.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// An iterator over the entries of a json-file log, oldest first.
 ///
@@ -100,7 +72,7 @@ impl std::fmt::Debug for JsonFileReader {
     }
 }
 
-fn io_error(path: &Path, source: io::Error) -> Error {
+pub(super) fn io_error(path: &Path, source: io::Error) -> Error {
     Error::Io {
         path: path.to_owned(),
         source,
@@ -108,7 +80,7 @@ fn io_error(path: &Path, source: io::Error) -> Error {
 }
 
 /// Opens rotated file `index`, compressed or not; `None` if there is none.
-fn open_rotated(path: &Path, index: usize) -> Result<Option<Segment>> {
+pub(super) fn open_rotated(path: &Path, index: usize) -> Result<Option<Segment>> {
     for gz in [true, false] {
         let name = rotated_path(path, index, gz);
         match File::open(&name) {
@@ -137,35 +109,24 @@ impl JsonFileReader {
     pub(super) fn live(log: &Arc<LogFile>, config: &ReadConfig) -> Result<JsonFileReader> {
         // Hold the writer still while the files are listed and opened, so
         // that the names and the current size agree.
-        let state = log.state.lock();
-        let _names = log.names.lock();
-        let mut segments = VecDeque::new();
-        for index in (1..log.max_file).rev() {
-            segments.extend(open_rotated(&log.path, index)?);
-        }
-        let current = File::open(&log.path).map_err(|e| io_error(&log.path, e))?;
-        let size = state.size;
-        let rotations = state.rotations;
-        drop(_names);
-        drop(state);
+        let (mut segments, current, now) = log.hold_still(|now| {
+            let mut segments = VecDeque::new();
+            for index in (1..log.max_file).rev() {
+                segments.extend(open_rotated(&log.path, index)?);
+            }
+            let current = File::open(&log.path).map_err(|e| io_error(&log.path, e))?;
+            Ok::<_, Error>((segments, current, now))
+        })?;
+        let (size, rotations) = (now.size, now.rotations);
         let reader = current.try_clone().map_err(|e| io_error(&log.path, e))?;
         segments.push_back(Segment {
             path: log.path.clone(),
             reader: Box::new(BufReader::new(reader.take(size))),
             line: 0,
         });
-        let follow = config.follow.then(|| Follow {
-            log: Arc::clone(log),
-            file: current,
-            pos: size,
-            rotations,
-            path: log.path.clone(),
-            pending: VecDeque::new(),
-            line: 0,
-            missed: VecDeque::new(),
-            cancel: None,
-            backoff: Duration::ZERO,
-        });
+        let follow = config
+            .follow
+            .then(|| Follow::new(Arc::clone(log), current, size, rotations));
         JsonFileReader::new(segments, follow, config)
     }
 
@@ -211,7 +172,7 @@ impl JsonFileReader {
     #[must_use]
     pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> JsonFileReader {
         if let Some(follow) = &mut self.follow {
-            follow.cancel = Some(cancel);
+            follow.cancel_on(cancel);
         }
         self
     }
@@ -255,21 +216,9 @@ impl JsonFileReader {
     /// The next entry written by a live logger, waiting for it if needed,
     /// and no later than `until`.
     fn next_followed(&mut self) -> Option<Result<RawEntry>> {
-        let until = self.until;
-        let follow = self.follow.as_mut()?;
-        if !follow.backoff.is_zero() {
-            let mut state = follow.log.state.lock();
-            if !state.closed {
-                follow.log.changed.wait_for(&mut state, follow.backoff);
-            }
-        }
-        let next = follow.next(until);
-        match &next {
-            None => self.follow = None,
-            Some(Ok(_)) => follow.backoff = Duration::ZERO,
-            Some(Err(_)) => {
-                follow.backoff = (follow.backoff * 2).clamp(Duration::from_millis(10), MAX_BACKOFF);
-            }
+        let next = self.follow.as_mut()?.next(self.until);
+        if next.is_none() {
+            self.follow = None;
         }
         next
     }
@@ -306,100 +255,11 @@ impl JsonFileReader {
     }
 }
 
-impl Follow {
-    fn cancelled(&self) -> bool {
-        self.cancel
-            .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::SeqCst))
-    }
-
-    /// The next entry of the live file, waiting for it while the logger is
-    /// open and `until` has not passed; `None` at the end.
-    fn next(&mut self, until: Option<SystemTime>) -> Option<Result<RawEntry>> {
-        loop {
-            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-                let raw: Vec<u8> = self.pending.drain(..=end).collect();
-                self.line += 1;
-                return Some(Ok((self.path.clone(), self.line, raw)));
-            }
-            if let Some(raw) = next_in(&mut self.missed) {
-                return Some(raw);
-            }
-            let log = Arc::clone(&self.log);
-            let mut state = log.state.lock();
-            if state.rotations == self.rotations && self.pos == state.size {
-                if state.closed || self.cancelled() {
-                    return None;
-                }
-                let left = match until.map(|until| until.duration_since(SystemTime::now())) {
-                    None => None,
-                    Some(Ok(left)) => Some(left),
-                    // `docker logs -f --until` ends once `until` has passed.
-                    Some(Err(_)) => return None,
-                };
-                let check = self.cancel.as_ref().map(|_| CANCEL_CHECK);
-                match left.into_iter().chain(check).min() {
-                    None => log.changed.wait(&mut state),
-                    Some(wait) => {
-                        log.changed.wait_for(&mut state, wait);
-                    }
-                }
-                continue;
-            }
-            if state.rotations == self.rotations {
-                // New complete entries in the file we have open, a slice at
-                // a time.
-                let end = state.size.min(self.pos + FOLLOW_READ);
-                drop(state);
-                if let Err(e) = read_range(&self.file, self.pos, end, &mut self.pending) {
-                    return Some(Err(io_error(&self.path, e)));
-                }
-                self.pos = end;
-                continue;
-            }
-            // Our file was rotated away: it is final, so finish it. Files
-            // rotated after it are read next, from their new names, then
-            // the new current file from its start.
-            let rotations = state.rotations - self.rotations;
-            let mut lost = 0;
-            {
-                let _names = log.names.lock();
-                for index in (1..rotations as usize).rev() {
-                    match open_rotated(&log.path, index) {
-                        Ok(Some(segment)) => self.missed.push_back(segment),
-                        Ok(None) => lost += 1,
-                        Err(e) => return Some(Err(e)),
-                    }
-                }
-            }
-            let new = match File::open(&log.path) {
-                Ok(file) => file,
-                Err(e) => return Some(Err(io_error(&log.path, e))),
-            };
-            self.rotations = state.rotations;
-            drop(state);
-            let old = std::mem::replace(&mut self.file, new);
-            if let Err(e) = read_range(&old, self.pos, u64::MAX, &mut self.pending) {
-                return Some(Err(io_error(&self.path, e)));
-            }
-            self.pos = 0;
-            if lost > 0 {
-                return Some(Err(Error::Io {
-                    path: log.path.clone(),
-                    source: io::Error::other(format!(
-                        "{lost} rotated files were removed before they could be followed; their entries are lost"
-                    )),
-                }));
-            }
-        }
-    }
-}
-
 /// An entry's bytes, with the file and line it came from.
-type RawEntry = (PathBuf, u64, Vec<u8>);
+pub(super) type RawEntry = (PathBuf, u64, Vec<u8>);
 
 /// The next raw entry of `segments`, dropping those that are read out.
-fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntry>> {
+pub(super) fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntry>> {
     while let Some(segment) = segments.front_mut() {
         let mut raw = Vec::new();
         match read_entry(&mut segment.reader, &mut raw) {
@@ -458,18 +318,6 @@ fn read_entry(reader: &mut dyn BufRead, raw: &mut Vec<u8>) -> io::Result<usize> 
     }
 }
 
-/// Appends the bytes of `file` from `from` to `to` (or its end) to `out`.
-fn read_range(file: &File, from: u64, to: u64, out: &mut VecDeque<u8>) -> io::Result<()> {
-    let mut reader = io::BufReader::new(file);
-    io::Seek::seek(&mut reader, io::SeekFrom::Start(from))?;
-    let mut bytes = Vec::new();
-    reader
-        .take(to.saturating_sub(from))
-        .read_to_end(&mut bytes)?;
-    out.extend(bytes);
-    Ok(())
-}
-
 impl Iterator for JsonFileReader {
     type Item = Result<Message>;
 
@@ -506,37 +354,5 @@ impl Iterator for JsonFileReader {
             }
             return Some(Ok(msg));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Instant;
-
-    #[test]
-    fn a_follower_backs_off_on_an_error_that_repeats() {
-        let dir = std::env::temp_dir().join(format!("logdriver-backoff-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("c-json.log");
-        let log = LogFile::open(path.clone(), None, 1, false).unwrap();
-        let follow = ReadConfig {
-            follow: true,
-            ..ReadConfig::default()
-        };
-        let mut reader = JsonFileReader::live(&log, &follow).unwrap();
-        // The file is rotated away and no new one can be opened: every
-        // attempt fails the same way.
-        std::fs::remove_file(&path).unwrap();
-        log.state.lock().rotations += 1;
-        let start = Instant::now();
-        for _ in 0..5 {
-            assert!(matches!(reader.next(), Some(Err(Error::Io { .. }))));
-        }
-        // 10 + 20 + 40 + 80 ms of back-off before the 2nd to 5th attempts.
-        assert!(start.elapsed() >= Duration::from_millis(150));
-        log.close();
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

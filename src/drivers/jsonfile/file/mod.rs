@@ -1,17 +1,18 @@
 //! The log file: appends, rotation as Docker does it, and compression that
 //! never stalls the writer.
 
+mod compress;
+
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::SystemTime;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
 
 use crossbeam_channel::Sender;
-use flate2::{Compression, GzBuilder};
 use parking_lot::{Condvar, Mutex};
 
 use super::encode::{write_entry, TimeCache};
@@ -71,19 +72,19 @@ pub(super) enum AppendError {
 }
 
 /// The writer's side, behind one lock.
-pub(super) struct State {
-    pub(super) file: File,
+struct State {
+    file: File,
     /// Bytes of complete entries in the current file.
-    pub(super) size: u64,
+    size: u64,
     /// How many times the current file was rotated away.
-    pub(super) rotations: u64,
+    rotations: u64,
     /// The time of the last entry in the current file.
     last_time: Option<SystemTime>,
     /// Per stream, the bytes that its line in progress (a chunk without
     /// `last` was written) has put in the current file; `None` when the
     /// stream's last entry ended its line. Rotation waits for these.
     open_lines: [Option<u64>; 2],
-    pub(super) closed: bool,
+    closed: bool,
     /// The encode buffer and time cache, reused for every entry.
     buf: Vec<u8>,
     times: TimeCache,
@@ -100,7 +101,7 @@ struct Job {
 
 /// The rotated files' names, and the compressions running on them.
 #[derive(Default)]
-pub(super) struct Names {
+struct Names {
     jobs: Vec<Job>,
     next_id: u64,
 }
@@ -145,17 +146,44 @@ impl Pending {
 type Compressor = (Sender<CompressJob>, JoinHandle<()>);
 
 /// A log file with Docker's rotation, shared by the logger and its readers.
+///
+/// Its locks are private. The lock order, everywhere: `state`, then
+/// `names`, then `compressor`. Readers see the file through
+/// [`snapshot`](LogFile::snapshot), [`hold_still`](LogFile::hold_still)
+/// and [`wait_change`](LogFile::wait_change).
 pub(super) struct LogFile {
     pub(super) path: PathBuf,
     max_size: Option<u64>,
     pub(super) max_file: usize,
     compress: bool,
-    /// Lock order: `state`, then `names`.
-    pub(super) state: Mutex<State>,
-    pub(super) names: Mutex<Names>,
+    /// The writer's side: the open file, its size, its rotations.
+    state: Mutex<State>,
+    /// The rotated files' compressions, by where rotations moved them.
+    names: Mutex<Names>,
     /// Signalled after every write, rotation and close, for followers.
-    pub(super) changed: Condvar,
+    changed: Condvar,
     compressor: Mutex<Option<Compressor>>,
+}
+
+/// Where the live file stands, as a reader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Snapshot {
+    /// Bytes of complete entries in the live file.
+    pub(super) size: u64,
+    /// How many times the live file was rotated away.
+    pub(super) rotations: u64,
+    /// The logger was closed: nothing more will be written.
+    pub(super) closed: bool,
+}
+
+impl State {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            size: self.size,
+            rotations: self.rotations,
+            closed: self.closed,
+        }
+    }
 }
 
 impl LogFile {
@@ -369,72 +397,38 @@ impl LogFile {
         self.names.lock().jobs.len()
     }
 
-    /// Hands a rotated file to the compressor thread, starting it if needed.
-    fn compress_later(self: &Arc<Self>, id: u64, last_time: Option<SystemTime>) -> io::Result<()> {
-        let mut compressor = self.compressor.lock();
-        if compressor.is_none() {
-            let (tx, rx) = crossbeam_channel::unbounded::<CompressJob>();
-            // The thread holds a weak handle: it must not keep the file open.
-            let file = Arc::downgrade(self);
-            let thread = thread::Builder::new()
-                .name("logdriver-json-file-gzip".into())
-                .spawn(move || {
-                    for (id, last_time) in rx {
-                        if let Some(file) = file.upgrade() {
-                            // A failed compression leaves the plain file in place.
-                            let _ = file.compress(id, last_time);
-                        }
-                    }
-                })?;
-            *compressor = Some((tx, thread));
-        }
-        let (tx, _) = compressor.as_ref().expect("started above");
-        let _ = tx.send((id, last_time));
-        Ok(())
+    /// Where the live file stands now.
+    pub(super) fn snapshot(&self) -> Snapshot {
+        self.state.lock().snapshot()
     }
 
-    /// Compresses the rotated file of job `id` into `.N.gz`, then removes
-    /// the plain file. Only the final renames hold the names lock.
-    fn compress(&self, id: u64, last_time: Option<SystemTime>) -> io::Result<()> {
-        let source = {
-            let names = self.names.lock();
-            let Some(job) = names.jobs.iter().find(|j| j.id == id) else {
-                return Ok(());
-            };
-            File::open(rotated_path(&self.path, job.index, false))?
-        };
-        let mut tmp_name = OsString::from(self.path.as_os_str());
-        tmp_name.push(format!(".compressing-{id}"));
-        let tmp = PathBuf::from(tmp_name);
-        let written = (|| {
-            let mut extra = b"{\"lastTime\":\"".to_vec();
-            if let Some(t) = last_time {
-                crate::time::write_time(&mut extra, t)
-                    .map_err(|_| io::Error::other("time out of range"))?;
-            }
-            extra.extend_from_slice(b"\"}");
-            let mut gz = GzBuilder::new()
-                .extra(extra)
-                .write(open_new(&tmp)?, Compression::default());
-            io::copy(&mut io::BufReader::new(source), &mut gz)?;
-            gz.finish()?.sync_all()
-        })();
-        let mut names = self.names.lock();
-        let job = names
-            .jobs
-            .iter()
-            .position(|j| j.id == id)
-            .map(|i| names.jobs.remove(i));
-        match (written, job) {
-            (Ok(()), Some(job)) => {
-                fs::rename(&tmp, rotated_path(&self.path, job.index, true))?;
-                remove(&rotated_path(&self.path, job.index, false))
-            }
-            (written, _) => {
-                remove(&tmp)?;
-                written
+    /// Runs `f` with the writer and the rotated files held still, so that
+    /// the files `f` opens agree with the snapshot it is given.
+    pub(super) fn hold_still<T>(&self, f: impl FnOnce(Snapshot) -> T) -> T {
+        let state = self.state.lock();
+        let _names = self.names.lock();
+        f(state.snapshot())
+    }
+
+    /// Waits until the file is no longer as `seen` (a write, a rotation or
+    /// a close), or until `timeout` has passed.
+    pub(super) fn wait_change(&self, seen: Snapshot, timeout: Option<Duration>) {
+        let mut state = self.state.lock();
+        if state.snapshot() != seen {
+            return;
+        }
+        match timeout {
+            None => self.changed.wait(&mut state),
+            Some(timeout) => {
+                self.changed.wait_for(&mut state, timeout);
             }
         }
+    }
+
+    /// Counts a rotation that did not happen, for readers' tests.
+    #[cfg(test)]
+    pub(super) fn pretend_rotated(&self) {
+        self.state.lock().rotations += 1;
     }
 
     /// Stops the writer, wakes followers, and waits for compressions.

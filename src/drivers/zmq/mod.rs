@@ -75,8 +75,10 @@
 //! `inproc` lines are in the hub's queue when `log` returns; lines queued
 //! for other endpoints are sent in the background.
 
+mod config;
+mod nodrop;
+
 use std::collections::{HashMap, HashSet};
-use std::ffi::c_int;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -84,12 +86,14 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use config::Config;
+use nodrop::set_xpub_nodrop;
+
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
 use crate::logger::LoggerStats;
 use crate::message::Message;
-use crate::units::{parse_duration, MAX_DURATION};
 
 /// The name this driver is registered under.
 pub const NAME: &str = "zmq";
@@ -111,8 +115,6 @@ pub const DEFAULT_LINGER: Duration = Duration::from_secs(5);
 
 /// The tenant or service used when the container's variable is unset or empty.
 pub const DEFAULT_ID: &str = "default";
-
-const OPTIONS: [&str; 4] = [ADDRESS_OPT, SNDHWM_OPT, SEND_TIMEOUT_OPT, LINGER_OPT];
 
 /// How many lines go out between two looks at the hubs' subscriptions.
 const CHECK_EVERY: u32 = 256;
@@ -136,100 +138,9 @@ pub fn context() -> &'static zmq::Context {
     CONTEXT.get_or_init(zmq::Context::new)
 }
 
-/// The driver's options, checked.
-#[derive(Debug, Clone)]
-struct Config {
-    endpoints: Vec<String>,
-    sndhwm: i32,
-    send_timeout: Duration,
-    linger: Duration,
-}
-
-impl Config {
-    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
-        let address = opts
-            .get(ADDRESS_OPT)
-            .ok_or_else(|| Error::missing_option(NAME, ADDRESS_OPT))?;
-        let endpoints = address
-            .split(',')
-            .map(|e| check_endpoint(e.trim()).map(str::to_owned))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|reason| Error::invalid_option(NAME, ADDRESS_OPT, address, reason))?;
-        let sndhwm = match opts.get(SNDHWM_OPT) {
-            None => DEFAULT_SNDHWM,
-            Some(v) => v.parse::<i32>().ok().filter(|&n| n >= 0).ok_or_else(|| {
-                Error::invalid_option(
-                    NAME,
-                    SNDHWM_OPT,
-                    v,
-                    "not a count of messages from 0 to 2147483647",
-                )
-            })?,
-        };
-        let duration = |key: &str, default: Duration| match opts.get(key) {
-            None => Ok(default),
-            Some(v) => parse_duration(v, MAX_DURATION)
-                .map_err(|reason| Error::invalid_option(NAME, key, v, reason)),
-        };
-        Ok(Config {
-            endpoints,
-            sndhwm,
-            send_timeout: duration(SEND_TIMEOUT_OPT, DEFAULT_SEND_TIMEOUT)?,
-            linger: duration(LINGER_OPT, DEFAULT_LINGER)?,
-        })
-    }
-}
-
-/// Checks one ZeroMQ endpoint a socket can connect to.
-fn check_endpoint(endpoint: &str) -> std::result::Result<&str, &'static str> {
-    const NOT_AN_ENDPOINT: &str =
-        "not a ZeroMQ endpoint (tcp://host:port, ipc://path or inproc://name)";
-    let (scheme, rest) = endpoint.split_once("://").ok_or(NOT_AN_ENDPOINT)?;
-    match scheme {
-        "tcp" => {
-            let (host, port) = rest.rsplit_once(':').ok_or("tcp endpoint has no port")?;
-            if host.is_empty() || host.contains(char::is_whitespace) || host == "*" {
-                return Err("tcp endpoint has no host to connect to");
-            }
-            match port.parse::<u16>() {
-                Ok(p) if p > 0 => Ok(endpoint),
-                _ => Err("tcp port must be a number from 1 to 65535"),
-            }
-        }
-        "ipc" | "inproc" if !rest.is_empty() => Ok(endpoint),
-        "ipc" | "inproc" => Err("endpoint has an empty path or name"),
-        _ => Err(NOT_AN_ENDPOINT),
-    }
-}
-
 /// Milliseconds for a ZeroMQ option, saturated to its `i32`.
 fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
-
-/// Turns on `ZMQ_XPUB_NODROP`, which the `zmq` crate does not wrap.
-#[allow(unsafe_code)]
-fn set_xpub_nodrop(socket: &mut zmq::Socket) -> zmq::Result<()> {
-    let on: c_int = 1;
-    // SAFETY: `as_mut_ptr` is the live socket that `socket` owns and keeps
-    // open across the call. The option value points to a `c_int` that
-    // outlives the call, and the length passed is exactly its size, which
-    // is what libzmq reads for ZMQ_XPUB_NODROP. `zmq_errno` only reads the
-    // calling thread's errno.
-    unsafe {
-        let rc = zmq_sys::zmq_setsockopt(
-            socket.as_mut_ptr(),
-            zmq_sys::ZMQ_XPUB_NODROP as c_int,
-            (&on as *const c_int).cast(),
-            std::mem::size_of::<c_int>(),
-        );
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(zmq::Error::from_raw(zmq_sys::zmq_errno()))
-        }
-    }
 }
 
 /// The socket and what the driver knows about the hubs behind it.
@@ -541,83 +452,5 @@ impl Logger for ZmqLogger {
             drop(own_context);
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
-    }
-
-    #[test]
-    fn xpub_nodrop_makes_a_full_queue_refuse_instead_of_drop() {
-        let ctx = zmq::Context::new();
-        let mut publisher = ctx.socket(zmq::XPUB).unwrap();
-        set_xpub_nodrop(&mut publisher).unwrap();
-        publisher.set_sndhwm(1).unwrap();
-        publisher.bind("inproc://nodrop-test").unwrap();
-        let subscriber = ctx.socket(zmq::SUB).unwrap();
-        subscriber.set_rcvhwm(1).unwrap();
-        subscriber.connect("inproc://nodrop-test").unwrap();
-        subscriber.set_subscribe(b"").unwrap();
-        assert_eq!(publisher.recv_bytes(0).unwrap(), b"\x01");
-        // Nobody reads: the queues fill, then the socket says EAGAIN. A
-        // plain XPUB would accept (and drop) every message instead.
-        let accepted = (0..100)
-            .take_while(|i| publisher.send(&format!("{i}")[..], zmq::DONTWAIT).is_ok())
-            .count();
-        assert!(accepted < 100, "a full NODROP socket must refuse");
-        assert_eq!(
-            publisher.send("more", zmq::DONTWAIT),
-            Err(zmq::Error::EAGAIN)
-        );
-        // What was accepted arrives, in order.
-        for i in 0..accepted {
-            assert_eq!(
-                subscriber.recv_bytes(0).unwrap(),
-                format!("{i}").into_bytes()
-            );
-        }
-    }
-
-    #[test]
-    fn endpoints() {
-        for ok in [
-            "tcp://127.0.0.1:5555",
-            "tcp://hub.example:1",
-            "tcp://[::1]:65535",
-            "ipc:///tmp/hub",
-            "inproc://hub",
-        ] {
-            assert_eq!(check_endpoint(ok), Ok(ok));
-        }
-        for bad in [
-            "",
-            "hub:5555",
-            "http://hub:80",
-            "tcp://hub",
-            "tcp://:5555",
-            "tcp://*:5555",
-            "tcp://hub:0",
-            "tcp://hub:65536",
-            "tcp://hub:x",
-            "ipc://",
-            "inproc://",
-        ] {
-            assert!(check_endpoint(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn defaults() {
-        let c = Config::parse(&opts(&[(ADDRESS_OPT, "tcp://a:1, ipc:///b")])).unwrap();
-        assert_eq!(c.endpoints, ["tcp://a:1", "ipc:///b"]);
-        assert_eq!(
-            (c.sndhwm, c.send_timeout, c.linger),
-            (DEFAULT_SNDHWM, DEFAULT_SEND_TIMEOUT, DEFAULT_LINGER)
-        );
     }
 }

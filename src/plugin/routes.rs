@@ -1,0 +1,396 @@
+//! The plugin's routes: what each endpoint does, and the containers being
+//! logged.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::UNIX_EPOCH;
+
+use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use super::fifo::{self, Abandonable, END_MARKER};
+use super::http::{Request, Responder};
+use super::{read_logs, Plugin, StreamStats, DRIVER_OPT, STATS_KEPT};
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::Logger;
+use crate::read::LogStream;
+
+/// One container's FIFO reader.
+struct Stream {
+    /// Says when the reader has ended, after its counts are recorded.
+    done: Receiver<()>,
+    /// Lets the reader go: its FIFO reads as ended from then on.
+    abandon: Arc<AtomicBool>,
+    /// The FIFO, open read-write: for the end marker.
+    fifo: File,
+}
+
+pub(super) struct State {
+    plugin: Plugin,
+    /// The containers being logged, by FIFO; `None` while one is starting.
+    streams: Mutex<HashMap<PathBuf, Option<Stream>>>,
+    /// The counts of the containers that stopped, oldest first; the
+    /// readers add theirs as they end.
+    pub(super) stats: Arc<Mutex<VecDeque<(PathBuf, StreamStats)>>>,
+    /// The drivers of running and recently stopped containers, for ReadLogs.
+    loggers: Arc<Mutex<Loggers>>,
+    /// Whether the plugin's driver can read back; asked once.
+    can_read: OnceLock<bool>,
+}
+
+/// The drivers of running containers, and of the last [`STATS_KEPT`] that
+/// stopped, by container id.
+#[derive(Default)]
+struct Loggers {
+    by_id: HashMap<String, Arc<dyn Logger>>,
+    stopped: VecDeque<(String, Arc<dyn Logger>)>,
+}
+
+impl Loggers {
+    fn get(&self, id: &str) -> Option<Arc<dyn Logger>> {
+        self.by_id.get(id).cloned()
+    }
+
+    fn start(&mut self, id: &str, logger: Arc<dyn Logger>) {
+        self.by_id.insert(id.to_owned(), logger);
+    }
+
+    fn stopped(&mut self, id: String, logger: Arc<dyn Logger>) {
+        self.stopped.push_back((id, logger));
+        if self.stopped.len() > STATS_KEPT {
+            let (id, old) = self.stopped.pop_front().expect("not empty");
+            // The container may have started again since: keep its driver.
+            if self.by_id.get(&id).is_some_and(|l| Arc::ptr_eq(l, &old)) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StartRequest {
+    file: PathBuf,
+    info: DockerInfo,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StopRequest {
+    file: PathBuf,
+}
+
+/// dockerd's `logger.Info`, with Go's field names.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(super) struct DockerInfo {
+    #[serde(rename = "Config")]
+    config: Option<HashMap<String, String>>,
+    #[serde(rename = "ContainerID")]
+    container_id: String,
+    #[serde(rename = "ContainerName")]
+    container_name: String,
+    #[serde(rename = "ContainerEntrypoint")]
+    container_entrypoint: String,
+    #[serde(rename = "ContainerArgs")]
+    container_args: Option<Vec<String>>,
+    #[serde(rename = "ContainerImageID")]
+    container_image_id: String,
+    #[serde(rename = "ContainerImageName")]
+    container_image_name: String,
+    #[serde(rename = "ContainerCreated")]
+    container_created: Option<String>,
+    #[serde(rename = "ContainerEnv")]
+    container_env: Option<Vec<String>>,
+    #[serde(rename = "ContainerLabels")]
+    container_labels: Option<HashMap<String, String>>,
+    #[serde(rename = "DaemonName")]
+    daemon_name: String,
+}
+
+/// Checks a container id that will name a file: 1 to 128 characters of
+/// `[A-Za-z0-9_.-]`, without `..`.
+fn check_container_id(id: &str) -> std::result::Result<(), String> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
+    if (1..=128).contains(&id.len()) && id.bytes().all(allowed) && !id.contains("..") {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid ContainerID {id:?}: must be 1 to 128 characters of [A-Za-z0-9_.-], without \"..\""
+        ))
+    }
+}
+
+pub(super) const JSON: &str = "application/vnd.docker.plugins.v1.2+json";
+
+impl State {
+    pub(super) fn new(plugin: Plugin) -> State {
+        State {
+            plugin,
+            streams: Mutex::new(HashMap::new()),
+            stats: Arc::default(),
+            loggers: Arc::default(),
+            can_read: OnceLock::new(),
+        }
+    }
+
+    pub(super) fn handle(&self, request: Request, out: &mut Responder<'_>) {
+        if request.url == "/LogDriver.ReadLogs" && self.reads_logs() {
+            match self.read_logs(&request.body) {
+                Ok(logs) => read_logs::stream(logs, out),
+                Err(err) => out.send(
+                    500,
+                    JSON,
+                    serde_json::json!({ "Err": err }).to_string().as_bytes(),
+                ),
+            }
+            return;
+        }
+        let (status, json) = match self.answer(&request.url, &request.body) {
+            Ok(json) => (200, json),
+            Err(err) => (500, serde_json::json!({ "Err": err })),
+        };
+        out.send(status, JSON, json.to_string().as_bytes());
+    }
+
+    fn answer(&self, url: &str, body: &[u8]) -> std::result::Result<serde_json::Value, String> {
+        let parse = |what: &str| format!("{url}: the request is not {what}");
+        match url {
+            "/Plugin.Activate" => Ok(serde_json::json!({ "Implements": ["LogDriver"] })),
+            "/LogDriver.Capabilities" => {
+                Ok(serde_json::json!({ "Cap": { "ReadLogs": self.reads_logs() } }))
+            }
+            "/LogDriver.StartLogging" => {
+                let req: StartRequest = serde_json::from_slice(body)
+                    .map_err(|e| format!("{}: {e}", parse("{File, Info}")))?;
+                self.start(req)?;
+                Ok(serde_json::json!({ "Err": "" }))
+            }
+            "/LogDriver.StopLogging" => {
+                let req: StopRequest = serde_json::from_slice(body)
+                    .map_err(|e| format!("{}: {e}", parse("{File}")))?;
+                self.stop(&req.file)?;
+                Ok(serde_json::json!({ "Err": "" }))
+            }
+            "/LogDriver.ReadLogs" => Err(
+                "this plugin does not read logs back (Capabilities says ReadLogs: false)".into(),
+            ),
+            other => Err(format!("unknown endpoint {other}")),
+        }
+    }
+
+    /// Whether the plugin's driver can read back, as its
+    /// [`Logger::reader`] says: asked once, of a driver created for no
+    /// container in a scratch directory, then removed.
+    fn reads_logs(&self) -> bool {
+        *self.can_read.get_or_init(|| {
+            let dir = self
+                .plugin
+                .log_dir
+                .join(format!(".capabilities-probe-{}", std::process::id()));
+            let info = Info {
+                container_id: "capabilities-probe".into(),
+                log_path: Some(dir.join("probe.log")),
+                ..Info::default()
+            };
+            let can = std::fs::create_dir_all(&dir).is_ok()
+                && match self.plugin.registry.create(&self.plugin.driver, &info) {
+                    Ok(logger) => {
+                        let can = logger.reader().is_some();
+                        let _ = logger.close();
+                        can
+                    }
+                    Err(_) => false,
+                };
+            let _ = std::fs::remove_dir_all(&dir);
+            can
+        })
+    }
+
+    /// Where a file driver writes for the container `id`: always under the
+    /// log directory.
+    fn log_path(&self, id: &str) -> std::result::Result<PathBuf, String> {
+        check_container_id(id)?;
+        Ok(self.plugin.log_dir.join(format!("{id}-json.log")))
+    }
+
+    /// The driver a container names (or the plugin's), and its `Info`.
+    fn to_info(&self, docker: DockerInfo) -> std::result::Result<(String, Info), String> {
+        let log_path = self.log_path(&docker.container_id)?;
+        let mut config = docker.config.unwrap_or_default();
+        let driver = config
+            .remove(DRIVER_OPT)
+            .unwrap_or_else(|| self.plugin.driver.clone());
+        let info = Info {
+            config,
+            container_name: docker.container_name,
+            container_entrypoint: docker.container_entrypoint,
+            container_args: docker.container_args.unwrap_or_default(),
+            container_image_id: docker.container_image_id,
+            container_image_name: docker.container_image_name,
+            container_created: docker
+                .container_created
+                .as_deref()
+                .and_then(crate::time::parse_time)
+                .unwrap_or(UNIX_EPOCH),
+            container_env: docker.container_env.unwrap_or_default(),
+            container_labels: docker.container_labels.unwrap_or_default(),
+            log_path: Some(log_path),
+            daemon_name: docker.daemon_name,
+            container_id: docker.container_id,
+        };
+        Ok((driver, info))
+    }
+
+    /// The container's logs, read through its driver's [`Logger::reader`]:
+    /// the driver it logs to now (or did last), or, for a container this
+    /// plugin has not seen since it started, one created and closed at once
+    /// to read what was left.
+    fn read_logs(&self, body: &[u8]) -> std::result::Result<LogStream, String> {
+        let req: read_logs::ReadRequest = serde_json::from_slice(body).map_err(|e| {
+            format!("/LogDriver.ReadLogs: the request is not {{Info, Config}}: {e}")
+        })?;
+        let (driver, info) = self.to_info(req.info)?;
+        let known = self.loggers.lock().get(&info.container_id);
+        let logger = match known {
+            Some(logger) => logger,
+            None => {
+                let logger = self
+                    .plugin
+                    .registry
+                    .create(&driver, &info)
+                    .map_err(|e| e.to_string())?;
+                let _ = logger.close();
+                logger
+            }
+        };
+        let reader = logger
+            .reader()
+            .ok_or_else(|| format!("log driver {:?} cannot read logs back", logger.name()))?;
+        reader
+            .read_logs(&req.config.to_read_config())
+            .map_err(|e| e.to_string())
+    }
+
+    fn start(&self, req: StartRequest) -> std::result::Result<(), String> {
+        let (driver, info) = self.to_info(req.info)?;
+        // Claim the FIFO first, so that two requests for it cannot both start.
+        {
+            let mut streams = self.streams.lock();
+            if streams.contains_key(&req.file) {
+                return Err(format!("{} is already being logged", req.file.display()));
+            }
+            streams.insert(req.file.clone(), None);
+        }
+        match self.start_stream(&req.file, &driver, &info) {
+            Ok(stream) => {
+                self.streams.lock().insert(req.file, Some(stream));
+                Ok(())
+            }
+            Err(e) => {
+                self.streams.lock().remove(&req.file);
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Opens the FIFO, creates the driver and starts the reader.
+    fn start_stream(&self, path: &Path, driver: &str, info: &Info) -> Result<Stream> {
+        let io = |source: io::Error| Error::Io {
+            path: path.to_owned(),
+            source,
+        };
+        // Read-write, as dockerd opens it: the open never blocks, and the
+        // same handle writes the end marker.
+        let fifo = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(path)
+            .map_err(io)?;
+        if !fifo.metadata().map_err(io)?.file_type().is_fifo() {
+            return Err(io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "File is not a FIFO",
+            )));
+        }
+        if let Some(dir) = info.log_path.as_deref().and_then(Path::parent) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        let logger = self.plugin.registry.create(driver, info)?;
+        self.loggers
+            .lock()
+            .start(&info.container_id, Arc::clone(&logger));
+        // The reader blocks: a second, blocking handle of the same FIFO.
+        let reader = File::open(path).map_err(io)?;
+        let abandon = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let src = Abandonable {
+            inner: reader,
+            abandon: Arc::clone(&abandon),
+        };
+        let max_frame = self.plugin.max_frame;
+        let key = path.to_owned();
+        let stats = Arc::clone(&self.stats);
+        let loggers = Arc::clone(&self.loggers);
+        let container = info.container_id.clone();
+        let name = "logdriver-plugin-fifo".to_owned();
+        thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                let counts = fifo::pump(src, &*logger, max_frame);
+                let _ = Error::guard(logger.name(), || logger.close());
+                loggers.lock().stopped(container, logger);
+                let mut stats = stats.lock();
+                if stats.len() == STATS_KEPT {
+                    stats.pop_front();
+                }
+                stats.push_back((key, counts));
+                drop(stats);
+                let _ = done_tx.send(());
+            })
+            .map_err(|source| Error::Spawn {
+                thread: name,
+                source,
+            })?;
+        Ok(Stream {
+            done,
+            abandon,
+            fifo,
+        })
+    }
+
+    fn stop(&self, fifo: &Path) -> std::result::Result<(), String> {
+        let stream = {
+            let mut streams = self.streams.lock();
+            match streams.get(fifo) {
+                Some(Some(_)) => streams.remove(fifo).flatten(),
+                Some(None) => return Err(format!("{} is still starting", fifo.display())),
+                None => None,
+            }
+        }
+        .ok_or_else(|| format!("{} is not being logged", fifo.display()))?;
+        // dockerd keeps its end open: mark the end of what it wrote. The
+        // write never blocks: a FIFO too full for it has a reader that is
+        // stuck, and the deadline below lets it go.
+        let mut marker = &stream.fifo;
+        let _ = marker.write_all(&END_MARKER.to_be_bytes());
+        if stream.done.recv_timeout(self.plugin.stop_timeout).is_err() {
+            // Let the reader go, and wake it if it waits for bytes.
+            stream.abandon.store(true, Ordering::SeqCst);
+            let _ = marker.write_all(&END_MARKER.to_be_bytes());
+        }
+        Ok(())
+    }
+}
