@@ -246,9 +246,7 @@ impl Logger for NonBlocking {
             }
             return;
         }
-        for msg in batch.drain(..) {
-            state.queue.push(msg);
-        }
+        state.queue.push_batch(batch);
         self.shared.nudge(&mut state);
     }
 

@@ -50,11 +50,22 @@ pub(super) struct Counts {
     pub(super) discarded: u64,
 }
 
+/// Messages that came in together, oldest first.
+pub(super) type Batch = VecDeque<Message>;
+
+/// How many emptied batches are kept for reuse.
+const MAX_SPARES: usize = 32;
+
 /// The buffer, in arrival order across both streams.
 #[derive(Debug)]
 pub(super) struct Queue {
-    /// Messages waiting for the worker, oldest first.
-    msgs: VecDeque<Message>,
+    /// Messages waiting for the worker, oldest first, in the batches they
+    /// came in (a single message joins the newest batch), so that a batch
+    /// that fits goes in and out whole, without being copied. No batch in
+    /// it is empty.
+    batches: VecDeque<Batch>,
+    /// Emptied batches, to be filled again.
+    spares: Vec<Batch>,
     /// The cost of `msgs`.
     queued: usize,
     /// The cost of the messages the worker has taken and not yet handed
@@ -72,7 +83,8 @@ pub(super) struct Queue {
 impl Queue {
     pub(super) fn new(max: usize, overflow: Overflow) -> Queue {
         Queue {
-            msgs: VecDeque::new(),
+            batches: VecDeque::new(),
+            spares: Vec::new(),
             queued: 0,
             held: 0,
             max,
@@ -84,7 +96,45 @@ impl Queue {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.msgs.is_empty()
+        self.batches.is_empty()
+    }
+
+    /// Admits a batch of messages, as [`push`](Queue::push) would one by
+    /// one. A batch that fits whole, while no line is being dropped, goes
+    /// in as it is, and `batch` gets an empty one back.
+    pub(super) fn push_batch(&mut self, batch: &mut Batch) {
+        let cost: usize = batch.iter().map(cost).sum();
+        let held = self.queued + self.held;
+        let fits = held == 0 || held + cost <= self.max;
+        if fits && self.dropping == [None, None] && !batch.is_empty() {
+            self.queued += cost;
+            self.counts.accepted += batch.len() as u64;
+            let spare = self.spares.pop().unwrap_or_default();
+            self.batches.push_back(std::mem::replace(batch, spare));
+            return;
+        }
+        for msg in batch.drain(..) {
+            self.push(msg);
+        }
+    }
+
+    /// Keeps an emptied batch for reuse, if there is room.
+    pub(super) fn recycle(&mut self, mut batch: Batch) {
+        if self.spares.len() < MAX_SPARES {
+            batch.clear();
+            self.spares.push(batch);
+        }
+    }
+
+    /// Takes the oldest queued message out.
+    fn pop_oldest(&mut self) -> Option<Message> {
+        let oldest = self.batches.front_mut()?;
+        let msg = oldest.pop_front();
+        if oldest.is_empty() {
+            let empty = self.batches.pop_front().unwrap_or_default();
+            self.recycle(empty);
+        }
+        msg
     }
 
     /// The messages admitted and not yet delivered, failed or discarded.
@@ -135,11 +185,18 @@ impl Queue {
         held == 0 || held + cost <= self.max
     }
 
-    /// Admits `msg` whatever the limit.
+    /// Admits `msg` whatever the limit, after the newest message.
     fn force(&mut self, msg: Message) {
         self.queued += cost(&msg);
         self.counts.accepted += 1;
-        self.msgs.push_back(msg);
+        match self.batches.back_mut() {
+            Some(newest) => newest.push_back(msg),
+            None => {
+                let mut batch = self.spares.pop().unwrap_or_default();
+                batch.push_back(msg);
+                self.batches.push_back(batch);
+            }
+        }
     }
 
     /// Counts `msg` as dropped; `new_line` when it is the first message of
@@ -176,7 +233,7 @@ impl Queue {
             return false;
         }
         while !self.fits(cost) {
-            let Some(oldest) = self.msgs.pop_front() else {
+            let Some(oldest) = self.pop_oldest() else {
                 break;
             };
             self.evict(oldest);
@@ -191,20 +248,26 @@ impl Queue {
         let Some(p) = oldest.partial.clone() else {
             return;
         };
+        // The rest of its line goes with it, wherever it is queued.
         let mut ended = p.last;
-        let mut i = 0;
-        while i < self.msgs.len() {
-            let same = self.msgs[i].source == oldest.source
-                && self.msgs[i].partial.as_ref().is_some_and(|q| q.id == p.id);
-            if same {
-                let chunk = self.msgs.remove(i).expect("index in range");
-                let meta = chunk.partial.as_ref().expect("a chunk");
-                ended |= meta.last;
-                self.discard(&chunk, false);
-            } else {
-                i += 1;
-            }
+        let (mut bytes, mut chunks) = (0, 0);
+        for batch in &mut self.batches {
+            batch.retain(|m| {
+                let meta = m.partial.as_ref().filter(|q| q.id == p.id);
+                let same = m.source == oldest.source && meta.is_some();
+                if same {
+                    ended |= meta.is_some_and(|q| q.last);
+                    bytes += cost(m);
+                    chunks += 1;
+                }
+                !same
+            });
         }
+        self.batches.retain(|b| !b.is_empty());
+        self.queued -= bytes;
+        self.counts.discarded += chunks;
+        self.counts.dropped += chunks;
+        self.counts.chunks_dropped += chunks;
         let mut dropping = Dropping {
             id: p.id.clone(),
             needs_close: p.ordinal > 1,
@@ -216,7 +279,10 @@ impl Queue {
             let close = closing_chunk(oldest.source, &dropping, oldest.timestamp);
             self.queued += cost(&close);
             self.counts.accepted += 1;
-            self.msgs.push_front(close);
+            match self.batches.front_mut() {
+                Some(front) => front.push_front(close),
+                None => self.batches.push_back(Batch::from([close])),
+            }
             dropping.needs_close = false;
         }
         if !ended {
@@ -231,18 +297,33 @@ impl Queue {
         self.count_drop(msg, new_line);
     }
 
-    /// Moves the oldest messages, up to `budget` bytes (at least one
+    /// Moves the oldest batches, up to `budget` bytes (at least one
     /// message), into `out` for the worker; they stay counted until
-    /// [`delivered`](Queue::delivered).
-    pub(super) fn take(&mut self, budget: usize, out: &mut VecDeque<Message>) {
+    /// [`delivered`](Queue::delivered). Only a batch that alone is over the
+    /// budget is split.
+    pub(super) fn take(&mut self, budget: usize, out: &mut VecDeque<Batch>) {
         let mut taken = 0;
-        while let Some(msg) = self.msgs.front() {
-            let c = cost(msg);
-            if taken > 0 && taken + c > budget {
-                break;
+        while let Some(batch) = self.batches.front_mut() {
+            let c: usize = batch.iter().map(cost).sum();
+            if taken + c <= budget {
+                taken += c;
+                out.push_back(self.batches.pop_front().expect("front exists"));
+                continue;
             }
-            taken += c;
-            out.push_back(self.msgs.pop_front().expect("front exists"));
+            if taken == 0 {
+                // Over the budget alone: take what fits, at least one.
+                let mut part = self.spares.pop().unwrap_or_default();
+                while let Some(msg) = batch.front() {
+                    let c = cost(msg);
+                    if !part.is_empty() && taken + c > budget {
+                        break;
+                    }
+                    taken += c;
+                    part.push_back(batch.pop_front().expect("front exists"));
+                }
+                out.push_back(part);
+            }
+            break;
         }
         self.queued -= taken;
         self.held += taken;
@@ -275,6 +356,14 @@ fn closing_chunk(source: Source, dropping: &Dropping, timestamp: std::time::Syst
 }
 
 #[cfg(test)]
+impl Queue {
+    /// Messages queued.
+    fn len(&self) -> usize {
+        self.batches.iter().map(VecDeque::len).sum()
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -298,6 +387,7 @@ mod tests {
         let mut out = VecDeque::new();
         q.take(usize::MAX, &mut out);
         out.iter()
+            .flatten()
             .map(|m| {
                 let line = String::from_utf8(m.line.to_vec()).unwrap();
                 (line, m.partial.as_ref().map(|p| (p.ordinal, p.last)))
@@ -344,7 +434,11 @@ mod tests {
         }
         let mut out = VecDeque::new();
         q.take(usize::MAX, &mut out);
-        let order: Vec<(Source, &[u8])> = out.iter().map(|m| (m.source, &m.line[..])).collect();
+        let order: Vec<(Source, &[u8])> = out
+            .iter()
+            .flatten()
+            .map(|m| (m.source, &m.line[..]))
+            .collect();
         assert_eq!(
             order,
             [
@@ -367,10 +461,10 @@ mod tests {
                                // 995 bytes cannot fit beside the 10 the worker holds, whatever is
                                // evicted: only the new line is dropped.
         q.push(whole(Source::Stdout, &"b".repeat(995)));
-        assert_eq!((q.counts.dropped, q.msgs.len()), (1, 4));
+        assert_eq!((q.counts.dropped, q.len()), (1, 4));
         // 975 bytes fit once 3 of the 4 queued lines go: exactly 3 go.
         q.push(whole(Source::Stdout, &"c".repeat(975)));
-        assert_eq!((q.counts.dropped, q.msgs.len()), (4, 2));
+        assert_eq!((q.counts.dropped, q.len()), (4, 2));
         assert_eq!(q.counts.lines_dropped, 4);
     }
 
@@ -382,9 +476,9 @@ mod tests {
         }
         let mut out = VecDeque::new();
         q.take(250, &mut out);
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.iter().flatten().count(), 2);
         q.take(50, &mut out);
-        assert_eq!(out.len(), 3);
+        assert_eq!(out.iter().flatten().count(), 3);
         assert_eq!((q.held, q.queued), (300, 700));
     }
 

@@ -7,10 +7,9 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::queue::{cost, Queue};
+use super::queue::{cost, Batch, Queue};
 use crate::error::{Error, Result};
 use crate::logger::{self, Logger};
-use crate::message::Message;
 
 /// How many messages the worker hands over before it gives their room
 /// back, and the most a driver that prefers batches gets at once.
@@ -77,7 +76,6 @@ pub(super) struct Worker {
 impl Worker {
     /// Delivers until the queue is closed and empty, then closes the driver.
     pub(super) fn run(self) -> Result<()> {
-        let batches = self.inner.prefers_batches();
         let mut taken = VecDeque::new();
         loop {
             {
@@ -95,10 +93,8 @@ impl Worker {
                 state.worker = WorkerState::Busy;
                 state.queue.take(self.budget, &mut taken);
             }
-            if batches {
-                self.deliver_batches(&mut taken);
-            } else {
-                self.deliver_each(&mut taken);
+            while let Some(batch) = taken.pop_front() {
+                self.deliver(batch);
             }
         }
     }
@@ -107,60 +103,83 @@ impl Worker {
         self.shared.abandon.load(Ordering::Relaxed)
     }
 
-    /// Hands `taken` to a driver that prefers batches, [`RELEASE_EVERY`]
-    /// messages at a time, giving their room back after each.
-    fn deliver_batches(&self, taken: &mut VecDeque<Message>) {
-        let mut part = VecDeque::with_capacity(RELEASE_EVERY.min(taken.len()));
-        while !taken.is_empty() {
-            let n = taken.len().min(RELEASE_EVERY);
-            part.extend(taken.drain(..n));
-            let bytes: usize = part.iter().map(cost).sum();
-            if self.abandoned() {
-                part.clear();
-                self.report(bytes, 0, 0, n as u64);
-                continue;
-            }
-            let mut errors = 0u64;
-            logger::deliver(&*self.inner, &mut part, &mut |_| errors += 1);
-            self.report(bytes, n as u64 - errors, errors, 0);
-        }
-    }
-
-    /// Hands `taken` to the driver message by message, stopping at once
-    /// when `close` gives up.
-    fn deliver_each(&self, taken: &mut VecDeque<Message>) {
-        let (mut bytes, mut delivered, mut errors, mut abandoned) = (0, 0, 0, 0);
-        while let Some(msg) = taken.pop_front() {
-            bytes += cost(&msg);
-            if self.abandoned() {
-                abandoned += 1;
-            } else if Error::guard(self.inner.name(), || self.inner.log(msg)).is_ok() {
-                delivered += 1;
+    /// Hands `batch` to the driver, [`RELEASE_EVERY`] messages at a time,
+    /// giving their room back after each; the emptied batch goes back to
+    /// the queue for reuse.
+    fn deliver(&self, mut batch: Batch) {
+        let batches = self.inner.prefers_batches();
+        while !batch.is_empty() {
+            let n = batch.len().min(RELEASE_EVERY);
+            let bytes: usize = batch.iter().take(n).map(cost).sum();
+            let (delivered, errors, abandoned) = if self.abandoned() {
+                batch.drain(..n);
+                (0, 0, n as u64)
+            } else if batches {
+                let mut errors = 0u64;
+                let mut count = |_| errors += 1;
+                if n == batch.len() {
+                    logger::deliver(&*self.inner, &mut batch, &mut count);
+                } else {
+                    let mut part: Batch = batch.drain(..n).collect();
+                    logger::deliver(&*self.inner, &mut part, &mut count);
+                }
+                (n as u64 - errors, errors, 0)
             } else {
-                errors += 1;
-            }
-            if delivered + errors + abandoned == RELEASE_EVERY as u64 {
-                self.report(bytes, delivered, errors, abandoned);
-                (bytes, delivered, errors, abandoned) = (0, 0, 0, 0);
-            }
+                self.deliver_each(&mut batch, n)
+            };
+            let emptied = batch.is_empty().then(|| std::mem::take(&mut batch));
+            self.report(bytes, delivered, errors, abandoned, emptied);
         }
-        self.report(bytes, delivered, errors, abandoned);
     }
 
-    /// Gives the room of handed-over messages back, and counts them.
-    fn report(&self, bytes: usize, delivered: u64, errors: u64, abandoned: u64) {
-        if bytes == 0 {
-            return;
+    /// Hands the first `n` messages of `batch` to the driver one by one,
+    /// with one unwind guard for them all: a panic costs its own message,
+    /// and the rest go on. Stops calling the driver at once when `close`
+    /// gives up. Returns how many were delivered, failed and abandoned.
+    fn deliver_each(&self, batch: &mut Batch, n: usize) -> (u64, u64, u64) {
+        let (mut delivered, mut errors, mut abandoned) = (0, 0, 0);
+        let mut left = n;
+        while left > 0 {
+            let run = Error::guard(self.inner.name(), || {
+                while let Some(msg) = (left > 0).then(|| batch.pop_front()).flatten() {
+                    left -= 1;
+                    if self.abandoned() {
+                        abandoned += 1;
+                    } else if self.inner.log(msg).is_ok() {
+                        delivered += 1;
+                    } else {
+                        errors += 1;
+                    }
+                }
+                Ok(())
+            });
+            errors += u64::from(run.is_err());
         }
+        (delivered, errors, abandoned)
+    }
+
+    /// Gives the room of handed-over messages back, counts them, and keeps
+    /// an emptied batch for reuse.
+    fn report(
+        &self,
+        bytes: usize,
+        delivered: u64,
+        errors: u64,
+        abandoned: u64,
+        emptied: Option<Batch>,
+    ) {
         let mut state = self.shared.state.lock();
         state.queue.delivered(bytes, delivered, errors, abandoned);
+        if let Some(batch) = emptied {
+            state.queue.recycle(batch);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Source;
+    use crate::message::{Message, Source};
     use crate::nonblocking::Overflow;
 
     /// Keeps what it gets.
@@ -233,17 +252,16 @@ mod tests {
     fn an_abandoned_worker_counts_what_is_left_as_dropped() {
         let (worker, keep) = worker(1000);
         worker.shared.abandon.store(true, Ordering::Relaxed);
-        let mut taken: VecDeque<Message> = (0..3)
+        let mut batch: Batch = (0..3)
             .map(|i| Message::new(Source::Stdout, i.to_string()))
             .collect();
+        let mut taken = VecDeque::new();
         {
             let mut state = worker.shared.state.lock();
-            for msg in taken.drain(..) {
-                state.queue.push(msg);
-            }
+            state.queue.push_batch(&mut batch);
             state.queue.take(usize::MAX, &mut taken);
         }
-        worker.deliver_each(&mut taken);
+        worker.deliver(taken.pop_front().unwrap());
         assert!(keep.0.lock().is_empty());
         let counts = worker.shared.state.lock().queue.counts;
         assert_eq!((counts.dropped, counts.delivered), (3, 0));
