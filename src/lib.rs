@@ -34,9 +34,26 @@
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing
 //! nothing while a hub listens.
 //!
+//! Reading back is a capability: a driver that can read what it wrote
+//! implements [`LogReader`] and says so through [`Logger::reader`];
+//! [`ReadConfig`] says what to read (Docker's tail, since, until, follow).
+//!
 //! The [`plugin`] module (feature `plugin`, on by default) serves any
 //! registered driver to a stock dockerd as a logging plugin:
-//! `docker run --log-driver logdriver --log-opt …`.
+//! `docker run --log-driver logdriver --log-opt …`, and `docker logs` for
+//! any driver with a reader.
+//!
+//! # Where each concept lives
+//!
+//! | file | what |
+//! |---|---|
+//! | `message.rs`, `logger.rs`, `info.rs`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`] |
+//! | `registry.rs` | [`Registry`]: names to creators and validators; it registers the built-in drivers itself |
+//! | `copier/` | [`Copier`]: `mod.rs` runs one thread per stream (read, cut, deliver); `lines.rs` cuts bytes into lines and chunks |
+//! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
+//! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry |
+//! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs |
+//! | `units.rs`, `time.rs` | sizes and durations with their bounds; RFC 3339 times |
 //!
 //! # Example
 //!
@@ -45,9 +62,8 @@
 //! ```
 //! # #[cfg(unix)] {
 //! use std::process::{Command, Stdio};
-//! use std::sync::Arc;
+//! use std::sync::{Arc, Mutex};
 //! use logdriver::{Copier, Info, Logger, Message, Registry, Result, Source};
-//! use parking_lot::Mutex;
 //!
 //! /// Keeps every line in memory.
 //! #[derive(Default)]
@@ -56,7 +72,7 @@
 //! impl Logger for Memory {
 //!     fn log(&self, msg: Message) -> Result<()> {
 //!         let line = String::from_utf8_lossy(&msg.line).into_owned();
-//!         self.0.lock().push((msg.source, line));
+//!         self.0.lock().unwrap().push((msg.source, line));
 //!         Ok(())
 //!     }
 //!     fn name(&self) -> &str { "memory" }
@@ -66,7 +82,7 @@
 //! let memory = Arc::new(Memory::default());
 //! let registry = Registry::new();
 //! let shared = memory.clone();
-//! registry.register("memory", move |_info: &Info| Ok(Box::new(shared.clone()) as Box<dyn Logger>))?;
+//! registry.register_driver("memory", move |_info: &Info| Ok(shared.clone()))?;
 //!
 //! let logger = registry.create("memory", &Info::default())?;
 //! let mut child = Command::new("sh")
@@ -84,7 +100,7 @@
 //! logger.close()?;
 //!
 //! assert_eq!(stats.lines, 3);
-//! let mut lines = memory.0.lock().clone();
+//! let mut lines = memory.0.lock().unwrap().clone();
 //! lines.sort();
 //! assert_eq!(lines, [
 //!     (Source::Stdout, "done".to_string()),
@@ -163,7 +179,9 @@ mod units;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-pub use crate::copier::{Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE, MAX_BUFFER_SIZE};
+pub use crate::copier::{
+    Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
+};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{
     reject_unknown_options, Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT,

@@ -39,7 +39,10 @@ use crate::read::LogReader;
 /// - **Closing.** After `close` returns, everything accepted by `log` has
 ///   been handed on (or the driver's documented timeout has run out).
 ///   `close` may be called more than once; calls after the first return
-///   `Ok(())`. `log` after `close` returns [`Error::Closed`](crate::Error::Closed).
+///   `Ok(())`. **`log` after `close` must return
+///   [`Error::Closed`](crate::Error::Closed)**, and send nothing: every
+///   built-in driver and wrapper does, except `none`, which holds nothing
+///   and discards every line, before and after.
 ///
 /// `Logger` is implemented for `Arc<L>` and `Box<L>`, so a shared or boxed
 /// driver is a driver too.
@@ -82,7 +85,7 @@ pub trait Logger: Send + Sync {
     /// passes the error of each message that failed to `failed`.
     ///
     /// The [`Copier`](crate::Copier) calls this instead of `log`, with the
-    /// lines of each read (up to 1024 at once), for a driver whose
+    /// lines of each read (up to [`MAX_BATCH`](crate::MAX_BATCH) at once), for a driver whose
     /// [`prefers_batches`](Logger::prefers_batches) is `true`: it can then
     /// pay a fixed cost (a lock, a wake-up, a write) once per batch rather
     /// than once per line, as [`NonBlocking`](crate::NonBlocking) does.

@@ -470,3 +470,41 @@ fn non_blocking_adds_its_own_drops_to_its_drivers_counts() {
     drop(key);
     logger.close().unwrap();
 }
+
+#[test]
+fn log_after_close_is_an_error_for_every_built_in_driver_and_wrapper() {
+    let dir = std::env::temp_dir().join(format!("logdriver-closed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cases = vec![
+        Info::new("c1").with_log_path(dir.join("a.log")),
+        Info::new("c2")
+            .with_log_path(dir.join("b.log"))
+            .with_option("mode", "non-blocking"),
+    ];
+    let mut drivers = vec!["json-file", "json-file"];
+    if cfg!(feature = "zmq") {
+        for mode in ["blocking", "non-blocking"] {
+            cases.push(
+                Info::new("c3")
+                    .with_option("zmq-address", "tcp://127.0.0.1:1")
+                    .with_option("zmq-linger", "0ms")
+                    .with_option("mode", mode),
+            );
+            drivers.push("zmq");
+        }
+    }
+    for (driver, info) in drivers.into_iter().zip(cases) {
+        let logger = registry().create(driver, &info).unwrap();
+        logger.close().unwrap();
+        logger.close().unwrap(); // a second close is fine
+        match logger.log(Message::new(Source::Stdout, "too late")) {
+            Err(Error::Closed { driver: name }) => assert_eq!(name, driver),
+            other => panic!("{driver} {:?}: {other:?}", info.config),
+        }
+    }
+    // `none` holds nothing: it discards, before and after.
+    let none = registry().create("none", &Info::default()).unwrap();
+    none.close().unwrap();
+    none.log(Message::new(Source::Stdout, "gone")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -27,9 +27,9 @@ pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 /// to it, so that a driver cannot make the Copier allocate without bound.
 pub const MAX_BUFFER_SIZE: usize = 1 << 20;
 
-/// The most messages handed to [`Logger::log_batch`] at once: a read of
-/// tiny lines must not build a batch of tens of thousands.
-const MAX_BATCH: usize = 1024;
+/// The most messages a [`Copier`] hands to [`Logger::log_batch`] at once:
+/// a read of tiny lines must not build a batch of tens of thousands.
+pub const MAX_BATCH: usize = 1024;
 
 type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 
@@ -39,7 +39,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 /// (`logdriver-copier-stdout`, …) that reads the stream to its end, cuts it
 /// into [`Message`]s and calls [`Logger::log`] for each, in order. A driver
 /// whose [`Logger::prefers_batches`] is `true` gets the messages of each
-/// read at once (at most 1024), in order, through [`Logger::log_batch`].
+/// read at once (at most [`MAX_BATCH`]), in order, through [`Logger::log_batch`].
 ///
 /// # Lines
 ///
@@ -71,9 +71,8 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 /// # Examples
 ///
 /// ```
-/// use std::sync::Arc;
+/// use std::sync::{Arc, Mutex};
 /// use logdriver::{Copier, Logger, Message, Result, Source};
-/// use parking_lot::Mutex;
 ///
 /// #[derive(Default)]
 /// struct Collect(Mutex<Vec<String>>);
@@ -81,7 +80,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 /// impl Logger for Collect {
 ///     fn log(&self, msg: Message) -> Result<()> {
 ///         let line = String::from_utf8_lossy(&msg.line);
-///         self.0.lock().push(format!("{}: {line}", msg.source));
+///         self.0.lock().unwrap().push(format!("{}: {line}", msg.source));
 ///         Ok(())
 ///     }
 ///     fn name(&self) -> &str { "collect" }
@@ -95,7 +94,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 ///     .wait();
 ///
 /// assert_eq!(stats.lines, 2);
-/// assert_eq!(*logger.0.lock(), ["stdout: hello", "stdout: world"]);
+/// assert_eq!(*logger.0.lock().unwrap(), ["stdout: hello", "stdout: world"]);
 /// # Ok::<(), logdriver::Error>(())
 /// ```
 #[must_use = "a Copier does nothing until `run` is called"]
@@ -249,8 +248,14 @@ impl CopierHandle {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CopyStats {
-    /// Messages handed to the driver: whole lines plus partial chunks.
+    /// Messages handed to the driver: whole lines plus partial chunks, so a
+    /// long line counts once per chunk. For lines as a reader of the
+    /// stream counts them, see [`complete_lines`](CopyStats::complete_lines).
     pub lines: u64,
+    /// Lines that ended with a newline: each whole line, and each long
+    /// line once (its last chunk). Bytes left without a newline at the end
+    /// of input are not among them.
+    pub complete_lines: u64,
     /// Bytes read from the sources, newlines included.
     pub bytes: u64,
     /// Messages among `lines` that were partial chunks of a long line.
@@ -264,6 +269,7 @@ pub struct CopyStats {
 impl std::ops::AddAssign for CopyStats {
     fn add_assign(&mut self, other: CopyStats) {
         self.lines += other.lines;
+        self.complete_lines += other.complete_lines;
         self.bytes += other.bytes;
         self.partials += other.partials;
         self.log_errors += other.log_errors;
@@ -319,6 +325,7 @@ impl SourceCopy {
     /// unwinds to the caller's guard.
     fn send(&mut self, msg: Message) {
         self.stats.lines += 1;
+        self.stats.complete_lines += u64::from(msg.ends_line());
         self.stats.partials += u64::from(msg.partial.is_some());
         if let Some(batch) = &mut self.batch {
             batch.push_back(msg);

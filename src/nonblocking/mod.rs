@@ -56,7 +56,8 @@ pub enum Overflow {
 ///   ring buffer does. It takes at most a quarter of the buffer at once,
 ///   so that the rest can always make room for new lines; a driver whose
 ///   [`Logger::prefers_batches`] is `true` gets them through
-///   [`Logger::log_batch`], up to 256 at a time. It sleeps while the
+///   [`Logger::log_batch`], a slice at a time, giving each slice's room
+///   back as it goes. It sleeps while the
 ///   buffer is empty and is woken by the next line.
 /// - The buffer holds at most `max_buffer_bytes` bytes of line payload
 ///   (only [`Message::line`] counts, as in Docker; an empty line counts as

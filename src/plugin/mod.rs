@@ -153,7 +153,7 @@ pub struct StreamStats {
 /// ```
 #[must_use = "a Plugin does nothing until `serve` is called"]
 pub struct Plugin {
-    registry: &'static Registry,
+    registry: Shared,
     driver: String,
     log_dir: PathBuf,
     max_frame: usize,
@@ -173,9 +173,49 @@ impl fmt::Debug for Plugin {
     }
 }
 
+/// A registry the plugin can hold: the process-wide one, or one of its own.
+enum Shared {
+    Static(&'static Registry),
+    Owned(Arc<Registry>),
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Registry;
+
+    fn deref(&self) -> &Registry {
+        match self {
+            Shared::Static(registry) => registry,
+            Shared::Owned(registry) => registry,
+        }
+    }
+}
+
 impl Plugin {
     /// A plugin that creates `driver` from `registry` for each container.
     pub fn new(registry: &'static Registry, driver: &str) -> Plugin {
+        Plugin::serving(Shared::Static(registry), driver)
+    }
+
+    /// A plugin that creates `driver` from a registry of its own, for
+    /// each container: no need to leak one to make it `'static`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use logdriver::{drivers::none::NoneLogger, plugin::Plugin, Info, Registry};
+    ///
+    /// let registry = Arc::new(Registry::with_builtins());
+    /// registry.register_driver("quiet", |_: &Info| Ok(NoneLogger))?;
+    /// let server = Plugin::with_registry(registry, "quiet").serve("/run/docker/plugins/quiet.sock")?;
+    /// server.wait();
+    /// # Ok::<(), logdriver::Error>(())
+    /// ```
+    pub fn with_registry(registry: Arc<Registry>, driver: &str) -> Plugin {
+        Plugin::serving(Shared::Owned(registry), driver)
+    }
+
+    fn serving(registry: Shared, driver: &str) -> Plugin {
         Plugin {
             registry,
             driver: driver.to_owned(),
