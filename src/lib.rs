@@ -179,6 +179,12 @@ mod units;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+/// The `zmq` crate this driver is built on (feature `zmq`), re-exported so
+/// that a hub is written against the same version:
+/// `use logdriver::zmq;`.
+#[cfg(feature = "zmq")]
+pub use zmq;
+
 pub use crate::copier::{
     Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
 };

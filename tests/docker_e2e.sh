@@ -54,14 +54,16 @@ fi
 docker=/usr/bin/docker
 [ -x "$docker" ] || docker=$(command -v docker)
 
-say "building the plugin and the hub"
+say "building the plugin binary and the hub"
 if [ "${BENCH:-0}" = 1 ]; then
-    cargo build -q --release --example docker_plugin --example zmq_hub
-    bin=target/release/examples
+    cargo build -q --release --bin logdriver-plugin --example zmq_hub
+    target=target/release
 else
-    cargo build -q --example docker_plugin --example zmq_hub
-    bin=target/debug/examples
+    cargo build -q --bin logdriver-plugin --example zmq_hub
+    target=target/debug
 fi
+plugin="$target/logdriver-plugin"
+hub="$target/examples/zmq_hub"
 
 say "starting dockerd on $sock"
 dockerd --data-root "$work/root" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" \
@@ -73,9 +75,9 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 if ! "$docker" -H "unix://$sock" version >/dev/null 2>&1; then
-    say "SKIPPED: dockerd could not start on this machine; the real-dockerd test did NOT run"
+    say "FAILED: dockerd could not start on this machine; the real-dockerd test did NOT run"
     tail -20 "$work/dockerd.log" | sed 's/^/    dockerd: /'
-    exit 0
+    exit 1
 fi
 dk() { "$docker" -H "unix://$sock" "$@"; }
 
@@ -86,9 +88,9 @@ for applet in sh echo head tr seq yes; do ln -sf busybox "$work/rootfs/bin/$appl
 tar -C "$work/rootfs" -c . | dk import - logdriver-e2e:latest >/dev/null
 
 say "starting the hub on tcp://127.0.0.1:$port and the plugin on $plugin_sock"
-"$bin/zmq_hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
+"$hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
 pids+=($!)
-"$bin/docker_plugin" --socket "$plugin_sock" --driver zmq --log-dir "$work/logs" 2>"$work/plugin.err" &
+"$plugin" --socket "$plugin_sock" --driver zmq --log-dir "$work/logs" 2>"$work/plugin.err" &
 pids+=($!)
 for _ in $(seq 1 50); do [ -S "$plugin_sock" ] && break; sleep 0.1; done
 
@@ -124,6 +126,22 @@ assert "".join(chunks) == "L" * long_len
 print(f"== docker e2e: zmq: {len(out)} stdout + {len(err)} stderr lines in order, long line in 2 chunks, tenant acme, service web")
 EOF
 
+say "the plugin reports each container on stderr"
+for _ in $(seq 1 50); do grep -q 'stopped: ' "$work/plugin.err" && break; sleep 0.1; done
+grep -q 'logdriver-plugin info: container [0-9a-f]\{12\}: logging to "zmq"' "$work/plugin.err" &&
+    grep -q "stopped: $((2 * LINES + 2)) entries, 0 log errors, 0 bad frames; driver \"zmq\": $((2 * LINES + 2)) lines sent, 0 dropped" "$work/plugin.err" ||
+    { say "FAILED: the plugin's stderr lacks the start and stop of run 1"; cat "$work/plugin.err"; exit 1; }
+
+say "a bad option fails the container's start, and the plugin says why"
+if dk run --rm --network none --log-driver logdriver --log-opt zmq-address=http://nowhere \
+    logdriver-e2e echo never >/dev/null 2>"$work/bad.err"; then
+    say "FAILED: a container with a bad option started"; exit 1
+fi
+grep -q 'not a ZeroMQ endpoint' "$work/bad.err" ||
+    { say "FAILED: docker run did not show the driver's error"; cat "$work/bad.err"; exit 1; }
+grep -q 'cannot start logging to "zmq": invalid value "http://nowhere" for option "zmq-address"' "$work/plugin.err" ||
+    { say "FAILED: the plugin's stderr lacks the bad option"; cat "$work/plugin.err"; exit 1; }
+
 say "run 2: json-file, picked with --log-opt driver=json-file"
 id=$(dk run -d --network none --log-driver logdriver --log-opt driver=json-file \
     --log-opt max-size=10m logdriver-e2e sh -c "$script")
@@ -146,7 +164,7 @@ print(f"== docker e2e: json-file: {lines} stdout + {lines} stderr lines in order
 EOF
 
 say "run 3: docker logs, read back through a plugin whose driver is json-file"
-"$bin/docker_plugin" --socket "$json_sock" --driver json-file --log-dir "$work/logs" 2>"$work/plugin-json.err" &
+"$plugin" --socket "$json_sock" --driver json-file --log-dir "$work/logs" 2>"$work/plugin-json.err" &
 pids+=($!)
 for _ in $(seq 1 50); do [ -S "$json_sock" ] && break; sleep 0.1; done
 id=$(dk run -d --network none --log-driver logdriver-json logdriver-e2e sh -c "$script")
@@ -175,8 +193,10 @@ print(f"== docker e2e: docker logs: {lines} stdout + {lines} stderr lines and th
 EOF
 
 say "run 4: the same plugin packaged as a managed plugin (docker plugin create)"
-packaging/docker-plugin/build.sh "$work/managed" "$bin/docker_plugin" >/dev/null
+packaging/docker-plugin/build.sh "$work/managed" "$plugin" >/dev/null
 dk plugin create logdriver-managed:e2e "$work/managed" >/dev/null
+# The packaged default is json-file; an operator picks the driver so:
+dk plugin set logdriver-managed:e2e LOGDRIVER_DRIVER=zmq
 dk plugin enable logdriver-managed:e2e >/dev/null
 : >"$work/hub.out"
 dk run --rm --network none --log-driver logdriver-managed:e2e \

@@ -6,11 +6,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:?usage: build.sh DIR [BINARY]}
-binary=${2:-target/release/examples/docker_plugin}
+binary=${2:-target/release/logdriver-plugin}
 rm -rf "$dir"
 mkdir -p "$dir/rootfs/run/docker/plugins" "$dir/rootfs/var/lib/logdriver"
 cp "$here/config.json" "$dir/"
-cp "$binary" "$dir/rootfs/docker_plugin"
+cp "$binary" "$dir/rootfs/logdriver-plugin"
 for lib in $(ldd "$binary" | grep -o '/[^ ]*'); do
     mkdir -p "$dir/rootfs$(dirname "$lib")"
     cp -L "$lib" "$dir/rootfs$lib"

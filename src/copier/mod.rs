@@ -49,7 +49,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 ///   the bytes were read into.
 /// - A line of at least the buffer size (16 KiB by default; see
 ///   [`buffer_size`](Copier::buffer_size)) goes out as chunks of exactly
-///   the buffer size, marked with [`PartialMeta`]; the chunk that ends with
+///   the buffer size, marked with [`PartialMeta`](crate::PartialMeta); the chunk that ends with
 ///   the newline has `last: true` and may be empty.
 /// - Bytes left at the end of input without a newline go out as a partial
 ///   chunk with `last: false`, as Docker does. So, for every input and

@@ -9,9 +9,12 @@
 //! its own, until `/LogDriver.StopLogging`.
 //!
 //! ```text
-//! cargo run --example docker_plugin -- --socket /run/docker/plugins/logdriver.sock --driver zmq
+//! logdriver-plugin --socket /run/docker/plugins/logdriver.sock --driver zmq
 //! docker run --log-driver logdriver --log-opt zmq-address=tcp://hub:5555 --env TENANT_ID=acme busybox echo hi
 //! ```
+//!
+//! The `logdriver-plugin` binary is [`cli::run`] over the process-wide
+//! registry; `--help` lists its flags and their defaults.
 //!
 //! As a managed plugin, `packaging/docker-plugin/` holds the `config.json`
 //! (interface `docker.logdriver/1.0`, socket `logdriver.sock`, host
@@ -23,14 +26,14 @@
 //! | endpoint | request | answer |
 //! |---|---|---|
 //! | `/Plugin.Activate` | | `{"Implements":["LogDriver"]}` |
-//! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":…}}`: whether the plugin's driver has a [`Logger::reader`] |
+//! | `/LogDriver.Capabilities` | | `{"Cap":{"ReadLogs":…}}`: whether the plugin's driver has a [`Logger::reader`](crate::Logger::reader) |
 //! | `/LogDriver.StartLogging` | `{"File":…,"Info":{…}}` | `{"Err":""}` |
 //! | `/LogDriver.StopLogging` | `{"File":…}` | `{"Err":""}`, once the FIFO is drained and the driver closed |
 //! | `/LogDriver.ReadLogs` | `{"Info":{…},"Config":{"Since","Until","Tail","Follow"}}` | framed `LogEntry`s |
 //!
 //! An error is answered `{"Err":"…"}` with status 500. `ReadLogs` (what
 //! `docker logs` uses) is served for any driver that can read back, as
-//! its [`Logger::reader`] says (json-file can, and so can a driver of your
+//! its [`Logger::reader`](crate::Logger::reader) says (json-file can, and so can a driver of your
 //! own that implements [`LogReader`](crate::LogReader)); `Capabilities`
 //! says so for the plugin's driver. It reads with Docker's `Tail`, `Since`
 //! and `Until`; with `Follow`, a running container's new lines stream on
@@ -49,7 +52,7 @@
 //! are the driver's options, checked by the registry: an error reaches
 //! `docker run` as the reason the container could not start. A driver that
 //! writes files gets `<log dir>/<container id>-json.log` as its
-//! [`Info::log_path`].
+//! [`Info::log_path`](crate::Info::log_path).
 //!
 //! # Trust
 //!
@@ -85,6 +88,7 @@
 //! (by default [`DEFAULT_STOP_TIMEOUT`]) whatever the FIFO holds: then the
 //! reader is let go, and ends as soon as it is woken.
 
+pub mod cli;
 mod fifo;
 mod http;
 mod proto;

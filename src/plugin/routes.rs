@@ -290,12 +290,15 @@ impl State {
             }
             streams.insert(req.file.clone(), None);
         }
+        let id = info.id().to_owned();
         match self.start_stream(&req.file, &driver, &info) {
             Ok(stream) => {
+                log::info!("container {id}: logging to {driver:?}");
                 self.streams.lock().insert(req.file, Some(stream));
                 Ok(())
             }
             Err(e) => {
+                log::warn!("container {id}: cannot start logging to {driver:?}: {e}");
                 self.streams.lock().remove(&req.file);
                 Err(e.to_string())
             }
@@ -350,7 +353,24 @@ impl State {
             .name(name.clone())
             .spawn(move || {
                 let counts = fifo::pump(src, &*logger, max_frame);
-                let _ = Error::guard(logger.name(), || logger.close());
+                let closed = Error::guard(logger.name(), || logger.close());
+                let driver = logger.stats();
+                log::info!(
+                    "container {}: stopped: {} entries, {} log errors, {} bad frames; \
+                     driver {:?}: {} lines sent, {} dropped, {} errors{}",
+                    &container[..container.len().min(12)],
+                    counts.entries,
+                    counts.log_errors,
+                    counts.bad_frames,
+                    logger.name(),
+                    driver.lines,
+                    driver.dropped,
+                    driver.errors,
+                    closed
+                        .err()
+                        .map(|e| format!("; close: {e}"))
+                        .unwrap_or_default(),
+                );
                 loggers.lock().stopped(container, logger);
                 let mut stats = stats.lock();
                 if stats.len() == STATS_KEPT {
@@ -387,6 +407,11 @@ impl State {
         let mut marker = &stream.fifo;
         let _ = marker.write_all(&END_MARKER.to_be_bytes());
         if stream.done.recv_timeout(self.plugin.stop_timeout).is_err() {
+            log::warn!(
+                "{}: the FIFO did not drain within {:?}; letting its reader go",
+                fifo.display(),
+                self.plugin.stop_timeout
+            );
             // Let the reader go, and wake it if it waits for bytes.
             stream.abandon.store(true, Ordering::SeqCst);
             let _ = marker.write_all(&END_MARKER.to_be_bytes());

@@ -1,0 +1,280 @@
+//! The `logdriver-plugin` command line, shared by the binary of that name
+//! and by any binary of yours that registers its own drivers first.
+//!
+//! ```text
+//! logdriver-plugin [--socket PATH] [--driver NAME] [--log-dir DIR] [--log-level LEVEL]
+//! ```
+//!
+//! Each flag has an environment variable, which is how a managed plugin's
+//! `config.json` (and `docker plugin set`) sets them; a flag wins over its
+//! variable, which wins over the default.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::Plugin;
+use crate::registry::Registry;
+
+/// Where dockerd looks for the plugin's socket, by default.
+pub const DEFAULT_SOCKET: &str = "/run/docker/plugins/logdriver.sock";
+/// The driver created for a container that names none, by default:
+/// `json-file`, which needs no options and serves `docker logs`.
+pub const DEFAULT_DRIVER: &str = "json-file";
+/// Where file drivers write, by default.
+pub const DEFAULT_LOG_DIR: &str = "/var/lib/logdriver";
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The unix socket to listen on (`--socket`, `LOGDRIVER_SOCKET`).
+    pub socket: PathBuf,
+    /// The driver for containers that name none (`--driver`, `LOGDRIVER_DRIVER`).
+    pub driver: String,
+    /// Where file drivers write (`--log-dir`, `LOGDRIVER_LOG_DIR`).
+    pub log_dir: PathBuf,
+    /// What is reported on stderr (`--log-level`, `LOGDRIVER_LOG`).
+    pub level: log::LevelFilter,
+}
+
+/// What parsing the command line came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Serve, with these options.
+    Serve(Options),
+    /// Print this text on stdout and exit successfully (`--help`, `--version`).
+    Print(String),
+}
+
+/// The usage text, with every default.
+pub fn usage() -> String {
+    format!(
+        "\
+logdriver-plugin {version}: any registered log driver as a Docker logging plugin
+
+USAGE:
+    logdriver-plugin [OPTIONS]
+
+OPTIONS:
+    --socket PATH      the unix socket dockerd connects to
+                       [env LOGDRIVER_SOCKET] [default: {DEFAULT_SOCKET}]
+    --driver NAME      the driver for containers that name none (a container
+                       picks another with --log-opt driver=NAME)
+                       [env LOGDRIVER_DRIVER] [default: {DEFAULT_DRIVER}]
+    --log-dir DIR      where file drivers write <container id>-json.log
+                       [env LOGDRIVER_LOG_DIR] [default: {DEFAULT_LOG_DIR}]
+    --log-level LEVEL  what is reported on stderr: off, error, warn, info, debug
+                       [env LOGDRIVER_LOG] [default: info]
+    -h, --help         print this help
+    -V, --version      print the version
+
+Each container's start and stop is reported on stderr, with its driver,
+the error of a start that failed, and the counts at stop.
+",
+        version = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// Parses the arguments (without the program name), with `env` for the
+/// environment variables.
+///
+/// # Errors
+///
+/// A message naming the flag or the value that is wrong.
+///
+/// # Examples
+///
+/// ```
+/// use logdriver::plugin::cli::{parse, Command};
+///
+/// let args = ["--driver", "zmq", "--log-level", "debug"].map(String::from);
+/// let Command::Serve(options) = parse(args, |_| None)? else { unreachable!() };
+/// assert_eq!(options.driver, "zmq");
+/// assert_eq!(options.socket.to_str(), Some("/run/docker/plugins/logdriver.sock"));
+/// assert!(matches!(parse(["--help".to_string()], |_| None)?, Command::Print(_)));
+/// # Ok::<(), String>(())
+/// ```
+pub fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Command, String> {
+    let level = |value: &str| -> Result<log::LevelFilter, String> {
+        value
+            .parse()
+            .map_err(|_| format!("--log-level {value:?}: expected off, error, warn, info or debug"))
+    };
+    let mut options = Options {
+        socket: env("LOGDRIVER_SOCKET")
+            .unwrap_or_else(|| DEFAULT_SOCKET.into())
+            .into(),
+        driver: env("LOGDRIVER_DRIVER").unwrap_or_else(|| DEFAULT_DRIVER.into()),
+        log_dir: env("LOGDRIVER_LOG_DIR")
+            .unwrap_or_else(|| DEFAULT_LOG_DIR.into())
+            .into(),
+        level: match env("LOGDRIVER_LOG") {
+            Some(value) => level(&value)?,
+            None => log::LevelFilter::Info,
+        },
+    };
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| format!("{arg} needs a value; see --help"))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(Command::Print(usage())),
+            "-V" | "--version" => {
+                return Ok(Command::Print(format!(
+                    "logdriver-plugin {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            "--socket" => options.socket = value()?.into(),
+            "--driver" => options.driver = value()?,
+            "--log-dir" => options.log_dir = value()?.into(),
+            "--log-level" => options.level = level(&value()?)?,
+            other => return Err(format!("unknown argument {other:?}; see --help")),
+        }
+    }
+    Ok(Command::Serve(options))
+}
+
+/// Runs the plugin binary: parses `args` (the program name first, as
+/// [`std::env::args_os`] gives them), reports on stderr, and serves
+/// `registry` until the process is killed.
+///
+/// Register your own drivers in `registry` before calling it.
+pub fn run(registry: &'static Registry, args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let args: Vec<String> = args
+        .into_iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let options = match parse(args, |key| std::env::var(key).ok()) {
+        Ok(Command::Serve(options)) => options,
+        Ok(Command::Print(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            eprintln!("logdriver-plugin: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    static STDERR: Stderr = Stderr;
+    if log::set_logger(&STDERR).is_ok() {
+        log::set_max_level(options.level);
+    }
+    if !registry.names().contains(&options.driver) {
+        log::error!(
+            "no driver {:?} is registered; registered: {}",
+            options.driver,
+            registry.names().join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let server = Plugin::new(registry, &options.driver)
+        .log_dir(&options.log_dir)
+        .serve(&options.socket);
+    match server {
+        Ok(server) => {
+            log::info!(
+                "serving {:?} on {} (files under {})",
+                options.driver,
+                options.socket.display(),
+                options.log_dir.display()
+            );
+            server.wait();
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            log::error!("{err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes each record on stderr, one line each.
+struct Stderr;
+
+impl log::Log for Stderr {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "logdriver-plugin {}: {}",
+                record.level().as_str().to_ascii_lowercase(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_win_over_variables_which_win_over_defaults() {
+        let env = |key: &str| (key == "LOGDRIVER_DRIVER").then(|| "zmq".to_string());
+        let Ok(Command::Serve(o)) = parse(args(&[]), env) else {
+            panic!()
+        };
+        assert_eq!(
+            (o.driver.as_str(), o.level),
+            ("zmq", log::LevelFilter::Info)
+        );
+        let Ok(Command::Serve(o)) = parse(args(&["--driver", "none"]), env) else {
+            panic!()
+        };
+        assert_eq!(o.driver, "none");
+        assert_eq!(o.log_dir, PathBuf::from(DEFAULT_LOG_DIR));
+    }
+
+    #[test]
+    fn help_names_every_flag_and_default() {
+        let Ok(Command::Print(help)) = parse(args(&["--help"]), |_| None) else {
+            panic!()
+        };
+        for needle in [
+            "--socket",
+            "--driver",
+            "--log-dir",
+            "--log-level",
+            "--version",
+            DEFAULT_SOCKET,
+            DEFAULT_DRIVER,
+            DEFAULT_LOG_DIR,
+        ] {
+            assert!(help.contains(needle), "{needle}");
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        assert_eq!(
+            parse(args(&["--nope"]), |_| None),
+            Err("unknown argument \"--nope\"; see --help".into())
+        );
+        assert_eq!(
+            parse(args(&["--driver"]), |_| None),
+            Err("--driver needs a value; see --help".into())
+        );
+        assert!(parse(args(&["--log-level", "loud"]), |_| None)
+            .unwrap_err()
+            .contains("\"loud\""));
+    }
+}
