@@ -199,8 +199,9 @@ impl Registry {
 
     /// Registers the option validator of the driver `name`.
     ///
-    /// The validator sees the driver's options without `mode` and
-    /// `max-buffer-size`, which the registry checks itself. It should
+    /// The validator sees the driver's options without the ones the
+    /// registry checks itself (`mode`, `max-buffer-size`,
+    /// `non-blocking-drop`, `non-blocking-close-timeout`). It should
     /// reject keys it does not know. A driver without a validator accepts
     /// any options, as in Docker.
     ///

@@ -45,6 +45,7 @@ fn options() -> Vec<(&'static str, &'static str)> {
             ("zmq", "zmq-sndhwm"),
             ("zmq", "zmq-send-timeout"),
             ("zmq", "zmq-linger"),
+            ("zmq", "zmq-partial-frame"),
         ]);
     }
     all

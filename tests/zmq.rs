@@ -426,3 +426,62 @@ fn zmq_logger_is_send_and_sync() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<ZmqLogger>();
 }
+
+#[test]
+fn a_long_line_is_one_message_per_chunk_and_the_partial_frame_marks_them() {
+    for marked in [false, true] {
+        let hub = Hub::start(b"", 5);
+        let extra: &[(&str, &str)] = if marked {
+            &[("zmq-partial-frame", "true")]
+        } else {
+            &[]
+        };
+        let logger = Arc::new(ZmqLogger::new(&info(&hub.endpoint, &[], extra)).unwrap());
+        // 10 bytes cut at 4: "0123", "4567", "89"; then "ok" whole; then
+        // an output that ends without a newline.
+        Copier::new(logger.clone())
+            .buffer_size(4)
+            .source(Source::Stdout, &b"0123456789\nok\nend"[..])
+            .run()
+            .unwrap()
+            .wait();
+        logger.close().unwrap();
+        let got = hub.join();
+        let payloads: Vec<&[u8]> = got.iter().map(|f| &f[2][..]).collect();
+        assert_eq!(
+            payloads,
+            [
+                &b"f00dfeedbeef: 0123"[..],
+                b"f00dfeedbeef: 4567",
+                b"f00dfeedbeef: 89",
+                b"f00dfeedbeef: ok",
+                b"f00dfeedbeef: end"
+            ]
+        );
+        if !marked {
+            assert!(
+                got.iter().all(|f| f.len() == 3),
+                "the default layout never changes"
+            );
+            continue;
+        }
+        let marks: Vec<String> = got
+            .iter()
+            .map(|f| String::from_utf8(f[3].clone()).unwrap())
+            .collect();
+        let id = |i: usize| marks[i].split(':').next().unwrap().to_owned();
+        let (first, tail) = (id(0), id(4));
+        assert_eq!((first.len(), tail.len()), (64, 64));
+        assert_ne!(first, tail);
+        assert_eq!(
+            marks,
+            [
+                format!("{first}:1:more"),
+                format!("{first}:2:more"),
+                format!("{first}:3:last"),
+                String::new(),
+                format!("{tail}:1:more")
+            ]
+        );
+    }
+}

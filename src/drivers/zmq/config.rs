@@ -5,12 +5,18 @@ use std::time::Duration;
 
 use super::{
     ADDRESS_OPT, DEFAULT_LINGER, DEFAULT_SEND_TIMEOUT, DEFAULT_SNDHWM, LINGER_OPT, NAME,
-    SEND_TIMEOUT_OPT, SNDHWM_OPT,
+    PARTIAL_FRAME_OPT, SEND_TIMEOUT_OPT, SNDHWM_OPT,
 };
 use crate::error::{Error, Result};
 use crate::units::{parse_duration, MAX_DURATION};
 
-const OPTIONS: [&str; 4] = [ADDRESS_OPT, SNDHWM_OPT, SEND_TIMEOUT_OPT, LINGER_OPT];
+const OPTIONS: [&str; 5] = [
+    ADDRESS_OPT,
+    SNDHWM_OPT,
+    SEND_TIMEOUT_OPT,
+    LINGER_OPT,
+    PARTIAL_FRAME_OPT,
+];
 
 /// The driver's options, checked.
 #[derive(Debug, Clone)]
@@ -19,6 +25,7 @@ pub(super) struct Config {
     pub(super) sndhwm: i32,
     pub(super) send_timeout: Duration,
     pub(super) linger: Duration,
+    pub(super) partial_frame: bool,
 }
 
 impl Config {
@@ -48,11 +55,24 @@ impl Config {
             Some(v) => parse_duration(v, MAX_DURATION)
                 .map_err(|reason| Error::invalid_option(NAME, key, v, reason)),
         };
+        let partial_frame = match opts.get(PARTIAL_FRAME_OPT).map(String::as_str) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => {
+                return Err(Error::invalid_option(
+                    NAME,
+                    PARTIAL_FRAME_OPT,
+                    v,
+                    "must be true or false",
+                ))
+            }
+        };
         Ok(Config {
             endpoints,
             sndhwm,
             send_timeout: duration(SEND_TIMEOUT_OPT, DEFAULT_SEND_TIMEOUT)?,
             linger: duration(LINGER_OPT, DEFAULT_LINGER)?,
+            partial_frame,
         })
     }
 }

@@ -12,6 +12,19 @@
 //! SUB socket and subscribe by tenant: this layout is the original Go
 //! driver's, and never changes.
 //!
+//! # Long lines, and a last line without a newline
+//!
+//! A line of at least the Copier's buffer size (16 KiB by default) reaches
+//! the driver as chunks, and each chunk is a message of its own, with the
+//! same three frames: a 40,000-byte line is three messages, each with the
+//! `"<container id>: "` prefix, and nothing in the default frames says
+//! they belong together. Bytes left without a newline at the end of the
+//! output are one more message like any other. Hubs that rejoin long lines
+//! turn on `zmq-partial-frame=true`: every message then has a fourth
+//! frame, empty for a whole line, and `<partial id>:<ordinal>:<more|last>`
+//! for a chunk (`more` on the last bytes of an output that ended without a
+//! newline). The default layout never changes.
+//!
 //! # Tenants: prefix subscriptions, and whom to trust
 //!
 //! A ZeroMQ subscription matches by **prefix**: a hub subscribed to `t1`
@@ -34,6 +47,7 @@
 //! | `zmq-sndhwm` | `10000` | messages queued per hub before `log` waits (`0`: no limit) |
 //! | `zmq-send-timeout` | `5s` | how long `log` waits for a hub to subscribe or to take a line |
 //! | `zmq-linger` | `5s` | how long `close` waits for queued lines to reach the hubs |
+//! | `zmq-partial-frame` | `false` | add a fourth frame that marks the chunks of long lines (see below) |
 //!
 //! Durations are a whole number with a unit, `ms`, `s` or `m`, from `0ms`
 //! to `60m`; `zmq-sndhwm` is from `0` to `2147483647`. A value out of range
@@ -105,6 +119,8 @@ pub const SNDHWM_OPT: &str = "zmq-sndhwm";
 pub const SEND_TIMEOUT_OPT: &str = "zmq-send-timeout";
 /// The option that bounds how long `close` waits.
 pub const LINGER_OPT: &str = "zmq-linger";
+/// The option that adds a fourth frame marking the chunks of long lines.
+pub const PARTIAL_FRAME_OPT: &str = "zmq-partial-frame";
 
 /// The send high-water mark used when `zmq-sndhwm` is not given.
 pub const DEFAULT_SNDHWM: i32 = 10_000;
@@ -234,6 +250,8 @@ pub struct ZmqLogger {
     /// `"<container id>: "`, the start of every payload frame.
     prefix: Vec<u8>,
     send_timeout: Duration,
+    /// Send the fourth frame that marks chunks (`zmq-partial-frame`).
+    partial_frame: bool,
     conn: Mutex<Option<Connection>>,
     sent: AtomicU64,
     /// The bytes of the lines sent.
@@ -308,6 +326,7 @@ impl ZmqLogger {
             service: id("SERVICE_ID").as_bytes().to_vec(),
             prefix: format!("{}: ", info.id()).into_bytes(),
             send_timeout: config.send_timeout,
+            partial_frame: config.partial_frame,
             conn: Mutex::new(Some(Connection {
                 socket,
                 own_context: own.then_some(context),
@@ -412,9 +431,19 @@ impl Logger for ZmqLogger {
             }
             Err(e) => return Err(self.drop_line(format!("send failed: {e}; line dropped"))),
         }
+        let last = if self.partial_frame { zmq::SNDMORE } else { 0 };
         conn.socket
             .send(&self.service[..], zmq::SNDMORE)
-            .and_then(|()| conn.socket.send(payload, 0))
+            .and_then(|()| conn.socket.send(payload, last))
+            .and_then(|()| match (self.partial_frame, &msg.partial) {
+                (false, _) => Ok(()),
+                (true, None) => conn.socket.send(&b""[..], 0),
+                (true, Some(p)) => {
+                    let end = if p.last { "last" } else { "more" };
+                    conn.socket
+                        .send(format!("{}:{}:{end}", p.id, p.ordinal).as_bytes(), 0)
+                }
+            })
             .map_err(|e| self.drop_line(format!("send failed mid-message: {e}; line dropped")))?;
         self.sent.fetch_add(1, Ordering::Relaxed);
         self.sent_bytes
