@@ -96,6 +96,18 @@ fn line_of_buffer_plus_one() {
 }
 
 #[test]
+fn complete_lines_count_lines_as_a_reader_of_the_stream_does() {
+    let line = [b'a'; 40];
+    let (msgs, stats) = copy(&[&line[..], b"\nok\ntail"].concat(), 16);
+    // 40 bytes at 16: three chunks; then a whole line; then a tail.
+    assert_eq!(msgs.len(), 5);
+    assert_eq!(
+        (stats.lines, stats.complete_lines, stats.partials),
+        (5, 2, 4)
+    );
+}
+
+#[test]
 fn one_mebibyte_line_at_default_size() {
     let line: Vec<u8> = (0..1 << 20).map(|i| b'a' + (i % 26) as u8).collect();
     let (msgs, stats) = copy(&[&line[..], b"\n"].concat(), DEFAULT_BUFFER_SIZE);
