@@ -56,6 +56,11 @@ pub(super) type Batch = VecDeque<Message>;
 /// How many emptied batches are kept for reuse.
 const MAX_SPARES: usize = 32;
 
+/// The most messages a single `log` call adds to the newest batch; past
+/// it, a new batch starts, so that the worker can take batches whole
+/// rather than split one long run of single lines.
+const MAX_JOINED: usize = 256;
+
 /// The buffer, in arrival order across both streams.
 #[derive(Debug)]
 pub(super) struct Queue {
@@ -190,8 +195,8 @@ impl Queue {
         self.queued += cost(&msg);
         self.counts.accepted += 1;
         match self.batches.back_mut() {
-            Some(newest) => newest.push_back(msg),
-            None => {
+            Some(newest) if newest.len() < MAX_JOINED => newest.push_back(msg),
+            _ => {
                 let mut batch = self.spares.pop().unwrap_or_default();
                 batch.push_back(msg);
                 self.batches.push_back(batch);
