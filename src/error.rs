@@ -231,8 +231,8 @@ impl Error {
     }
 
     /// Runs `call`, a call into the driver `driver`, with a panic turned
-    /// into [`Error::Panicked`]: the one guard every caller of a driver
-    /// that must survive it (Copier, NonBlocking's worker, the plugin) uses.
+    /// into [`Error::Panicked`]. With `logger::deliver`, which hands a
+    /// driver a batch, it is the only place that catches a driver's panic.
     pub(crate) fn guard<T>(driver: &str, call: impl FnOnce() -> Result<T>) -> Result<T> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
             .unwrap_or_else(|payload| Err(Error::panicked(driver, &*payload)))

@@ -225,6 +225,19 @@ impl Drop for Daemon {
     }
 }
 
+/// The lines container `id`'s driver received, as `tenant:line`; forgets them.
+fn seen_lines(id: &str) -> Vec<String> {
+    let seen = seen().lock().remove(id).unwrap_or_default();
+    seen.into_iter().map(|s| s.1).collect()
+}
+
+/// Stops logging `path`, failing the test instead of hanging if the
+/// plugin does not answer.
+fn stop_within(daemon: &Arc<Daemon>, path: &Path) -> (u16, Value) {
+    let (daemon, path) = (Arc::clone(daemon), path.to_owned());
+    within(move || daemon.post("/LogDriver.StopLogging", &json!({"File": path})))
+}
+
 fn entry(source: &str, line: &str) -> LogEntry {
     LogEntry {
         source: source.into(),
@@ -359,13 +372,7 @@ fn corrupt_and_oversized_frames_are_counted_and_skipped() {
         (200, json!({"Err": ""}))
     );
     drop(fifo);
-    let got: Vec<String> = seen()
-        .lock()
-        .remove("c2")
-        .unwrap()
-        .into_iter()
-        .map(|s| s.1)
-        .collect();
+    let got = seen_lines("c2");
     assert_eq!(got, ["none:before", "none:after"]);
     let stats = daemon.server.stats(&path).unwrap();
     assert_eq!((stats.entries, stats.bad_frames), (2, 3));
@@ -437,13 +444,7 @@ fn several_containers_at_once() {
                 .0,
             200
         );
-        let got: Vec<String> = seen()
-            .lock()
-            .remove(&id)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.1)
-            .collect();
+        let got = seen_lines(&id);
         let want: Vec<String> = (0..500).map(|i| format!("t{n}:{id} {i}")).collect();
         assert_eq!(got, want);
     }
@@ -663,18 +664,8 @@ fn a_huge_frame_length_is_corruption_and_the_stream_resyncs() {
     bytes.extend(frames(&[entry("stderr", "after")]));
     fifo.write_all(&bytes).unwrap();
     let daemon = Arc::new(daemon);
-    let stopping = Arc::clone(&daemon);
-    let stop_path = path.clone();
-    let answer =
-        within(move || stopping.post("/LogDriver.StopLogging", &json!({"File": stop_path})));
-    assert_eq!(answer, (200, json!({"Err": ""})));
-    let got: Vec<String> = seen()
-        .lock()
-        .remove("huge")
-        .unwrap()
-        .into_iter()
-        .map(|s| s.1)
-        .collect();
+    assert_eq!(stop_within(&daemon, &path), (200, json!({"Err": ""})));
+    let got = seen_lines("huge");
     assert_eq!(got, ["none:before", "none:after"]);
     let stats = daemon.server.stats(&path).unwrap();
     assert_eq!((stats.entries, stats.bad_frames), (2, 1));
@@ -700,11 +691,7 @@ fn stop_logging_returns_within_its_timeout_on_a_truncated_frame() {
     bytes.extend_from_slice(b"\x0a\x06std");
     fifo.write_all(&bytes).unwrap();
     let daemon = Arc::new(daemon);
-    let stopping = Arc::clone(&daemon);
-    let stop_path = path.clone();
-    let answer =
-        within(move || stopping.post("/LogDriver.StopLogging", &json!({"File": stop_path})));
-    assert_eq!(answer, (200, json!({"Err": ""})));
+    assert_eq!(stop_within(&daemon, &path), (200, json!({"Err": ""})));
     // The reader was let go: it ends, and its driver is closed.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while daemon.server.stats(&path).is_none() {
@@ -714,13 +701,7 @@ fn stop_logging_returns_within_its_timeout_on_a_truncated_frame() {
         );
         thread::sleep(std::time::Duration::from_millis(10));
     }
-    let got: Vec<String> = seen()
-        .lock()
-        .remove("trunc")
-        .unwrap()
-        .into_iter()
-        .map(|s| s.1)
-        .collect();
+    let got = seen_lines("trunc");
     assert_eq!(got, ["none:whole"]);
 }
 

@@ -323,6 +323,7 @@ impl SourceCopy {
 
     /// Sends one message, or adds it to the batch. A panic in `log`
     /// unwinds to the caller's guard.
+    #[inline]
     fn send(&mut self, msg: Message) {
         self.stats.lines += 1;
         self.stats.complete_lines += u64::from(msg.ends_line());

@@ -57,8 +57,8 @@ pub enum Overflow {
 ///   so that the rest can always make room for new lines; a driver whose
 ///   [`Logger::prefers_batches`] is `true` gets them through
 ///   [`Logger::log_batch`], a slice at a time, giving each slice's room
-///   back as it goes. It sleeps while the
-///   buffer is empty and is woken by the next line.
+///   back as it goes. It sleeps while the buffer is empty and is woken by
+///   the next line.
 /// - The buffer holds at most `max_buffer_bytes` bytes of line payload
 ///   (only [`Message::line`] counts, as in Docker; an empty line counts as
 ///   one byte, so that a flood of them cannot grow the buffer without

@@ -104,6 +104,11 @@ impl Queue {
         self.batches.is_empty()
     }
 
+    /// Whether the buffer holds half its limit or more.
+    pub(super) fn half_full(&self) -> bool {
+        self.queued + self.held >= self.max / 2
+    }
+
     /// Admits a batch of messages, as [`push`](Queue::push) would one by
     /// one. A batch that fits whole, while no line is being dropped, goes
     /// in as it is, and `batch` gets an empty one back.

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
@@ -15,12 +16,23 @@ use crate::logger::{self, Logger};
 /// back, and the most a driver that prefers batches gets at once.
 pub(super) const RELEASE_EVERY: usize = 256;
 
+/// How often a worker that was busy a moment ago looks for new lines.
+/// Polling, rather than being woken for each batch, saves a wake-up (a
+/// system call on both sides) per batch while lines stream in.
+const POLL: Duration = Duration::from_millis(1);
+
+/// How many empty polls before the worker sleeps until woken.
+const IDLE_POLLS: u32 = 10;
+
 /// What the worker is doing, as `log` needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum WorkerState {
     /// Delivering: it will look at the queue again without being woken.
     Busy,
-    /// Waiting on [`Shared::wake`] for the queue to fill.
+    /// Looking at the queue every [`POLL`]: woken only when the buffer is
+    /// half full (or closing).
+    Polling,
+    /// Waiting on [`Shared::wake`] for the next line.
     Asleep,
 }
 
@@ -54,14 +66,19 @@ impl Shared {
         }
     }
 
-    /// Wakes the worker if it sleeps. Called with the lock held, after a
-    /// message was queued or the queue was closed: a worker that is busy
+    /// Wakes the worker if it sleeps, or if it polls and the buffer is
+    /// half full or closed. Called with the lock held, after a message was
+    /// queued or the queue was closed: a worker that is busy or polling
     /// looks at the queue again by itself, so no wake-up is lost.
     pub(super) fn nudge(&self, state: &mut State) {
-        if state.worker == WorkerState::Asleep {
-            state.worker = WorkerState::Busy;
-            self.wake.notify_one();
+        let urgent = state.queue.closed || state.queue.half_full();
+        match state.worker {
+            WorkerState::Asleep => {}
+            WorkerState::Polling if urgent => {}
+            _ => return,
         }
+        state.worker = WorkerState::Busy;
+        self.wake.notify_one();
     }
 }
 
@@ -80,6 +97,7 @@ impl Worker {
         loop {
             {
                 let mut state = self.shared.state.lock();
+                let mut idle = 0;
                 while state.queue.is_empty() {
                     // `closed` is set under this lock: once the queue is
                     // closed and empty, nothing more can arrive.
@@ -87,8 +105,14 @@ impl Worker {
                         drop(state);
                         return Error::guard(self.inner.name(), || self.inner.close());
                     }
-                    state.worker = WorkerState::Asleep;
-                    self.shared.wake.wait(&mut state);
+                    if idle < IDLE_POLLS {
+                        idle += 1;
+                        state.worker = WorkerState::Polling;
+                        self.shared.wake.wait_for(&mut state, POLL);
+                    } else {
+                        state.worker = WorkerState::Asleep;
+                        self.shared.wake.wait(&mut state);
+                    }
                 }
                 state.worker = WorkerState::Busy;
                 state.queue.take(self.budget, &mut taken);
