@@ -331,6 +331,11 @@ impl Queue {
                     taken += c;
                     part.push_back(batch.pop_front().expect("front exists"));
                 }
+                if batch.is_empty() {
+                    // One message over the budget: no empty batch stays.
+                    let empty = self.batches.pop_front().unwrap_or_default();
+                    self.recycle(empty);
+                }
                 out.push_back(part);
             }
             break;
@@ -490,6 +495,16 @@ mod tests {
         q.take(50, &mut out);
         assert_eq!(out.iter().flatten().count(), 3);
         assert_eq!((q.held, q.queued), (300, 700));
+    }
+
+    #[test]
+    fn a_message_over_the_budget_is_taken_alone_and_leaves_no_empty_batch() {
+        let mut q = Queue::new(1000, Overflow::DropNewest);
+        q.push(whole(Source::Stdout, &"a".repeat(600)));
+        let mut out = VecDeque::new();
+        q.take(250, &mut out);
+        assert_eq!(out.iter().flatten().count(), 1);
+        assert!(q.is_empty());
     }
 
     #[test]
