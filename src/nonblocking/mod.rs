@@ -198,11 +198,17 @@ impl NonBlocking {
         self.counts().errors
     }
 
-    /// The error for a message that `log` cannot take, if it cannot.
-    fn refusal(&self, closed: bool) -> Option<Error> {
-        if closed {
+    /// The error for messages that `log` cannot take, if it cannot: after
+    /// close, or when the worker never started (they count as dropped).
+    fn refusal<'a>(
+        &self,
+        queue: &mut Queue,
+        msgs: impl Iterator<Item = &'a Message>,
+    ) -> Option<Error> {
+        if queue.closed {
             Some(Error::closed(self.inner.name()))
         } else if self.done.is_none() {
+            msgs.for_each(|msg| queue.count_refused(msg));
             Some(Error::driver(
                 self.inner.name(),
                 "non-blocking worker thread is not running",
@@ -225,7 +231,7 @@ impl Logger for NonBlocking {
     /// thread could not be started.
     fn log(&self, msg: Message) -> Result<()> {
         let mut state = self.shared.state.lock();
-        if let Some(err) = self.refusal(state.queue.closed) {
+        if let Some(err) = self.refusal(&mut state.queue, std::iter::once(&msg)) {
             return Err(err);
         }
         state.queue.push(msg);
@@ -237,7 +243,7 @@ impl Logger for NonBlocking {
     /// [`log`](Logger::log) would.
     fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
         let mut state = self.shared.state.lock();
-        if let Some(err) = self.refusal(state.queue.closed) {
+        if let Some(err) = self.refusal(&mut state.queue, batch.iter()) {
             drop(state);
             for _ in batch.drain(..) {
                 failed(match &err {

@@ -217,6 +217,12 @@ impl Queue {
         self.counts.chunks_dropped += u64::from(msg.partial.is_some());
     }
 
+    /// Counts `msg` as dropped without looking at it further: the buffer
+    /// cannot take anything (its worker never started).
+    pub(super) fn count_refused(&mut self, msg: &Message) {
+        self.count_drop(msg, true);
+    }
+
     /// Drops `msg`, which did not fit. A chunk drops the rest of its line
     /// with it; chunks that went before get an empty `last` chunk.
     fn refuse(&mut self, msg: &Message) {
