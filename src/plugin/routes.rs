@@ -46,8 +46,13 @@ pub(super) struct State {
     can_read: OnceLock<bool>,
 }
 
-/// The drivers of running containers, and of the last [`STATS_KEPT`] that
-/// stopped, by container id.
+/// How many stopped containers' drivers are kept for ReadLogs: a closed
+/// driver may still hold resources (a reader's files, a driver's memory).
+/// Older ones are read through a driver created for the request.
+const STOPPED_KEPT: usize = 64;
+
+/// The drivers of running containers, and of the last [`STOPPED_KEPT`]
+/// that stopped, by container id.
 #[derive(Default)]
 struct Loggers {
     by_id: HashMap<String, Arc<dyn Logger>>,
@@ -65,7 +70,7 @@ impl Loggers {
 
     fn stopped(&mut self, id: String, logger: Arc<dyn Logger>) {
         self.stopped.push_back((id, logger));
-        if self.stopped.len() > STATS_KEPT {
+        if self.stopped.len() > STOPPED_KEPT {
             let (id, old) = self.stopped.pop_front().expect("not empty");
             // The container may have started again since: keep its driver.
             if self.by_id.get(&id).is_some_and(|l| Arc::ptr_eq(l, &old)) {

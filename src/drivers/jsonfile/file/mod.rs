@@ -73,7 +73,9 @@ pub(super) enum AppendError {
 
 /// The writer's side, behind one lock.
 struct State {
-    file: File,
+    /// The live file; `None` once closed, so that a closed logger holds no
+    /// file descriptor.
+    file: Option<File>,
     /// Bytes of complete entries in the current file.
     size: u64,
     /// How many times the current file was rotated away.
@@ -201,7 +203,7 @@ impl LogFile {
             max_file,
             compress,
             state: Mutex::new(State {
-                file,
+                file: Some(file),
                 size,
                 rotations: 0,
                 last_time: None,
@@ -306,7 +308,11 @@ impl LogFile {
         if pending.entries == 0 {
             return true;
         }
-        match state.file.write_all(encoded) {
+        let written = match state.file.as_mut() {
+            Some(file) => file.write_all(encoded),
+            None => Err(io::Error::other("the log file is closed")),
+        };
+        match written {
             Ok(()) => {
                 state.size += encoded.len() as u64;
                 state.last_time = pending.last_time;
@@ -338,7 +344,7 @@ impl LogFile {
             let _ = remove(&next);
             return Err(e);
         }
-        state.file = file;
+        state.file = Some(file);
         state.size = 0;
         state.rotations += 1;
         state.last_time = None;
@@ -437,6 +443,7 @@ impl LogFile {
         if std::mem::replace(&mut state.closed, true) {
             return;
         }
+        state.file = None;
         drop(state);
         self.changed.notify_all();
         let compressor = self.compressor.lock().take();
@@ -451,6 +458,24 @@ impl LogFile {
 mod tests {
     use super::*;
     use crate::message::Source;
+
+    #[test]
+    fn a_closed_log_file_holds_no_file_descriptor() {
+        let dir = std::env::temp_dir().join(format!("logdriver-closefd-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let log = LogFile::open(dir.join("c-json.log"), None, 1, false).unwrap();
+        assert!(log.state.lock().file.is_some());
+        log.close();
+        assert!(log.state.lock().file.is_none());
+        let mut errors = Vec::new();
+        log.append(
+            std::iter::once(Message::new(Source::Stdout, "late")),
+            None,
+            &mut |e| errors.push(e),
+        );
+        assert!(matches!(errors[..], [AppendError::Closed]));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn compression_jobs_are_bounded_by_max_file() {
