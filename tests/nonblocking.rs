@@ -81,6 +81,15 @@ impl Logger for Gated {
     }
 }
 
+/// A buffer of `max` bytes in front of `driver` that drops the oldest lines.
+fn drop_oldest(driver: Arc<Gated>, max: usize) -> NonBlocking {
+    NonBlocking::builder(driver)
+        .max_buffer_bytes(max)
+        .overflow(Overflow::DropOldest)
+        .build()
+        .unwrap()
+}
+
 fn line(i: usize, len: usize) -> Message {
     let mut text = format!("{i:08}").into_bytes();
     text.resize(len, b'.');
@@ -149,11 +158,7 @@ fn both_streams_share_one_budget() {
 #[test]
 fn drop_oldest_keeps_the_newest() {
     let (driver, started, key) = Gated::new();
-    let logger = NonBlocking::builder(driver.clone())
-        .max_buffer_bytes(10 * 100)
-        .overflow(Overflow::DropOldest)
-        .build()
-        .unwrap();
+    let logger = drop_oldest(driver.clone(), 10 * 100);
     logger.log(line(0, 100)).unwrap();
     started.recv().unwrap();
     for i in 1..=500 {
@@ -394,11 +399,7 @@ fn a_batch_that_does_not_fit_is_taken_line_by_line() {
 #[test]
 fn drop_oldest_evicts_across_batches() {
     let (driver, started, key) = Gated::new();
-    let logger = NonBlocking::builder(driver.clone())
-        .max_buffer_bytes(10 * 100)
-        .overflow(Overflow::DropOldest)
-        .build()
-        .unwrap();
+    let logger = drop_oldest(driver.clone(), 10 * 100);
     let mut no_errors = |err: Error| panic!("unexpected error: {err}");
     logger.log(line(0, 100)).unwrap();
     started.recv().unwrap();
@@ -508,11 +509,7 @@ fn batch_of(lines: &[&str]) -> VecDeque<Message> {
 #[test]
 fn drop_oldest_evicts_nothing_for_a_line_that_cannot_fit_anyway() {
     let (driver, started, key) = Gated::new();
-    let logger = NonBlocking::builder(driver.clone())
-        .max_buffer_bytes(1000)
-        .overflow(Overflow::DropOldest)
-        .build()
-        .unwrap();
+    let logger = drop_oldest(driver.clone(), 1000);
     logger.log(line(0, 100)).unwrap();
     started.recv().unwrap(); // the driver holds 100 bytes
     for i in 1..=5 {
@@ -530,11 +527,7 @@ fn drop_oldest_evicts_nothing_for_a_line_that_cannot_fit_anyway() {
 #[test]
 fn drop_oldest_keeps_the_newest_while_the_driver_is_stalled() {
     let (driver, started, key) = Gated::new();
-    let logger = NonBlocking::builder(driver.clone())
-        .max_buffer_bytes(1000)
-        .overflow(Overflow::DropOldest)
-        .build()
-        .unwrap();
+    let logger = drop_oldest(driver.clone(), 1000);
     logger.log(line(0, 100)).unwrap();
     started.recv().unwrap();
     for i in 1..=9 {
