@@ -73,11 +73,15 @@ impl Responder<'_> {
     }
 
     /// Starts a streamed `200` answer; the body follows in [`Stream::send`]s.
+    ///
+    /// The connection ends with the answer: while it streams, the server
+    /// reads the socket only to see whether the client has gone, so a
+    /// request sent behind this one would not survive.
     pub(super) fn stream(&mut self, content_type: &str) -> io::Result<Stream<'_>> {
+        self.close = true;
         let framing = if self.http11 {
-            "Transfer-Encoding: chunked"
+            "Transfer-Encoding: chunked\r\nConnection: close"
         } else {
-            self.close = true;
             "Connection: close"
         };
         let head = format!(
@@ -348,6 +352,28 @@ mod tests {
         };
         assert_eq!(req.body, b"{\"a\":");
         assert!(!http11 && close);
+    }
+
+    #[test]
+    fn a_streamed_answer_is_chunked_and_ends_the_connection() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let mut responder = Responder {
+            stream: &server,
+            http11: true,
+            close: false,
+        };
+        let mut body = responder.stream("application/x-json-stream").unwrap();
+        body.send(b"abc").unwrap();
+        body.finish().unwrap();
+        assert!(responder.close);
+        drop(server);
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        assert_eq!(
+            answer,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-json-stream\r\n\
+             Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        );
     }
 
     #[test]
