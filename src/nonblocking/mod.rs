@@ -8,7 +8,7 @@ mod worker;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -110,8 +110,6 @@ pub struct NonBlocking {
     overflow: Overflow,
     close_timeout: Duration,
     shared: Arc<Shared>,
-    /// `close` was called.
-    closing: AtomicBool,
     /// The worker's `close` result; `None` if the worker could not start.
     done: Option<Receiver<Result<()>>>,
 }
@@ -276,10 +274,9 @@ impl Logger for NonBlocking {
     /// its current call returns. Otherwise, whatever the driver's `close`
     /// returns. A second `close` returns `Ok(())`.
     fn close(&self) -> Result<()> {
-        if self.closing.swap(true, Ordering::SeqCst) {
+        if self.shut() {
             return Ok(());
         }
-        self.shut();
         let Some(done) = &self.done else {
             return self.inner.close();
         };
@@ -314,11 +311,13 @@ impl Logger for NonBlocking {
 }
 
 impl NonBlocking {
-    /// Closes the queue and wakes the worker to drain it.
-    fn shut(&self) {
+    /// Closes the queue and wakes the worker to drain it; returns whether
+    /// it was closed already.
+    fn shut(&self) -> bool {
         let mut state = self.shared.state.lock();
-        state.queue.closed = true;
+        let was = std::mem::replace(&mut state.queue.closed, true);
         self.shared.nudge(&mut state);
+        was
     }
 }
 
@@ -399,7 +398,6 @@ impl NonBlockingBuilder {
             overflow: self.overflow,
             close_timeout: self.close_timeout,
             shared,
-            closing: AtomicBool::new(false),
             done,
         };
         (logger, err)

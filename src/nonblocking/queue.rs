@@ -195,10 +195,15 @@ impl Queue {
         held == 0 || held + cost <= self.max
     }
 
+    /// Counts `msg` in: its cost against the limit, and as accepted.
+    fn count_admitted(&mut self, msg: &Message) {
+        self.queued += cost(msg);
+        self.counts.accepted += 1;
+    }
+
     /// Admits `msg` whatever the limit, after the newest message.
     fn force(&mut self, msg: Message) {
-        self.queued += cost(&msg);
-        self.counts.accepted += 1;
+        self.count_admitted(&msg);
         match self.batches.back_mut() {
             Some(newest) if newest.len() < MAX_JOINED => newest.push_back(msg),
             _ => {
@@ -265,25 +270,21 @@ impl Queue {
             return;
         };
         // The rest of its line goes with it, wherever it is queued.
-        let mut ended = p.last;
-        let (mut bytes, mut chunks) = (0, 0);
+        let same = |m: &Message| {
+            m.source == oldest.source && m.partial.as_ref().is_some_and(|q| q.id == p.id)
+        };
+        let mut gone = Vec::new();
         for batch in &mut self.batches {
-            batch.retain(|m| {
-                let meta = m.partial.as_ref().filter(|q| q.id == p.id);
-                let same = m.source == oldest.source && meta.is_some();
-                if same {
-                    ended |= meta.is_some_and(|q| q.last);
-                    bytes += cost(m);
-                    chunks += 1;
-                }
-                !same
-            });
+            let (rest, line): (Batch, Batch) = batch.drain(..).partition(|m| !same(m));
+            *batch = rest;
+            gone.extend(line);
         }
         self.batches.retain(|b| !b.is_empty());
-        self.queued -= bytes;
-        self.counts.discarded += chunks;
-        self.counts.dropped += chunks;
-        self.counts.chunks_dropped += chunks;
+        let mut ended = p.last;
+        for chunk in &gone {
+            ended |= chunk.partial.as_ref().is_some_and(|q| q.last);
+            self.discard(chunk, false);
+        }
         let mut dropping = Dropping {
             id: p.id.clone(),
             needs_close: p.ordinal > 1,
@@ -293,8 +294,7 @@ impl Queue {
             // Earlier chunks went to the driver: end their line where this
             // one stood, so that it comes before anything newer.
             let close = closing_chunk(oldest.source, &dropping, oldest.timestamp);
-            self.queued += cost(&close);
-            self.counts.accepted += 1;
+            self.count_admitted(&close);
             match self.batches.front_mut() {
                 Some(front) => front.push_front(close),
                 None => self.batches.push_back(Batch::from([close])),
