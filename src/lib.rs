@@ -171,6 +171,8 @@ mod nonblocking;
 pub mod plugin;
 mod read;
 mod registry;
+#[cfg(test)]
+mod testing;
 mod time;
 mod units;
 

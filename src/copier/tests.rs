@@ -1,23 +1,7 @@
 //! The Copier's unit tests: boundaries of lines and chunks, end to end.
 
 use super::*;
-use parking_lot::Mutex;
-
-#[derive(Default)]
-struct Collect(Mutex<Vec<Message>>);
-
-impl Logger for Collect {
-    fn log(&self, msg: Message) -> Result<()> {
-        self.0.lock().push(msg);
-        Ok(())
-    }
-    fn name(&self) -> &str {
-        "collect"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
+use crate::testing::Collect;
 
 /// A message as `(line, Some((ordinal, last)))`, or `(line, None)`.
 type Sent = (Vec<u8>, Option<(u32, bool)>);

@@ -205,26 +205,10 @@ mod tests {
     use super::*;
     use crate::message::{Message, Source};
     use crate::nonblocking::Overflow;
+    use crate::testing::Collect;
 
-    /// Keeps what it gets.
-    #[derive(Default)]
-    struct Keep(Mutex<Vec<Message>>);
-
-    impl Logger for Keep {
-        fn log(&self, msg: Message) -> Result<()> {
-            self.0.lock().push(msg);
-            Ok(())
-        }
-        fn name(&self) -> &str {
-            "keep"
-        }
-        fn close(&self) -> Result<()> {
-            Ok(())
-        }
-    }
-
-    fn worker(max: usize) -> (Worker, Arc<Keep>) {
-        let keep = Arc::new(Keep::default());
+    fn worker(max: usize) -> (Worker, Arc<Collect>) {
+        let keep = Arc::new(Collect::default());
         let worker = Worker {
             inner: keep.clone(),
             shared: Arc::new(Shared::new(Queue::new(max, Overflow::DropNewest))),
