@@ -43,6 +43,10 @@
 //! `docker run --log-driver logdriver --log-opt …`, and `docker logs` for
 //! any driver with a reader.
 //!
+//! The [`containerd`] module (feature `containerd`, on by default) serves
+//! any registered driver as a containerd binary logger:
+//! `ctr run --log-uri "binary:///…?driver=zmq&zmq-address=…"`.
+//!
 //! # Where each concept lives
 //!
 //! | file | what |
@@ -52,6 +56,7 @@
 //! | `copier/` | [`Copier`]: `mod.rs` runs one thread per stream (read, cut, deliver); `lines.rs` cuts bytes into lines and chunks |
 //! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
 //! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry |
+//! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
 //! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs |
 //! | `units.rs`, `time.rs` | sizes and durations with their bounds; RFC 3339 times |
 //!
@@ -160,6 +165,8 @@
 #![deny(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "containerd")]
+pub mod containerd;
 mod copier;
 pub mod drivers;
 mod error;

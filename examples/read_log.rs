@@ -1,0 +1,43 @@
+//! Prints a log file as its driver reads it back: each stdout line to
+//! stdout, each stderr line to stderr, byte for byte as the container
+//! wrote them.
+//!
+//! ```text
+//! cargo run --example read_log -- json-file /var/lib/logdriver/containerd/default/web.log
+//! ```
+
+use std::io::Write;
+
+use logdriver::{drivers, ReadConfig, Source};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (Some(driver), Some(path)) = (args.next(), args.next()) else {
+        return Err("usage: read_log DRIVER PATH".into());
+    };
+    let entries = match driver.as_str() {
+        "json-file" => drivers::jsonfile::read_logs(&path, &ReadConfig::default())?,
+        other => return Err(format!("read_log reads json-file logs, not {other:?}").into()),
+    };
+    let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
+    let mut corrupt = 0;
+    for entry in entries {
+        let Ok(msg) = entry else {
+            corrupt += 1;
+            continue;
+        };
+        let out: &mut dyn Write = match msg.source {
+            Source::Stdout => &mut stdout,
+            Source::Stderr => &mut stderr,
+        };
+        out.write_all(&msg.line)?;
+        if msg.ends_line() {
+            out.write_all(b"\n")?;
+        }
+    }
+    stdout.flush()?;
+    if corrupt > 0 {
+        return Err(format!("{corrupt} corrupt entries skipped").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# End to end against a real containerd: examples/containerd_logger as the
+# binary logger of `ctr run --log-uri binary:///…`, with
+#   1. the zmq driver, to a hub (examples/zmq_hub.rs) on loopback;
+#   2. json-file, read back with the crate's reader (examples/read_log.rs);
+#   3. a bad option, which must fail the start and leave nothing running.
+# The container writes LINES lines to each stream, some of them 40,000
+# bytes long, and a last line with no newline; every check is against the
+# bytes the same script writes on the host. Installs what is missing
+# (Debian's docker.io brings containerd, ctr and runc), starts its own
+# containerd on its own socket, root and state, and stops it afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LINES=${LINES:-100000}
+work=$(mktemp -d /tmp/logdriver-ctd-e2e.XXXXXX)
+sock="$work/containerd.sock"
+port=$((40000 + ($$ + 7) % 20000))
+pids=()
+
+say() { printf '== containerd e2e: %s\n' "$*"; }
+
+cleanup() {
+    set +e
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    # Snapshots can hold mounts and read-only files; make them removable.
+    grep -o " $work[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+    chmod -R u+w "$work" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null ||
+    ! command -v runc >/dev/null || ! [ -x /bin/busybox ]; then
+    say "installing docker.io (containerd, ctr, runc) and busybox-static"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq docker.io busybox-static >/dev/null
+fi
+
+say "building the logger, the hub and the reader"
+cargo build -q --example containerd_logger --example zmq_hub --example read_log
+logger="$PWD/target/debug/examples/containerd_logger"
+hub=target/debug/examples/zmq_hub
+read_log=target/debug/examples/read_log
+
+say "starting containerd on $sock"
+cat >"$work/config.toml" <<TOML
+version = 2
+root = "$work/root"
+state = "$work/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$sock"
+[ttrpc]
+  address = "$sock.ttrpc"
+TOML
+containerd --config "$work/config.toml" >"$work/containerd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+    ctr --address "$sock" version >/dev/null 2>&1 && break
+    sleep 0.2
+done
+if ! ctr --address "$sock" version >/dev/null 2>&1; then
+    say "FAILED: containerd could not start on this machine; the real-containerd test did NOT run"
+    tail -20 "$work/containerd.log" | sed 's/^/    containerd: /'
+    exit 1
+fi
+c() { ctr --address "$sock" "$@"; }
+
+say "importing a busybox image, written as an OCI image layout by hand"
+image=docker.io/library/busybox:logdriver-e2e
+mkdir -p "$work/image/rootfs/bin" "$work/image/layout/blobs/sha256"
+cp /bin/busybox "$work/image/rootfs/bin/"
+for applet in sh awk cat echo printf; do ln -s busybox "$work/image/rootfs/bin/$applet"; done
+(
+    cd "$work/image"
+    tar -C rootfs --numeric-owner --owner=0 --group=0 -cf layer.tar .
+    gzip -n -c layer.tar >layer.tar.gz
+    # blob FILE: stores FILE under its digest, prints "<sha256 hex> <size>".
+    blob() {
+        local digest
+        digest=$(sha256sum "$1" | cut -d' ' -f1)
+        cp "$1" "layout/blobs/sha256/$digest"
+        echo "$digest $(stat -c %s "$1")"
+    }
+    diff_id=$(sha256sum layer.tar | cut -d' ' -f1)
+    read -r layer layer_size < <(blob layer.tar.gz)
+    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+        "$diff_id" >config.json
+    read -r config config_size < <(blob config.json)
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:%s","size":%s}]}' \
+        "$config" "$config_size" "$layer" "$layer_size" >manifest.json
+    read -r manifest manifest_size < <(blob manifest.json)
+    printf '{"imageLayoutVersion":"1.0.0"}' >layout/oci-layout
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"e2e"}}]}' \
+        "$manifest" "$manifest_size" "$image" >layout/index.json
+    tar -C layout -cf image.tar .
+)
+c image import "$work/image/image.tar" >/dev/null
+
+# The container: LINES lines on each stream, every 10,000th one 40,000
+# bytes long, tabs and UTF-8, then a last line with no newline.
+script='awk -v n='"$LINES"' '\''BEGIN {
+    o = sprintf("%40000s", ""); e = o; gsub(/ /, "O", o); gsub(/ /, "E", e)
+    for (i = 0; i < n; i++) {
+        if (i % 10000 == 5000) { print "out " i " " o; print "err " i " " e > "/dev/stderr" }
+        else { print "out " i "\tü"; print "err " i > "/dev/stderr" }
+    }
+    printf "out last, no newline"
+}'\'
+busybox sh -c "$script" >"$work/want.out" 2>"$work/want.err"
+
+run() { # run NAME URI-QUERY: runs the container with the logger, waits for it
+    c run --rm --snapshotter native --env TENANT_ID=acme --env SERVICE_ID=ctd \
+        --log-uri "binary://$logger?$2" "$image" "$1" sh -c "$script"
+}
+
+say "run 1: driver=zmq, to the hub on tcp://127.0.0.1:$port"
+"$hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
+pids+=($!)
+run ctd-zmq "driver=zmq&zmq-address=tcp://127.0.0.1:$port"
+# Every line is a frame, and a 40,000-byte line three (16 KiB chunks).
+want=$((2 * LINES + 2 * (LINES / 10000) * 2 + 1))
+for _ in $(seq 1 300); do
+    [ "$(wc -l <"$work/hub.out")" -ge "$want" ] && break
+    sleep 0.1
+done
+python3 - "$work" <<'PY'
+import re, sys
+work = sys.argv[1]
+chunk = 16384
+
+def frames(path):
+    """The frames a stream should make: a line per frame, long lines cut."""
+    data = open(path, "rb").read().decode()
+    lines = data.split("\n")
+    out = []
+    for i, line in enumerate(lines):
+        last = i == len(lines) - 1
+        if last and line == "":
+            break
+        out.extend([line[k:k + chunk] for k in range(0, len(line), chunk)] if len(line) >= chunk else [line])
+    return out
+
+got = {"out": [], "err": []}
+for raw in open(f"{work}/hub.out", encoding="utf-8"):
+    m = re.match(r"^\[(.*?)/(.*?)\] (\S+): (.*)$", raw.rstrip("\n"))
+    assert m, f"not a hub line: {raw[:80]!r}"
+    tenant, service, cid, text = m.groups()
+    assert (tenant, service, cid) == ("acme", "ctd", "ctd-zmq"), (tenant, service, cid)
+    stream = "out" if text.startswith("out") or set(text) == {"O"} else "err"
+    got[stream].append(text)
+for stream in ("out", "err"):
+    want = frames(f"{work}/want.{stream}")
+    have = got[stream]
+    bad = next((i for i, (a, b) in enumerate(zip(have, want)) if a != b), None)
+    assert have == want, f"std{stream}: {len(have)} frames, want {len(want)}; first difference at {bad}"
+print(f"== containerd e2e: zmq: {len(got['out'])} stdout + {len(got['err'])} stderr frames, exact and in order, tenant acme, service ctd")
+PY
+
+say "run 2: driver=json-file, read back byte for byte"
+run ctd-json "driver=json-file&log-dir=$work/logs&max-size=100m"
+log="$work/logs/default/ctd-json.log"
+"$read_log" json-file "$log" >"$work/got.out" 2>"$work/got.err"
+cmp "$work/want.out" "$work/got.out"
+cmp "$work/want.err" "$work/got.err"
+say "json-file: $(wc -l <"$log") entries; stdout ($(stat -c %s "$work/got.out") bytes) and stderr ($(stat -c %s "$work/got.err") bytes) read back identical"
+
+say "run 3: a bad option fails the start, says why, and leaves nothing running"
+if c run --rm --snapshotter native --log-uri "binary://$logger?driver=json-file&max-size=lots" \
+    "$image" ctd-bad echo never >"$work/bad.out" 2>"$work/bad.err"; then
+    say "FAILED: a container with a bad option started"; exit 1
+fi
+grep -q 'failed to create shim task' "$work/bad.err" ||
+    { say "FAILED: ctr did not report a failed start"; cat "$work/bad.err"; exit 1; }
+message='container ctd-bad (namespace default), driver json-file: invalid value "lots" for option "max-size" of log driver "json-file"'
+for _ in $(seq 1 50); do grep -qF "$message" "$work/containerd.log" && break; sleep 0.1; done
+grep -qF "$message" "$work/containerd.log" ||
+    { say "FAILED: containerd's log lacks the driver's error"; tail -20 "$work/containerd.log"; exit 1; }
+if ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep -v grep | grep -q -e "$logger" -e "-id ctd-bad"; then
+    say "FAILED: a process was left behind"; ps -eo pid,stat,args | grep -e "$logger" -e "-id ctd-bad"; exit 1
+fi
+if [ -n "$(c containers ls -q)" ] || [ -n "$(c tasks ls -q)" ]; then
+    say "FAILED: containers or tasks were left behind"; c containers ls; exit 1
+fi
+say "bad option: $(cat "$work/bad.err")"
+say "bad option: containerd's log says: $(grep -F "$message" "$work/containerd.log")"
+
+say "passed"
