@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --example read_log -- json-file /var/lib/logdriver/containerd/default/web.log
+//! cargo run --example read_log -- k8s-file /var/log/pods/default_web_0/web/0.log
 //! ```
 
 use std::io::Write;
@@ -16,8 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: read_log DRIVER PATH".into());
     };
     let entries = match driver.as_str() {
-        "json-file" => drivers::jsonfile::read_logs(&path, &ReadConfig::default())?,
-        other => return Err(format!("read_log reads json-file logs, not {other:?}").into()),
+        "json-file" => Box::new(drivers::jsonfile::read_logs(&path, &ReadConfig::default())?)
+            as Box<dyn Iterator<Item = logdriver::Result<logdriver::Message>>>,
+        "k8s-file" => Box::new(drivers::k8sfile::read_logs(&path, &ReadConfig::default())?),
+        other => {
+            return Err(format!("read_log reads json-file and k8s-file logs, not {other:?}").into())
+        }
     };
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
     let mut corrupt = 0;

@@ -29,7 +29,10 @@
 //!
 //! Built-in drivers: `json-file` ([`drivers::jsonfile`]) writes Docker's
 //! JSON lines byte for byte, rotates and compresses them, and reads them
-//! back; `none` ([`drivers::none`]) discards everything;
+//! back; `k8s-file` ([`drivers::k8sfile`]) writes the Kubernetes (CRI)
+//! format that the kubelet and podman read, rotates it the kubelet's way
+//! or reopens it on request, and reads back CRI files of any writer;
+//! `none` ([`drivers::none`]) discards everything;
 //! `zmq` (feature `zmq`, on by default) publishes each line to ZeroMQ log
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing
 //! nothing while a hub listens.
@@ -55,7 +58,7 @@
 //! | `registry.rs` | [`Registry`]: names to creators and validators; it registers the built-in drivers itself |
 //! | `copier/` | [`Copier`]: `mod.rs` runs one thread per stream (read, cut, deliver); `lines.rs` cuts bytes into lines and chunks |
 //! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
-//! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry |
+//! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry. `drivers/file/` is what the file drivers share: appends, rotation with Docker's or the kubelet's names, compression off the write path, readers and followers; a file driver brings its encoder and decoder |
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
 //! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs |
 //! | `units.rs`, `time.rs` | sizes and durations with their bounds; RFC 3339 times |

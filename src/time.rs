@@ -52,6 +52,16 @@ pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
 /// Appends `t` in UTC as Go's `RFC3339Nano`: trailing zeros of the
 /// fraction trimmed, no fraction at all when it is zero.
 pub(crate) fn write_time(out: &mut Vec<u8>, t: SystemTime) -> Result<(), YearOutOfRange> {
+    write_rfc3339(out, t, true)
+}
+
+/// Appends `t` in UTC with exactly nine fraction digits, as
+/// `2026-11-30T11:00:01.000000000Z`.
+pub(crate) fn write_time_nanos(out: &mut Vec<u8>, t: SystemTime) -> Result<(), YearOutOfRange> {
+    write_rfc3339(out, t, false)
+}
+
+fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime, trim: bool) -> Result<(), YearOutOfRange> {
     let (secs, nanos) = unix_parts(t);
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     if !(0..=9999).contains(&year) {
@@ -73,14 +83,15 @@ pub(crate) fn write_time(out: &mut Vec<u8>, t: SystemTime) -> Result<(), YearOut
     push2(out, sod / 60 % 60);
     out.push(b':');
     push2(out, sod % 60);
-    if nanos > 0 {
+    if nanos > 0 || !trim {
         let mut digits = [0u8; 9];
         let mut n = nanos;
         for d in digits.iter_mut().rev() {
             *d = b'0' + (n % 10) as u8;
             n /= 10;
         }
-        let len = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
+        let zeros = digits.iter().rev().take_while(|&&d| d == b'0').count();
+        let len = if trim { 9 - zeros } else { 9 };
         out.push(b'.');
         out.extend_from_slice(&digits[..len]);
     }
@@ -88,8 +99,9 @@ pub(crate) fn write_time(out: &mut Vec<u8>, t: SystemTime) -> Result<(), YearOut
     Ok(())
 }
 
-/// Parses an RFC 3339 time as written by Docker: `Z` or a `±hh:mm` offset,
-/// an optional fraction of up to nine digits.
+/// Parses an RFC 3339 time as Go's `time.Parse` with `RFC3339Nano` does:
+/// `Z` or a `±hh:mm` offset, an optional fraction of any number of digits
+/// (nanoseconds are kept, the digits after them ignored).
 pub(crate) fn parse_time(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -116,10 +128,11 @@ pub(crate) fn parse_time(s: &str) -> Option<SystemTime> {
     let mut nanos = 0u32;
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
+        if digits == 0 {
             return None;
         }
-        nanos = frac[..digits].parse::<u32>().ok()? * 10u32.pow(9 - digits as u32);
+        let kept = digits.min(9);
+        nanos = frac[..kept].parse::<u32>().ok()? * 10u32.pow(9 - kept as u32);
         rest = &frac[digits..];
     }
     let offset = match rest.as_bytes() {
@@ -211,10 +224,32 @@ mod tests {
             "2017-13-01T00:00:00Z",
             "2017-09-01T00:00:00",
             "2017-09-01T00:00:00.Z",
-            "2017-09-01T00:00:00.1234567890Z",
             "2017-09-01 00:00:00Z",
         ] {
             assert_eq!(parse_time(bad), None, "{bad:?}");
         }
+        // Go keeps nanoseconds and ignores further digits.
+        assert_eq!(
+            parse_time("2017-09-01T01:01:01.1234567891Z"),
+            Some(at(1_504_227_661, 123_456_789))
+        );
+    }
+
+    #[test]
+    fn fixed_width_times_have_nine_digits() {
+        let fixed = |t| {
+            let mut out = Vec::new();
+            write_time_nanos(&mut out, t).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(fixed(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            fixed(at(1_504_227_661, 120_000_000)),
+            "2017-09-01T01:01:01.120000000Z"
+        );
+        assert_eq!(
+            fixed(at(1_504_227_661, 1)),
+            "2017-09-01T01:01:01.000000001Z"
+        );
     }
 }

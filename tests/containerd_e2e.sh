@@ -2,8 +2,9 @@
 # End to end against a real containerd: examples/containerd_logger as the
 # binary logger of `ctr run --log-uri binary:///…`, with
 #   1. the zmq driver, to a hub (examples/zmq_hub.rs) on loopback;
-#   2. json-file, read back with the crate's reader (examples/read_log.rs);
-#   3. a bad option, which must fail the start and leave nothing running.
+#   2. json-file, and 3. k8s-file, read back with the crate's readers
+#      (examples/read_log.rs);
+#   4. a bad option, which must fail the start and leave nothing running.
 # The container writes LINES lines to each stream, some of them 40,000
 # bytes long, and a last line with no newline; every check is against the
 # bytes the same script writes on the host. Installs what is missing
@@ -168,7 +169,17 @@ cmp "$work/want.out" "$work/got.out"
 cmp "$work/want.err" "$work/got.err"
 say "json-file: $(wc -l <"$log") entries; stdout ($(stat -c %s "$work/got.out") bytes) and stderr ($(stat -c %s "$work/got.err") bytes) read back identical"
 
-say "run 3: a bad option fails the start, says why, and leaves nothing running"
+say "run 3: driver=k8s-file, read back byte for byte"
+run ctd-k8s "driver=k8s-file&log-dir=$work/logs"
+log="$work/logs/default/ctd-k8s.log"
+"$read_log" k8s-file "$log" >"$work/got.out" 2>"$work/got.err"
+cmp "$work/want.out" "$work/got.out"
+cmp "$work/want.err" "$work/got.err"
+head -c 31 "$log" | grep -Eq '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z $' ||
+    { say "FAILED: not a CRI record with a nine-digit time: $(head -c 60 "$log")"; exit 1; }
+say "k8s-file: $(wc -l <"$log") records; stdout and stderr read back identical"
+
+say "run 4: a bad option fails the start, says why, and leaves nothing running"
 if c run --rm --snapshotter native --log-uri "binary://$logger?driver=json-file&max-size=lots" \
     "$image" ctd-bad echo never >"$work/bad.out" 2>"$work/bad.err"; then
     say "FAILED: a container with a bad option started"; exit 1

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use logdriver::drivers::jsonfile::{self, ReadConfig};
-use logdriver::{registry, Info};
+use logdriver::drivers::k8sfile;
+use logdriver::{registry, Info, Logger, Message, PartialMeta, Source};
 use proptest::prelude::*;
 
 /// How many cases each property runs: `FUZZ_CASES`, or 256.
@@ -38,6 +39,11 @@ fn options() -> Vec<(&'static str, &'static str)> {
         ("json-file", "non-blocking-drop"),
         ("json-file", "non-blocking-close-timeout"),
         ("json-file", "no-such-option"),
+        ("k8s-file", "max-size"),
+        ("k8s-file", "max-file"),
+        ("k8s-file", "compress"),
+        ("k8s-file", "mode"),
+        ("k8s-file", "no-such-option"),
     ];
     if cfg!(feature = "zmq") {
         all.extend([
@@ -113,6 +119,77 @@ proptest! {
             let items = reader.take(10_000).count();
             prop_assert!(items <= live.len() + 2049);
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn any_cri_log_reads_to_its_end(
+        live in prop::collection::vec(any::<u8>(), 0..2048),
+        cri_like in prop::collection::vec("(2026-11-30T11:00:0[0-9](\\.[0-9]{0,12})?(Z|[+-]0[0-9]:[0-5][0-9])|[ -~]{0,12}) (stdout|stderr|[a-z]{0,6}) (F|P|F:x|[ -~]{0,2})( [ -~\t]{0,30})?\n?", 0..12),
+        rotated in prop::option::of((any::<bool>(), prop::collection::vec(any::<u8>(), 0..512))),
+        tail in prop::option::of(0usize..20),
+    ) {
+        let dir = scratch();
+        let path = dir.join("0.log");
+        let mut bytes = cri_like.concat().into_bytes();
+        bytes.extend_from_slice(&live);
+        fs::write(&path, &bytes).unwrap();
+        if let Some((gz, rotated)) = rotated {
+            let name = if gz { "0.log.20261130-110000.gz" } else { "0.log.20261130-110000" };
+            fs::write(dir.join(name), rotated).unwrap();
+        }
+        let config = ReadConfig { tail, ..ReadConfig::default() };
+        if let Ok(reader) = k8sfile::read_logs(&path, &config) {
+            let items = reader.take(10_000).count();
+            prop_assert!(items <= bytes.len() + 513);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Any lines, any chunking into partials: k8s-file gives back exactly
+    /// the messages' bytes, stream by stream.
+    #[test]
+    fn any_messages_round_trip_through_k8s_file(
+        messages in prop::collection::vec(
+            (any::<bool>(), prop::collection::vec(any::<u8>().prop_filter("no newline", |&b| b != b'\n'), 0..40), 0u8..3),
+            0..40,
+        ),
+    ) {
+        let dir = scratch();
+        let path = dir.join("0.log");
+        let logger = k8sfile::K8sFileLogger::new(&Info::new("fuzz").with_log_path(&path)).unwrap();
+        let mut want = [Vec::new(), Vec::new()];
+        let mut open = [0u32, 0u32];
+        for (stderr, line, kind) in messages {
+            let source = if stderr { Source::Stderr } else { Source::Stdout };
+            let s = source as usize;
+            // 0: a whole line (ending any open group); 1: a chunk; 2: a last chunk.
+            let partial = match kind {
+                1 => { open[s] += 1; Some(PartialMeta { id: "a".repeat(64), ordinal: open[s], last: false }) }
+                2 if open[s] > 0 => { open[s] += 1; let p = Some(PartialMeta { id: "a".repeat(64), ordinal: open[s], last: true }); open[s] = 0; p }
+                _ => { open[s] = 0; None }
+            };
+            want[s].extend_from_slice(&line);
+            if partial.as_ref().is_none_or(|p| p.last) {
+                want[s].push(b'\n');
+            }
+            logger.log(Message { partial, ..Message::new(source, line) }).unwrap();
+        }
+        logger.close().unwrap();
+        drop(logger);
+        let mut got = [Vec::new(), Vec::new()];
+        for msg in k8sfile::read_logs(&path, &ReadConfig::default()).unwrap() {
+            let msg = msg.unwrap();
+            got[msg.source as usize].extend_from_slice(&msg.line);
+            if msg.ends_line() {
+                got[msg.source as usize].push(b'\n');
+            }
+        }
+        prop_assert_eq!(got, want);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

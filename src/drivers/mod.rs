@@ -4,7 +4,9 @@
 //! known by, and a public constructor and validator. The drivers know
 //! nothing of registries: [`registry()`](crate::registry) registers them.
 
+pub(crate) mod file;
 pub mod jsonfile;
+pub mod k8sfile;
 pub mod none;
 #[cfg(feature = "zmq")]
 pub mod zmq;

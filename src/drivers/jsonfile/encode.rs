@@ -164,6 +164,27 @@ impl TimeCache {
     }
 }
 
+/// json-file's entries, with the container's `attrs` encoded once.
+pub(super) struct JsonEncoder {
+    attrs: Option<Vec<u8>>,
+    times: TimeCache,
+}
+
+impl JsonEncoder {
+    pub(super) fn new(attrs: Option<Vec<u8>>) -> JsonEncoder {
+        JsonEncoder {
+            attrs,
+            times: TimeCache::default(),
+        }
+    }
+}
+
+impl crate::drivers::file::Encode for JsonEncoder {
+    fn encode(&mut self, out: &mut Vec<u8>, msg: &Message) -> Result<(), YearOutOfRange> {
+        write_entry(out, msg, self.attrs.as_deref(), &mut self.times)
+    }
+}
+
 /// Appends one entry and its newline:
 /// `{"log":…,"stream":…,"attrs":{…},"time":…}`.
 ///

@@ -74,18 +74,17 @@
 //! `since`, `until` and `follow` semantics; see [`ReadConfig`].
 
 mod encode;
-mod file;
-mod follow;
 mod read;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use parking_lot::Mutex;
-
+use crate::drivers::file::driver::{live_file, FileDriver};
+pub use crate::drivers::file::read::MAX_ENTRY_BYTES;
+use crate::drivers::file::{Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
@@ -94,8 +93,7 @@ use crate::message::Message;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
 use crate::units::parse_size_at_most;
-use file::{AppendError, LogFile};
-pub use read::{JsonFileReader, MAX_ENTRY_BYTES};
+pub use read::JsonFileReader;
 
 /// The name this driver is registered under.
 pub const NAME: &str = "json-file";
@@ -216,19 +214,13 @@ impl Config {
 /// # Ok::<(), logdriver::Error>(())
 /// ```
 pub struct JsonFileLogger {
-    log: Arc<LogFile>,
-    /// `attrs`, encoded once.
-    attrs: Option<Vec<u8>>,
-    /// What `stats` reports: entries written, their lines' bytes, failures.
-    lines: AtomicU64,
-    bytes: AtomicU64,
-    errors: AtomicU64,
+    file: FileDriver,
 }
 
 impl fmt::Debug for JsonFileLogger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonFileLogger")
-            .field("path", &self.log.path)
+            .field("path", &self.file.log.path)
             .finish()
     }
 }
@@ -251,23 +243,15 @@ impl JsonFileLogger {
             attrs.insert(crate::info::TAG_OPT.to_owned(), info.tag(NAME)?);
         }
         let attrs = (!attrs.is_empty()).then(|| encode::encode_attrs(&attrs));
-        let log = LogFile::open(
-            path.clone(),
-            config.max_size,
-            config.max_file,
-            config.compress,
-        )
-        .map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        live().lock().insert(path, Arc::downgrade(&log));
+        let rotation = Rotation {
+            max_size: config.max_size,
+            max_file: config.max_file,
+            compress: config.compress,
+            naming: Naming::Numbered,
+        };
+        let encoder = Box::new(encode::JsonEncoder::new(attrs));
         Ok(JsonFileLogger {
-            log,
-            attrs,
-            lines: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            file: FileDriver::open(NAME, path, rotation, encoder)?,
         })
     }
 
@@ -300,14 +284,8 @@ impl JsonFileLogger {
     ///
     /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
     pub fn read_logs(&self, config: &ReadConfig) -> Result<JsonFileReader> {
-        JsonFileReader::live(&self.log, config)
+        JsonFileReader::live(&self.file.log, config)
     }
-}
-
-/// The files that a `JsonFileLogger` of this process is writing, by path.
-fn live() -> &'static Mutex<HashMap<PathBuf, Weak<LogFile>>> {
-    static LIVE: OnceLock<Mutex<HashMap<PathBuf, Weak<LogFile>>>> = OnceLock::new();
-    LIVE.get_or_init(Default::default)
 }
 
 /// Reads the json-file log at `path` and its rotated files.
@@ -322,31 +300,9 @@ fn live() -> &'static Mutex<HashMap<PathBuf, Weak<LogFile>>> {
 /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<JsonFileReader> {
     let path = path.as_ref();
-    let log = live().lock().get(path).and_then(Weak::upgrade);
-    match log {
+    match live_file(path) {
         Some(log) => JsonFileReader::live(&log, config),
         None => JsonFileReader::stopped(path, config),
-    }
-}
-
-impl JsonFileLogger {
-    /// Counts `lines` entries of `bytes`, `errors` of which failed.
-    fn count(&self, lines: u64, bytes: u64, errors: u64) {
-        if errors < lines {
-            self.lines.fetch_add(lines - errors, Ordering::Relaxed);
-            self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        }
-        if errors > 0 {
-            self.errors.fetch_add(errors, Ordering::Relaxed);
-        }
-    }
-
-    fn error(&self, e: AppendError) -> Error {
-        match e {
-            AppendError::Closed => Error::closed(NAME),
-            AppendError::Time => Error::driver(NAME, "time is outside years 0 to 9999"),
-            AppendError::Io(e) => Error::driver(NAME, format!("{}: {e}", self.log.path.display())),
-        }
     }
 }
 
@@ -358,43 +314,19 @@ impl Logger for JsonFileLogger {
     /// [`Error::Driver`] when the time is outside years 0 to 9999, or when
     /// the write or a rotation fails; [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {
-        let mut result = Ok(());
-        let bytes = msg.line.len() as u64;
-        self.log
-            .append(std::iter::once(msg), self.attrs.as_deref(), &mut |e| {
-                result = Err(self.error(e))
-            });
-        self.count(1, bytes, u64::from(result.is_err()));
-        result
+        self.file.log(msg)
     }
 
     /// Encodes the batch and appends it in one `write` (one per file when
     /// it rotates), with the same entries and rotations as `log` one by
     /// one.
     fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
-        let (lines, bytes) = (
-            batch.len() as u64,
-            batch.iter().map(|m| m.line.len() as u64).sum::<u64>(),
-        );
-        let mut errors = 0;
-        self.log
-            .append(batch.drain(..), self.attrs.as_deref(), &mut |e| {
-                errors += 1;
-                failed(self.error(e))
-            });
-        // Which entries failed is not known here: their lines are counted
-        // exactly, their bytes as if written.
-        self.count(lines, bytes, errors);
+        self.file.log_batch(batch, failed)
     }
 
     /// Entries written, their lines' bytes, and entries that failed.
     fn stats(&self) -> LoggerStats {
-        LoggerStats {
-            lines: self.lines.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            ..LoggerStats::default()
-        }
+        self.file.stats()
     }
 
     /// The json-file reader: see [`JsonFileLogger::read_logs`].
@@ -415,7 +347,7 @@ impl Logger for JsonFileLogger {
     /// Stops writing and waits for running compressions, so that the files
     /// are final when it returns. A second call returns `Ok(())`.
     fn close(&self) -> Result<()> {
-        self.log.close();
+        self.file.log.close();
         Ok(())
     }
 }
@@ -427,18 +359,5 @@ impl crate::read::LogReader for JsonFileLogger {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader = JsonFileLogger::read_logs(self, config)?.cancel_on(Arc::clone(&stop));
         Ok(crate::read::LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
-    }
-}
-
-impl Drop for JsonFileLogger {
-    fn drop(&mut self) {
-        self.log.close();
-        let mut live = live().lock();
-        if live
-            .get(&self.log.path)
-            .is_some_and(|w| w.ptr_eq(&Arc::downgrade(&self.log)))
-        {
-            live.remove(&self.log.path);
-        }
     }
 }

@@ -1,21 +1,19 @@
 //! Compression of rotated files, on a thread of its own, so that gzip never
 //! holds up the writer.
 
-use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread;
 use std::time::SystemTime;
 
 use flate2::{Compression, GzBuilder};
 
-use super::{open_new, remove, rotated_path, CompressJob, LogFile};
+use super::{open_new, remove, CompressJob, LogFile, Naming};
 
 impl LogFile {
     /// Hands a rotated file to the compressor thread, starting it if needed.
-    pub(super) fn compress_later(
+    pub(crate) fn compress_later(
         self: &Arc<Self>,
         id: u64,
         last_time: Option<SystemTime>,
@@ -26,7 +24,7 @@ impl LogFile {
             // The thread holds a weak handle: it must not keep the file open.
             let file = Arc::downgrade(self);
             let thread = thread::Builder::new()
-                .name("logdriver-json-file-gzip".into())
+                .name("logdriver-gzip".into())
                 .spawn(move || {
                     for (id, last_time) in rx {
                         if let Some(file) = file.upgrade() {
@@ -45,26 +43,26 @@ impl LogFile {
     /// Compresses the rotated file of job `id` into `.N.gz`, then removes
     /// the plain file. Only the final renames hold the names lock.
     fn compress(&self, id: u64, last_time: Option<SystemTime>) -> io::Result<()> {
-        let source = {
+        let (source, tmp) = {
             let names = self.names.lock();
             let Some(job) = names.jobs.iter().find(|j| j.id == id) else {
                 return Ok(());
             };
-            File::open(rotated_path(&self.path, job.index, false))?
+            let source = File::open(self.slot_path(&job.slot, false))?;
+            (source, self.slot_tmp_path(id, &job.slot))
         };
-        let mut tmp_name = OsString::from(self.path.as_os_str());
-        tmp_name.push(format!(".compressing-{id}"));
-        let tmp = PathBuf::from(tmp_name);
         let written = (|| {
-            let mut extra = b"{\"lastTime\":\"".to_vec();
-            if let Some(t) = last_time {
-                crate::time::write_time(&mut extra, t)
-                    .map_err(|_| io::Error::other("time out of range"))?;
+            let mut gz = GzBuilder::new();
+            if self.naming == Naming::Numbered {
+                let mut extra = b"{\"lastTime\":\"".to_vec();
+                if let Some(t) = last_time {
+                    crate::time::write_time(&mut extra, t)
+                        .map_err(|_| io::Error::other("time out of range"))?;
+                }
+                extra.extend_from_slice(b"\"}");
+                gz = gz.extra(extra);
             }
-            extra.extend_from_slice(b"\"}");
-            let mut gz = GzBuilder::new()
-                .extra(extra)
-                .write(open_new(&tmp)?, Compression::default());
+            let mut gz = gz.write(open_new(&tmp)?, Compression::default());
             io::copy(&mut io::BufReader::new(source), &mut gz)?;
             gz.finish()?.sync_all()
         })();
@@ -76,8 +74,8 @@ impl LogFile {
             .map(|i| names.jobs.remove(i));
         match (written, job) {
             (Ok(()), Some(job)) => {
-                fs::rename(&tmp, rotated_path(&self.path, job.index, true))?;
-                remove(&rotated_path(&self.path, job.index, false))
+                fs::rename(&tmp, self.slot_path(&job.slot, true))?;
+                remove(&self.slot_path(&job.slot, false))
             }
             (written, _) => {
                 remove(&tmp)?;

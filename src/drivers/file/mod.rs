@@ -1,7 +1,12 @@
-//! The log file: appends, rotation as Docker does it, and compression that
-//! never stalls the writer.
+//! The log file that file drivers share: appends in one `write`, rotation
+//! with Docker's or the kubelet's names, and compression that never stalls
+//! the writer. A driver brings its [`Encode`]; readers see the files
+//! through [`read`] and [`follow`].
 
 mod compress;
+pub(crate) mod driver;
+pub(crate) mod follow;
+pub(crate) mod read;
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
@@ -15,17 +20,126 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 
-use super::encode::{write_entry, TimeCache};
 use crate::message::Message;
+use crate::time::YearOutOfRange;
+
+/// How a driver turns a message into the bytes of its entry.
+pub(crate) trait Encode: Send {
+    /// Appends the entry for `msg` to `out`. On error, the caller drops
+    /// whatever was appended.
+    fn encode(&mut self, out: &mut Vec<u8>, msg: &Message) -> Result<(), YearOutOfRange>;
+}
+
+/// How rotated files are named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// Docker's: `<path>.1` is the newest, `.2` the one before, and so on;
+    /// `.N.gz` once compressed, its gzip header holding the time of its
+    /// last entry.
+    Numbered,
+    /// The kubelet's: `<path>.<YYYYMMDD-HHMMSS>` in UTC, when it was
+    /// rotated, then `_1`, `_2`… for more rotations within that second;
+    /// `.gz` once compressed, which is every one but the newest.
+    Stamped,
+}
+
+/// `<path><suffix>`.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
 
 /// `<path>.<index>`, or `<path>.<index>.gz` when `gz`.
-pub(super) fn rotated_path(path: &Path, index: usize, gz: bool) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    name.push(format!(".{index}"));
-    if gz {
-        name.push(".gz");
+pub(crate) fn rotated_path(path: &Path, index: usize, gz: bool) -> PathBuf {
+    with_suffix(path, &format!(".{index}{}", if gz { ".gz" } else { "" }))
+}
+
+/// A rotated file named the kubelet's way.
+pub(crate) struct StampedFile {
+    /// Its name without `.gz`.
+    pub(crate) plain: PathBuf,
+    pub(crate) gz: bool,
+    /// `(date, time, n)` of `<date>-<time>_<n>`: how the files sort.
+    key: (u64, u64, u64),
+}
+
+impl StampedFile {
+    /// Its name as it is on disk.
+    pub(crate) fn name(&self) -> PathBuf {
+        if self.gz {
+            with_suffix(&self.plain, ".gz")
+        } else {
+            self.plain.clone()
+        }
     }
-    PathBuf::from(name)
+}
+
+/// The rotated files of `path` named the kubelet's way, oldest first.
+pub(crate) fn stamped_files(path: &Path) -> io::Result<Vec<StampedFile>> {
+    let (Some(dir), Some(base)) = (path.parent(), path.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let base = base.to_string_lossy();
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&*base)) else {
+            continue;
+        };
+        let Some(rest) = rest.strip_prefix('.') else {
+            continue;
+        };
+        let (stamp, gz) = match rest.strip_suffix(".gz") {
+            Some(stamp) => (stamp, true),
+            None => (rest, false),
+        };
+        if let Some(key) = stamp_key(stamp) {
+            let plain = with_suffix(path, &format!(".{stamp}"));
+            found.push(StampedFile { plain, gz, key });
+        }
+    }
+    found.sort_by_key(|f| f.key);
+    // A file caught between its compression's rename and the removal of
+    // the plain one is listed once, compressed.
+    found.dedup_by(|later, earlier| {
+        let same = later.key == earlier.key;
+        earlier.gz |= same && later.gz;
+        same
+    });
+    Ok(found)
+}
+
+/// `YYYYMMDD-HHMMSS` or `YYYYMMDD-HHMMSS_N`, as a sort key.
+fn stamp_key(stamp: &str) -> Option<(u64, u64, u64)> {
+    let (time, n) = match stamp.split_once('_') {
+        Some((time, n)) if n.bytes().all(|b| b.is_ascii_digit()) => (time, n.parse().ok()?),
+        Some(_) => return None,
+        None => (stamp, 0),
+    };
+    let (date, clock) = time.split_once('-')?;
+    let digits = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok())?
+    };
+    Some((digits(date, 8)?, digits(clock, 6)?, n))
+}
+
+/// `YYYYMMDD-HHMMSS` for `t`, in UTC.
+fn stamp(t: SystemTime) -> String {
+    let (secs, _) = crate::time::unix_parts(t);
+    let (year, month, day) = crate::time::civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
 }
 
 /// Removes `path`; one that is already gone is fine.
@@ -62,7 +176,7 @@ fn open_append(path: &Path) -> io::Result<File> {
 
 /// Why an entry was not written.
 #[derive(Debug, Clone)]
-pub(super) enum AppendError {
+pub(crate) enum AppendError {
     Closed,
     /// The time is outside years 0 to 9999.
     Time,
@@ -87,9 +201,9 @@ struct State {
     /// stream's last entry ended its line. Rotation waits for these.
     open_lines: [Option<u64>; 2],
     closed: bool,
-    /// The encode buffer and time cache, reused for every entry.
+    /// The encode buffer, reused for every entry.
     buf: Vec<u8>,
-    times: TimeCache,
+    encoder: Box<dyn Encode>,
 }
 
 /// A rotated file waiting to be compressed, found by its id wherever
@@ -98,7 +212,15 @@ struct State {
 /// there are rotated files.
 struct Job {
     id: u64,
-    index: usize,
+    slot: Slot,
+}
+
+/// Where a rotated file is: `Numbered` files move at every rotation,
+/// `Stamped` ones keep their name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Slot {
+    Index(usize),
+    Stamped(PathBuf),
 }
 
 /// The rotated files' names, and the compressions running on them.
@@ -144,20 +266,33 @@ impl Pending {
     }
 }
 
+/// When and how a [`LogFile`] rotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rotation {
+    /// Rotate once the file has reached this size; `None`: never.
+    pub(crate) max_size: Option<u64>,
+    /// Files kept, the live one included.
+    pub(crate) max_file: usize,
+    /// Gzip rotated files.
+    pub(crate) compress: bool,
+    pub(crate) naming: Naming,
+}
+
 /// The compressor thread and the queue that feeds it.
 type Compressor = (Sender<CompressJob>, JoinHandle<()>);
 
-/// A log file with Docker's rotation, shared by the logger and its readers.
+/// A log file with rotation, shared by the logger and its readers.
 ///
 /// Its locks are private. The lock order, everywhere: `state`, then
 /// `names`, then `compressor`. Readers see the file through
 /// [`snapshot`](LogFile::snapshot), [`hold_still`](LogFile::hold_still)
 /// and [`wait_change`](LogFile::wait_change).
-pub(super) struct LogFile {
-    pub(super) path: PathBuf,
+pub(crate) struct LogFile {
+    pub(crate) path: PathBuf,
     max_size: Option<u64>,
-    pub(super) max_file: usize,
+    pub(crate) max_file: usize,
     compress: bool,
+    pub(crate) naming: Naming,
     /// The writer's side: the open file, its size, its rotations.
     state: Mutex<State>,
     /// The rotated files' compressions, by where rotations moved them.
@@ -169,13 +304,13 @@ pub(super) struct LogFile {
 
 /// Where the live file stands, as a reader sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Snapshot {
+pub(crate) struct Snapshot {
     /// Bytes of complete entries in the live file.
-    pub(super) size: u64,
+    pub(crate) size: u64,
     /// How many times the live file was rotated away.
-    pub(super) rotations: u64,
+    pub(crate) rotations: u64,
     /// The logger was closed: nothing more will be written.
-    pub(super) closed: bool,
+    pub(crate) closed: bool,
 }
 
 impl State {
@@ -189,19 +324,25 @@ impl State {
 }
 
 impl LogFile {
-    pub(super) fn open(
+    pub(crate) fn open(
         path: PathBuf,
-        max_size: Option<u64>,
-        max_file: usize,
-        compress: bool,
+        rotation: Rotation,
+        encoder: Box<dyn Encode>,
     ) -> io::Result<Arc<LogFile>> {
         let file = open_append(&path)?;
         let size = file.metadata()?.len();
+        let Rotation {
+            max_size,
+            max_file,
+            compress,
+            naming,
+        } = rotation;
         Ok(Arc::new(LogFile {
             path,
             max_size,
             max_file,
             compress,
+            naming,
             state: Mutex::new(State {
                 file: Some(file),
                 size,
@@ -210,7 +351,7 @@ impl LogFile {
                 open_lines: [None; 2],
                 closed: false,
                 buf: Vec::with_capacity(256),
-                times: TimeCache::default(),
+                encoder,
             }),
             names: Mutex::new(Names::default()),
             changed: Condvar::new(),
@@ -223,10 +364,9 @@ impl LogFile {
     /// Each message that is not written is passed to `failed`.
     ///
     /// One message at a time or many, the files come out the same.
-    pub(super) fn append(
+    pub(crate) fn append(
         self: &Arc<Self>,
         msgs: impl Iterator<Item = Message>,
-        attrs: Option<&[u8]>,
         failed: &mut dyn FnMut(AppendError),
     ) {
         let mut guard = self.state.lock();
@@ -244,7 +384,7 @@ impl LogFile {
         let mut pending = Pending::after(state);
         for msg in msgs {
             let start = buf.len();
-            if write_entry(&mut buf, &msg, attrs, &mut state.times).is_err() {
+            if state.encoder.encode(&mut buf, &msg).is_err() {
                 buf.truncate(start);
                 failed(AppendError::Time);
                 continue;
@@ -337,9 +477,11 @@ impl LogFile {
     fn rotate(self: &Arc<Self>, state: &mut State) -> io::Result<()> {
         let next = self.rotating_path();
         let file = open_new(&next)?;
-        let moved = self
-            .shift_rotated(state)
-            .and_then(|()| fs::rename(&next, &self.path));
+        let moved = match self.naming {
+            Naming::Numbered => self.shift_rotated(state),
+            Naming::Stamped => self.stamp_rotated(),
+        }
+        .and_then(|()| fs::rename(&next, &self.path));
         if let Err(e) = moved {
             let _ = remove(&next);
             return Err(e);
@@ -356,9 +498,7 @@ impl LogFile {
 
     /// Where the next file is created before it takes the path's name.
     fn rotating_path(&self) -> PathBuf {
-        let mut name = OsString::from(self.path.as_os_str());
-        name.push(".rotating");
-        PathBuf::from(name)
+        with_suffix(&self.path, ".rotating")
     }
 
     /// Renames `.N` to `.N+1` (dropping the oldest) and the live file to
@@ -374,7 +514,7 @@ impl LogFile {
         remove(&rotated_path(&self.path, last, false))?;
         remove(&rotated_path(&self.path, last, true))?;
         // A compression of the file just removed has nothing left to do.
-        names.jobs.retain(|j| j.index != last);
+        names.jobs.retain(|j| j.slot != Slot::Index(last));
         for index in (1..last).rev() {
             for gz in [false, true] {
                 rename(
@@ -384,16 +524,107 @@ impl LogFile {
             }
         }
         for job in &mut names.jobs {
-            job.index += 1;
+            if let Slot::Index(index) = &mut job.slot {
+                *index += 1;
+            }
         }
         rename(&self.path, &rotated_path(&self.path, 1, false))?;
         if self.compress {
             let id = names.next_id;
             names.next_id += 1;
-            names.jobs.push(Job { id, index: 1 });
+            names.jobs.push(Job {
+                id,
+                slot: Slot::Index(1),
+            });
             drop(names);
             self.compress_later(id, state.last_time)?;
         }
+        Ok(())
+    }
+
+    /// Renames the live file to `<path>.<stamp>` and keeps at most
+    /// `max-file - 1` rotated files; with `compress`, queues the one that
+    /// was the newest until now. With `max-file=1`, nothing is kept.
+    fn stamp_rotated(self: &Arc<Self>) -> io::Result<()> {
+        if self.max_file < 2 {
+            return Ok(());
+        }
+        let mut names = self.names.lock();
+        let mut rotated = stamped_files(&self.path)?;
+        // A later rotation within the same second sorts after every file
+        // of that second, removed ones aside.
+        let now = stamp(SystemTime::now());
+        let key = stamp_key(&now).expect("a stamp parses");
+        let n = rotated
+            .iter()
+            .filter(|f| (f.key.0, f.key.1) == (key.0, key.1))
+            .map(|f| f.key.2 + 1)
+            .max()
+            .unwrap_or(0);
+        let target = match n {
+            0 => with_suffix(&self.path, &format!(".{now}")),
+            n => with_suffix(&self.path, &format!(".{now}_{n}")),
+        };
+        let excess = rotated.len().saturating_sub(self.max_file - 2);
+        for old in rotated.drain(..excess) {
+            remove(&old.name())?;
+            names
+                .jobs
+                .retain(|j| j.slot != Slot::Stamped(old.plain.clone()));
+        }
+        fs::rename(&self.path, &target)?;
+        match rotated.pop() {
+            Some(newest) if self.compress && !newest.gz => {
+                let id = names.next_id;
+                names.next_id += 1;
+                names.jobs.push(Job {
+                    id,
+                    slot: Slot::Stamped(newest.plain),
+                });
+                drop(names);
+                // The kubelet's gzip carries no time: the entries have theirs.
+                self.compress_later(id, None)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Where a job's file is, plain or compressed.
+    fn slot_path(&self, slot: &Slot, gz: bool) -> PathBuf {
+        match slot {
+            Slot::Index(index) => rotated_path(&self.path, *index, gz),
+            Slot::Stamped(plain) if gz => with_suffix(plain, ".gz"),
+            Slot::Stamped(plain) => plain.clone(),
+        }
+    }
+
+    /// Where a job's compressed file is written before it takes its name.
+    fn slot_tmp_path(&self, id: u64, slot: &Slot) -> PathBuf {
+        match slot {
+            Slot::Index(_) => with_suffix(&self.path, &format!(".compressing-{id}")),
+            Slot::Stamped(plain) => with_suffix(plain, ".tmp"),
+        }
+    }
+
+    /// Opens the path again, for a runtime whose kubelet renamed the file
+    /// (CRI `ReopenContainerLog`): entries written so far are in the
+    /// renamed file, the next ones go to a new file at the path. Followers
+    /// finish the old file, then follow the new one.
+    pub(crate) fn reopen(&self) -> io::Result<()> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(io::Error::other("the log file is closed"));
+        }
+        let file = open_append(&self.path)?;
+        state.size = file.metadata()?.len();
+        state.file = Some(file);
+        state.rotations += 1;
+        state.last_time = None;
+        for bytes in state.open_lines.iter_mut().flatten() {
+            *bytes = 0;
+        }
+        drop(state);
+        self.changed.notify_all();
         Ok(())
     }
 
@@ -404,13 +635,13 @@ impl LogFile {
     }
 
     /// Where the live file stands now.
-    pub(super) fn snapshot(&self) -> Snapshot {
+    pub(crate) fn snapshot(&self) -> Snapshot {
         self.state.lock().snapshot()
     }
 
     /// Runs `f` with the writer and the rotated files held still, so that
     /// the files `f` opens agree with the snapshot it is given.
-    pub(super) fn hold_still<T>(&self, f: impl FnOnce(Snapshot) -> T) -> T {
+    pub(crate) fn hold_still<T>(&self, f: impl FnOnce(Snapshot) -> T) -> T {
         let state = self.state.lock();
         let _names = self.names.lock();
         f(state.snapshot())
@@ -418,7 +649,7 @@ impl LogFile {
 
     /// Waits until the file is no longer as `seen` (a write, a rotation or
     /// a close), or until `timeout` has passed.
-    pub(super) fn wait_change(&self, seen: Snapshot, timeout: Option<Duration>) {
+    pub(crate) fn wait_change(&self, seen: Snapshot, timeout: Option<Duration>) {
         let mut state = self.state.lock();
         if state.snapshot() != seen {
             return;
@@ -433,12 +664,12 @@ impl LogFile {
 
     /// Counts a rotation that did not happen, for readers' tests.
     #[cfg(test)]
-    pub(super) fn pretend_rotated(&self) {
+    pub(crate) fn pretend_rotated(&self) {
         self.state.lock().rotations += 1;
     }
 
     /// Stops the writer, wakes followers, and waits for compressions.
-    pub(super) fn close(&self) {
+    pub(crate) fn close(&self) {
         let mut state = self.state.lock();
         if std::mem::replace(&mut state.closed, true) {
             return;
@@ -454,8 +685,48 @@ impl LogFile {
     }
 }
 
+/// A plain format for the file module's own tests: each line, then `\n`.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    pub(crate) struct Plain;
+
+    impl Encode for Plain {
+        fn encode(&mut self, out: &mut Vec<u8>, msg: &Message) -> Result<(), YearOutOfRange> {
+            out.extend_from_slice(&msg.line);
+            out.push(b'\n');
+            Ok(())
+        }
+    }
+
+    impl read::Decode for Plain {
+        fn decode(&mut self, _: &Path, _: u64, raw: &[u8]) -> crate::Result<Message> {
+            let line = raw.strip_suffix(b"\n").unwrap_or(raw).to_vec();
+            Ok(Message::new(crate::message::Source::Stdout, line))
+        }
+    }
+
+    pub(crate) fn open(
+        path: PathBuf,
+        max_size: Option<u64>,
+        max_file: usize,
+        compress: bool,
+        naming: Naming,
+    ) -> Arc<LogFile> {
+        let rotation = Rotation {
+            max_size,
+            max_file,
+            compress,
+            naming,
+        };
+        LogFile::open(path, rotation, Box::new(Plain)).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::open;
     use super::*;
     use crate::message::Source;
 
@@ -463,14 +734,13 @@ mod tests {
     fn a_closed_log_file_holds_no_file_descriptor() {
         let dir = std::env::temp_dir().join(format!("logdriver-closefd-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let log = LogFile::open(dir.join("c-json.log"), None, 1, false).unwrap();
+        let log = open(dir.join("c-json.log"), None, 1, false, Naming::Numbered);
         assert!(log.state.lock().file.is_some());
         log.close();
         assert!(log.state.lock().file.is_none());
         let mut errors = Vec::new();
         log.append(
             std::iter::once(Message::new(Source::Stdout, "late")),
-            None,
             &mut |e| errors.push(e),
         );
         assert!(matches!(errors[..], [AppendError::Closed]));
@@ -482,11 +752,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("logdriver-jobs-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let log = LogFile::open(dir.join("c-json.log"), Some(1), 2, true).unwrap();
+        let log = open(dir.join("c-json.log"), Some(1), 2, true, Naming::Numbered);
         let mut most = 0;
         for _ in 0..5000 {
             let msg = Message::new(Source::Stdout, "x");
-            log.append(std::iter::once(msg), None, &mut |e| panic!("{e:?}"));
+            log.append(std::iter::once(msg), &mut |e| panic!("{e:?}"));
             most = most.max(log.jobs());
         }
         log.close();

@@ -1,4 +1,4 @@
-//! Following a live json-file log across rotations, as `docker logs -f`.
+//! Following a live log across rotations, as `docker logs -f`.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::file::LogFile;
-use super::read::{io_error, next_in, open_rotated, RawEntry, Segment};
+use super::read::{io_error, newest_rotated, next_in, RawEntry, Segment};
+use super::LogFile;
 use crate::error::{Error, Result};
 
 /// Where a follower is in the live file.
-pub(super) struct Follow {
+pub(crate) struct Follow {
     log: Arc<LogFile>,
     file: File,
     pos: u64,
@@ -44,7 +44,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 impl Follow {
     /// A follower of `log` from `pos` in `file`, its live file after
     /// `rotations` rotations.
-    pub(super) fn new(log: Arc<LogFile>, file: File, pos: u64, rotations: u64) -> Follow {
+    pub(crate) fn new(log: Arc<LogFile>, file: File, pos: u64, rotations: u64) -> Follow {
         Follow {
             path: log.path.clone(),
             log,
@@ -59,13 +59,13 @@ impl Follow {
         }
     }
 
-    pub(super) fn cancel_on(&mut self, cancel: Arc<AtomicBool>) {
+    pub(crate) fn cancel_on(&mut self, cancel: Arc<AtomicBool>) {
         self.cancel = Some(cancel);
     }
 
     /// The next entry, waiting for it while the logger is open and `until`
     /// has not passed; after an error, only once the back-off has passed.
-    pub(super) fn next(&mut self, until: Option<SystemTime>) -> Option<Result<RawEntry>> {
+    pub(crate) fn next(&mut self, until: Option<SystemTime>) -> Option<Result<RawEntry>> {
         if !self.backoff.is_zero() {
             let now = self.log.snapshot();
             if !now.closed {
@@ -132,13 +132,8 @@ impl Follow {
             // the new current file from its start.
             let seen = self.rotations;
             let opened = log.hold_still(|now| {
-                let (mut missed, mut lost) = (Vec::new(), 0);
-                for index in (1..(now.rotations - seen) as usize).rev() {
-                    match open_rotated(&log.path, index)? {
-                        Some(segment) => missed.push(segment),
-                        None => lost += 1,
-                    }
-                }
+                let after_ours = (now.rotations - seen - 1) as usize;
+                let (missed, lost) = newest_rotated(&log.path, log.naming, after_ours)?;
                 let new = File::open(&log.path).map_err(|e| io_error(&log.path, e))?;
                 Ok::<_, Error>((missed, lost, new, now.rotations))
             });
@@ -180,7 +175,9 @@ fn read_range(file: &File, from: u64, to: u64, out: &mut VecDeque<u8>) -> io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::jsonfile::JsonFileReader;
+    use crate::drivers::file::read::FileReader;
+    use crate::drivers::file::test_support::{open, Plain};
+    use crate::drivers::file::Naming;
     use crate::read::ReadConfig;
     use std::time::Instant;
 
@@ -190,12 +187,12 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c-json.log");
-        let log = LogFile::open(path.clone(), None, 1, false).unwrap();
+        let log = open(path.clone(), None, 1, false, Naming::Numbered);
         let follow = ReadConfig {
             follow: true,
             ..ReadConfig::default()
         };
-        let mut reader = JsonFileReader::live(&log, &follow).unwrap();
+        let mut reader = FileReader::live(&log, &follow, Plain).unwrap();
         // The file is rotated away and no new one can be opened: every
         // attempt fails the same way.
         std::fs::remove_file(&path).unwrap();

@@ -1,0 +1,374 @@
+//! `k8s-file`: the Kubernetes (CRI) log format, as the kubelet, `kubectl
+//! logs`, podman and the log agents read it.
+//!
+//! Each message becomes one record on a line of its own:
+//!
+//! ```text
+//! 2026-11-30T11:00:01.000000000Z stdout F hello
+//! 2026-11-30T11:00:01.000000000Z stderr P the first 16 KiB of a long line…
+//! 2026-11-30T11:00:01.000000000Z stderr F …and the rest of it
+//! ```
+//!
+//! - **The time** is RFC 3339 in UTC with exactly nine fraction digits and
+//!   `Z`. The kubelet reads any number of digits, but podman 4.3's reader
+//!   refuses containerd's trimmed ones (`.12Z`): fixed width is what all of
+//!   them read.
+//! - **The stream** is `stdout` or `stderr`.
+//! - **The tag** is `F` for a whole line and for the last chunk of a long
+//!   one, `P` for the other chunks. A long line is cut by the
+//!   [`Copier`](crate::Copier) at its buffer size (16 KiB by default), and
+//!   the chunks are carried across reads: one line is one `P`…`P` `F`
+//!   group, however the pipe delivered it. Bytes left without a newline at
+//!   the end of input are a `P` with no `F`, as containerd writes them.
+//! - **The content** is the line as the container wrote it, without its
+//!   newline. A `\r` before the newline is kept: containerd strips `\r\n`
+//!   while Docker keeps the `\r`; keeping it gives back what was written,
+//!   byte for byte. A line whose length is an exact multiple of the chunk
+//!   size ends with an empty `F` record, where containerd's last record
+//!   holds the last chunk; both read back as the same line.
+//! - Each record reaches the file in one `write` before `log` returns, and
+//!   the lines of one read from a Copier in one `write` together. The file
+//!   is [`Info::log_path`], created with mode `0640`.
+//!
+//! Better than the peers: conmon and conmon-rs cut lines at their read
+//! buffer (8 KiB) and start again at the next read, so one line of output
+//! can become many `P` groups with a time each; conmon throws the old
+//! content away at its size limit. Here a line is cut only where it is
+//! longer than the buffer, and rotation keeps every file it promises.
+//!
+//! # Options
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `max-size` | none: never rotate | rotate when the file has reached this size; decimal units (`10m` = 10,000,000 bytes); at most 1 TiB |
+//! | `max-file` | `5` | files to keep, the live one included, from 1 to 100 |
+//! | `compress` | `false` | gzip rotated files, all but the newest; needs `max-size` |
+//!
+//! # Who rotates
+//!
+//! **Under a kubelet, the kubelet does.** Leave `max-size` unset: the
+//! kubelet renames the file to `<path>.<YYYYMMDD-HHMMSS>` and asks the
+//! runtime to reopen it (CRI `ReopenContainerLog`), which is
+//! [`K8sFileLogger::reopen`]: records written before it are in the renamed
+//! file, those after it in a new file at the path, and none is lost.
+//!
+//! **Otherwise, the driver does, the kubelet's way**, when `max-size` is
+//! set. A file that has reached it is renamed to `<path>.<YYYYMMDD-HHMMSS>`
+//! (UTC; `_1`, `_2`… added for more rotations within one second), at most
+//! `max-file - 1` rotated files are kept, and with `compress` every rotated
+//! file but the newest is gzipped off the write path, through `<name>.tmp`
+//! then a rename to `<name>.gz`. As for json-file, rotation never falls
+//! between the chunks of one line, and a rotation that cannot create the
+//! new file leaves every file as it was. Unlike the kubelet's 10-second
+//! check (kubernetes #110630), a file never grows far past `max-size`.
+//!
+//! # Reading
+//!
+//! [`K8sFileLogger::read_logs`] and [`read_logs`] return a
+//! [`K8sFileReader`] with Docker's `tail` (in records), `since`, `until`
+//! and `follow`, across rotated files in the kubelet's naming, `.gz`
+//! included; `follow` carries on across a rotation and across a rename
+//! plus [`reopen`](K8sFileLogger::reopen). The parser is as lenient as the
+//! kubelet's: any number of fraction digits, `Z` or a numeric offset (as
+//! conmon writes), a tag with `:`-separated extras, `P` groups of any
+//! size. A corrupt record is an error item, counted and skipped.
+//!
+//! # Examples
+//!
+//! ```
+//! use logdriver::drivers::k8sfile::{self, ReadConfig};
+//! use logdriver::{registry, Info, Message, Source};
+//!
+//! let path = std::env::temp_dir().join(format!("k8s-doc-{}.log", std::process::id()));
+//! let info = Info::new("web").with_log_path(&path);
+//! let logger = registry().create("k8s-file", &info)?;
+//! logger.log(Message::new(Source::Stdout, "hello"))?;
+//! logger.close()?;
+//!
+//! let text = std::fs::read_to_string(&path).unwrap();
+//! assert!(text.ends_with("Z stdout F hello\n"));
+//! assert_eq!(text.find(" stdout"), Some(30)); // 9 fraction digits, always
+//!
+//! let lines: Vec<_> = k8sfile::read_logs(&path, &ReadConfig::default())?
+//!     .collect::<Result<_, _>>()?;
+//! assert_eq!(&lines[0].line[..], b"hello");
+//! # std::fs::remove_file(&path).ok();
+//! # Ok::<(), logdriver::Error>(())
+//! ```
+
+mod encode;
+mod read;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::drivers::file::driver::{live_file, FileDriver};
+use crate::drivers::file::{Naming, Rotation};
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::{Logger, LoggerStats};
+use crate::message::Message;
+/// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
+pub use crate::read::ReadConfig;
+use crate::units::parse_size_at_most;
+pub use read::K8sFileReader;
+
+/// The name this driver is registered under, podman's for the same format.
+pub const NAME: &str = "k8s-file";
+/// The default of `max-file`, the kubelet's `containerLogMaxFiles`.
+pub const DEFAULT_MAX_FILE: usize = 5;
+
+const OPTIONS: [&str; 3] = ["max-size", "max-file", "compress"];
+
+/// The driver's options, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Config {
+    max_size: Option<u64>,
+    max_file: usize,
+    compress: bool,
+}
+
+impl Config {
+    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
+        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
+        let invalid =
+            |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
+        let max_size = match opts.get("max-size") {
+            None => None,
+            Some(v) => {
+                match parse_size_at_most(v, 1000, crate::drivers::jsonfile::MAX_SIZE_LIMIT) {
+                    Ok(n) if n > 0 => Some(n),
+                    Ok(_) => {
+                        return Err(invalid(
+                            "max-size",
+                            v,
+                            "must be a positive size such as 10m",
+                        ))
+                    }
+                    Err(reason) => return Err(invalid("max-size", v, &reason)),
+                }
+            }
+        };
+        let max_file = match opts.get("max-file") {
+            None => DEFAULT_MAX_FILE,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=crate::drivers::jsonfile::MAX_FILE_LIMIT).contains(n))
+                .ok_or_else(|| invalid("max-file", v, "must be a whole number from 1 to 100"))?,
+        };
+        let compress = match opts.get("compress").map(String::as_str) {
+            None => false,
+            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
+            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
+            Some(v) => return Err(invalid("compress", v, "must be true or false")),
+        };
+        if compress && max_size.is_none() {
+            return Err(invalid("compress", &opts["compress"], "needs max-size"));
+        }
+        Ok(Config {
+            max_size,
+            max_file,
+            compress,
+        })
+    }
+}
+
+/// The `k8s-file` driver: CRI records, rotated the kubelet's way.
+///
+/// See the [module docs](self) for the format, the options and reading.
+///
+/// # Examples
+///
+/// A runtime whose kubelet rotates the file:
+///
+/// ```
+/// use logdriver::drivers::k8sfile::{K8sFileLogger, ReadConfig};
+/// use logdriver::{Info, Logger, Message, Source};
+///
+/// let dir = std::env::temp_dir().join(format!("k8s-reopen-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("0.log");
+/// let logger = K8sFileLogger::new(&Info::new("web").with_log_path(&path))?;
+/// logger.log(Message::new(Source::Stdout, "before"))?;
+///
+/// // The kubelet renames the file, then asks for ReopenContainerLog.
+/// std::fs::rename(&path, dir.join("0.log.20261130-110001")).unwrap();
+/// logger.reopen()?;
+/// logger.log(Message::new(Source::Stdout, "after"))?;
+///
+/// let lines: Vec<_> = logger.read_logs(&ReadConfig::default())?.collect::<Result<_, _>>()?;
+/// assert_eq!(&lines[0].line[..], b"before");
+/// assert_eq!(&lines[1].line[..], b"after");
+/// logger.close()?;
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), logdriver::Error>(())
+/// ```
+pub struct K8sFileLogger {
+    file: FileDriver,
+}
+
+impl fmt::Debug for K8sFileLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("K8sFileLogger")
+            .field("path", &self.file.log.path)
+            .finish()
+    }
+}
+
+impl K8sFileLogger {
+    /// Opens (or creates) the log file at `info.log_path` for appending.
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`validate`](K8sFileLogger::validate) finds in
+    /// `info.config`; [`Error::MissingLogPath`] without a log path;
+    /// [`Error::Io`] when the file cannot be opened.
+    pub fn new(info: &Info) -> Result<K8sFileLogger> {
+        let config = Config::parse(&info.config)?;
+        let path = info.log_path.clone().ok_or_else(|| Error::MissingLogPath {
+            driver: NAME.to_owned(),
+        })?;
+        let rotation = Rotation {
+            max_size: config.max_size,
+            max_file: config.max_file,
+            compress: config.compress,
+            naming: Naming::Stamped,
+        };
+        let encoder = Box::new(encode::CriEncoder::default());
+        Ok(K8sFileLogger {
+            file: FileDriver::open(NAME, path, rotation, encoder)?,
+        })
+    }
+
+    /// Checks the driver's options: `max-size`, `max-file` and `compress`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use logdriver::drivers::k8sfile::K8sFileLogger;
+    ///
+    /// let opts = HashMap::from([("compress".to_string(), "true".to_string())]);
+    /// let err = K8sFileLogger::validate(&opts).unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     r#"invalid value "true" for option "compress" of log driver "k8s-file": needs max-size"#
+    /// );
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownOption`] for a key the driver does not know, and
+    /// [`Error::InvalidOption`] for a value it cannot use.
+    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+        Config::parse(opts).map(drop)
+    }
+
+    /// Opens the path again, after something else (a kubelet) renamed the
+    /// file: CRI's `ReopenContainerLog`.
+    ///
+    /// Records written before this call are in the renamed file, records
+    /// after it in a new file at the path (or the end of the one found
+    /// there). Followers finish the renamed file, then go on in the new one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the path cannot be opened; the driver goes on
+    /// writing the renamed file. [`Error::Closed`] after `close`.
+    pub fn reopen(&self) -> Result<()> {
+        let log = &self.file.log;
+        if log.snapshot().closed {
+            return Err(Error::closed(NAME));
+        }
+        log.reopen().map_err(|source| Error::Io {
+            path: log.path.clone(),
+            source,
+        })
+    }
+
+    /// Reads the log back: rotated files oldest first, then the live file,
+    /// with `tail`, `since` and `until`; with `follow`, the records written
+    /// from then on, across rotations and reopens, until `close`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
+    pub fn read_logs(&self, config: &ReadConfig) -> Result<K8sFileReader> {
+        K8sFileReader::live(&self.file.log, config)
+    }
+}
+
+/// Reads the CRI log at `path` and its rotated files.
+///
+/// If a [`K8sFileLogger`] of this process is writing `path`, this is its
+/// [`read_logs`](K8sFileLogger::read_logs), [`ReadConfig::follow`]
+/// included. Otherwise it reads the files as they are (written by this
+/// crate, containerd, conmon or anything else that writes CRI), and
+/// `follow` is ignored.
+///
+/// # Errors
+///
+/// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
+pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<K8sFileReader> {
+    let path = path.as_ref();
+    match live_file(path) {
+        Some(log) => K8sFileReader::live(&log, config),
+        None => K8sFileReader::stopped(path, config),
+    }
+}
+
+impl Logger for K8sFileLogger {
+    /// Encodes `msg` and appends it to the file in one `write`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Driver`] when the time is outside years 0 to 9999, or when
+    /// the write or a rotation fails; [`Error::Closed`] after `close`.
+    fn log(&self, msg: Message) -> Result<()> {
+        self.file.log(msg)
+    }
+
+    /// Encodes the batch and appends it in one `write` (one per file when
+    /// it rotates).
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        self.file.log_batch(batch, failed)
+    }
+
+    fn stats(&self) -> LoggerStats {
+        self.file.stats()
+    }
+
+    /// The CRI reader: see [`K8sFileLogger::read_logs`].
+    fn reader(&self) -> Option<&dyn crate::read::LogReader> {
+        Some(self)
+    }
+
+    fn prefers_batches(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// Stops writing and waits for running compressions. A second call
+    /// returns `Ok(())`.
+    fn close(&self) -> Result<()> {
+        self.file.log.close();
+        Ok(())
+    }
+}
+
+/// Reads through [`K8sFileLogger::read_logs`]; stopping the stream ends a
+/// follower within 100 ms.
+impl crate::read::LogReader for K8sFileLogger {
+    fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = K8sFileLogger::read_logs(self, config)?.cancel_on(Arc::clone(&stop));
+        Ok(crate::read::LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
+    }
+}
