@@ -523,7 +523,17 @@ fn decode_frames(mut body: &[u8]) -> Vec<LogEntry> {
 
 #[test]
 fn read_logs_serves_json_file_back_to_dockerd() {
-    let daemon = Daemon::with_driver("json-file");
+    read_logs_serves_back_to_dockerd("json-file");
+}
+
+#[test]
+fn read_logs_serves_k8s_file_back_to_dockerd() {
+    read_logs_serves_back_to_dockerd("k8s-file");
+}
+
+/// `docker logs`, with tail, since and until, for a driver that reads back.
+fn read_logs_serves_back_to_dockerd(driver: &str) {
+    let daemon = Daemon::with_driver(driver);
     assert_eq!(
         daemon.post("/LogDriver.Capabilities", &json!({})),
         (200, json!({"Cap": {"ReadLogs": true}}))
@@ -553,6 +563,13 @@ fn read_logs_serves_json_file_back_to_dockerd() {
             .0,
         200
     );
+
+    let file = std::fs::read_to_string(daemon.dir.join("logs/c7-json.log")).unwrap();
+    let first = file.lines().next().unwrap();
+    match driver {
+        "k8s-file" => assert_eq!(first, "1970-01-01T00:00:01.000000000Z stdout F line 0"),
+        _ => assert!(first.starts_with("{\"log\":\"line 0\\n\""), "{first}"),
+    }
 
     let read = |config: Value| {
         let (status, body) = daemon.post_raw(
@@ -596,7 +613,7 @@ fn read_logs_serves_json_file_back_to_dockerd() {
     assert_eq!(read(json!({"Tail": 0})), []);
 
     // A container this plugin never saw is read through a driver created
-    // for it: json-file finds (and starts) an empty file.
+    // for it: a file driver finds (and starts) an empty file.
     let (status, body) = daemon.post_raw(
         "/LogDriver.ReadLogs",
         &json!({"Info": {"ContainerID": "gone"}, "Config": {}}),
