@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --example read_log -- json-file /var/lib/logdriver/containerd/default/web.log
 //! cargo run --example read_log -- k8s-file /var/log/pods/default_web_0/web/0.log
+//! cargo run --example read_log -- local /var/lib/docker/containers/<id>/local-logs/container.log
 //! ```
 
 use std::io::Write;

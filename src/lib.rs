@@ -32,6 +32,8 @@
 //! back; `k8s-file` ([`drivers::k8sfile`]) writes the Kubernetes (CRI)
 //! format that the kubelet and podman read, rotates it the kubelet's way
 //! or reopens it on request, and reads back CRI files of any writer;
+//! `local` ([`drivers::local`]) writes Docker's compact protobuf records,
+//! rotated and compressed by default, and tails them from the end;
 //! `none` ([`drivers::none`]) discards everything;
 //! `zmq` (feature `zmq`, on by default) publishes each line to ZeroMQ log
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing

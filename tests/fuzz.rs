@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use logdriver::drivers::jsonfile::{self, ReadConfig};
-use logdriver::drivers::k8sfile;
+use logdriver::drivers::{k8sfile, local};
 use logdriver::{registry, Info, Logger, Message, PartialMeta, Source};
 use proptest::prelude::*;
 
@@ -44,6 +44,11 @@ fn options() -> Vec<(&'static str, &'static str)> {
         ("k8s-file", "compress"),
         ("k8s-file", "mode"),
         ("k8s-file", "no-such-option"),
+        ("local", "max-size"),
+        ("local", "max-file"),
+        ("local", "compress"),
+        ("local", "labels-regex"),
+        ("local", "no-such-option"),
     ];
     if cfg!(feature = "zmq") {
         all.extend([
@@ -146,6 +151,40 @@ proptest! {
         if let Ok(reader) = k8sfile::read_logs(&path, &config) {
             let items = reader.take(10_000).count();
             prop_assert!(items <= bytes.len() + 513);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Any bytes, and records with any bytes flipped, as a `local` log:
+    /// read forward and tailed from the end, each is entries or errors.
+    #[test]
+    fn any_local_log_reads_to_its_end(
+        records in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        junk in prop::collection::vec(any::<u8>(), 0..64),
+        tail in prop::option::of(0usize..20),
+    ) {
+        let dir = scratch();
+        let path = dir.join("container.log");
+        let mut bytes = Vec::new();
+        for body in &records {
+            let len = (body.len() as u32).to_be_bytes();
+            bytes.extend_from_slice(&len);
+            bytes.extend_from_slice(body);
+            bytes.extend_from_slice(&len);
+        }
+        for (at, byte) in flips {
+            if !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] ^= byte;
+            }
+        }
+        bytes.extend_from_slice(&junk);
+        fs::write(&path, &bytes).unwrap();
+        let config = ReadConfig { tail, ..ReadConfig::default() };
+        if let Ok(reader) = local::read_logs(&path, &config) {
+            let items = reader.take(10_000).count();
+            prop_assert!(items <= bytes.len() / 8 + 1);
         }
         fs::remove_dir_all(&dir).unwrap();
     }

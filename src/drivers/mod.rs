@@ -7,6 +7,7 @@
 pub(crate) mod file;
 pub mod jsonfile;
 pub mod k8sfile;
+pub mod local;
 pub mod none;
 #[cfg(feature = "zmq")]
 pub mod zmq;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::read::{io_error, newest_rotated, next_in, RawEntry, Segment};
+use super::read::{first_entry, io_error, newest_rotated, next_in, Framing, RawEntry, Segment};
 use super::LogFile;
 use crate::error::{Error, Result};
 
@@ -20,6 +20,7 @@ pub(crate) struct Follow {
     rotations: u64,
     path: PathBuf,
     pending: VecDeque<u8>,
+    framing: Framing,
     line: u64,
     /// Files rotated away before the follower got to them, oldest first.
     missed: VecDeque<Segment>,
@@ -44,7 +45,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 impl Follow {
     /// A follower of `log` from `pos` in `file`, its live file after
     /// `rotations` rotations.
-    pub(crate) fn new(log: Arc<LogFile>, file: File, pos: u64, rotations: u64) -> Follow {
+    pub(crate) fn new(
+        log: Arc<LogFile>,
+        file: File,
+        pos: u64,
+        rotations: u64,
+        framing: Framing,
+    ) -> Follow {
         Follow {
             path: log.path.clone(),
             log,
@@ -52,6 +59,7 @@ impl Follow {
             pos,
             rotations,
             pending: VecDeque::new(),
+            framing,
             line: 0,
             missed: VecDeque::new(),
             cancel: None,
@@ -93,12 +101,12 @@ impl Follow {
     /// open and `until` has not passed; `None` at the end.
     fn next_entry(&mut self, until: Option<SystemTime>) -> Option<Result<RawEntry>> {
         loop {
-            if let Some(end) = self.pending.iter().position(|&b| b == b'\n') {
-                let raw: Vec<u8> = self.pending.drain(..=end).collect();
+            if let Some(len) = first_entry(&self.pending, self.framing) {
+                let raw: Vec<u8> = self.pending.drain(..len).collect();
                 self.line += 1;
                 return Some(Ok((self.path.clone(), self.line, raw)));
             }
-            if let Some(raw) = next_in(&mut self.missed) {
+            if let Some(raw) = next_in(&mut self.missed, self.framing) {
                 return Some(raw);
             }
             let log = Arc::clone(&self.log);

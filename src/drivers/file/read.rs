@@ -18,10 +18,27 @@ use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::read::ReadConfig;
 
-/// How a driver turns the bytes of one entry (its newline included) back
-/// into a message.
+/// How the entries of a file are told apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// One entry per line, its newline included (json-file, k8s-file).
+    Lines,
+    /// `[u32 big-endian length][entry][the same length]` (local): the
+    /// trailing length lets `tail` walk backwards.
+    Lengths,
+}
+
+/// The longest entry a `Lengths` file may hold: Docker's `maxMsgLen`,
+/// 1 MB. A length beyond it is corruption.
+pub(crate) const MAX_RECORD_BYTES: usize = 1_000_000;
+
+/// How a driver turns the bytes of one entry back into a message.
 pub(crate) trait Decode: Send {
-    /// Decodes the entry at `line` of `path`.
+    /// How entries are told apart in the driver's files.
+    const FRAMING: Framing = Framing::Lines;
+
+    /// Decodes the entry at `line` of `path`: its bytes with its newline
+    /// (`Lines`), or without its lengths (`Lengths`).
     fn decode(&mut self, path: &Path, line: u64, raw: &[u8]) -> Result<Message>;
 }
 
@@ -30,6 +47,9 @@ pub(crate) struct Segment {
     path: PathBuf,
     reader: Box<dyn BufRead + Send>,
     line: u64,
+    /// For a plain file, the file and where its entries end, so that
+    /// `tail` can walk back from there.
+    file: Option<(File, u64)>,
 }
 
 /// The longest entry a reader accepts: 8 MiB. A longer one is corrupt: it
@@ -67,21 +87,34 @@ pub(crate) fn io_error(path: &Path, source: io::Error) -> Error {
 
 /// Opens the file `name`, gzipped or not; `None` if there is none.
 fn open_segment(name: PathBuf, gz: bool) -> Result<Option<Segment>> {
-    match File::open(&name) {
-        Ok(file) => {
-            let reader: Box<dyn BufRead + Send> = if gz {
-                Box::new(BufReader::new(MultiGzDecoder::new(BufReader::new(file))))
-            } else {
-                Box::new(BufReader::new(file))
-            };
-            Ok(Some(Segment {
-                path: name,
-                reader,
-                line: 0,
-            }))
+    let file = match File::open(&name) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error(&name, e)),
+    };
+    if gz {
+        let reader = BufReader::new(MultiGzDecoder::new(BufReader::new(file)));
+        return Ok(Some(Segment::new(name, Box::new(reader), None)));
+    }
+    let len = file.metadata().map_err(|e| io_error(&name, e))?.len();
+    Segment::plain(name, file, len).map(Some)
+}
+
+impl Segment {
+    fn new(path: PathBuf, reader: Box<dyn BufRead + Send>, file: Option<(File, u64)>) -> Segment {
+        Segment {
+            path,
+            reader,
+            line: 0,
+            file,
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_error(&name, e)),
+    }
+
+    /// The entries of plain `file` up to `end`.
+    fn plain(path: PathBuf, file: File, end: u64) -> Result<Segment> {
+        let reader = file.try_clone().map_err(|e| io_error(&path, e))?;
+        let reader = Box::new(BufReader::new(reader.take(end)));
+        Ok(Segment::new(path, reader, Some((file, end))))
     }
 }
 
@@ -165,14 +198,10 @@ impl<D: Decode> FileReader<D> {
         })?;
         let (size, rotations) = (now.size, now.rotations);
         let reader = current.try_clone().map_err(|e| io_error(&log.path, e))?;
-        segments.push_back(Segment {
-            path: log.path.clone(),
-            reader: Box::new(BufReader::new(reader.take(size))),
-            line: 0,
-        });
+        segments.push_back(Segment::plain(log.path.clone(), reader, size)?);
         let follow = config
             .follow
-            .then(|| Follow::new(Arc::clone(log), current, size, rotations));
+            .then(|| Follow::new(Arc::clone(log), current, size, rotations, D::FRAMING));
         FileReader::new(segments, follow, config, decoder)
     }
 
@@ -185,11 +214,8 @@ impl<D: Decode> FileReader<D> {
     ) -> Result<FileReader<D>> {
         let mut segments: VecDeque<Segment> = rotated_segments(path, naming, None)?.into();
         let current = File::open(path).map_err(|e| io_error(path, e))?;
-        segments.push_back(Segment {
-            path: path.to_owned(),
-            reader: Box::new(BufReader::new(current)),
-            line: 0,
-        });
+        let len = current.metadata().map_err(|e| io_error(path, e))?.len();
+        segments.push_back(Segment::plain(path.to_owned(), current, len)?);
         FileReader::new(segments, None, config, decoder)
     }
 
@@ -215,26 +241,20 @@ impl<D: Decode> FileReader<D> {
             done: false,
             decoder,
         };
-        if let Some(n) = config.tail {
-            // Keep the last `n` raw entries; decode only those.
-            let mut last = VecDeque::with_capacity(n.min(4096));
-            while let Some(raw) = reader.next_raw() {
-                let raw = raw?;
-                if n > 0 {
-                    if last.len() == n {
-                        last.pop_front();
-                    }
-                    last.push_back(raw);
-                }
+        match (config.tail, D::FRAMING) {
+            (None, _) => {}
+            (Some(n), Framing::Lengths) => tail_backwards(&mut reader.segments, n)?,
+            (Some(n), Framing::Lines) => {
+                // Keep the last `n` raw entries; decode only those.
+                reader.tailed = Some(last_entries(&mut reader.segments, D::FRAMING, n)?);
             }
-            reader.tailed = Some(last);
         }
         Ok(reader)
     }
 
     /// The next raw entry of the files, with where it came from.
     fn next_raw(&mut self) -> Option<Result<RawEntry>> {
-        next_in(&mut self.segments)
+        next_in(&mut self.segments, D::FRAMING)
     }
 
     /// The next entry written by a live logger, waiting for it if needed,
@@ -252,24 +272,42 @@ impl<D: Decode> FileReader<D> {
 pub(crate) type RawEntry = (PathBuf, u64, Vec<u8>);
 
 /// The next raw entry of `segments`, dropping those that are read out.
-pub(crate) fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntry>> {
+pub(crate) fn next_in(
+    segments: &mut VecDeque<Segment>,
+    framing: Framing,
+) -> Option<Result<RawEntry>> {
     while let Some(segment) = segments.front_mut() {
         let mut raw = Vec::new();
-        match read_entry(&mut segment.reader, &mut raw) {
-            Ok(0) => {
+        let read = match framing {
+            Framing::Lines => read_entry(&mut segment.reader, &mut raw).map(|n| match n {
+                0 => Framed::End,
+                _ if raw.len() > MAX_ENTRY_BYTES => Framed::Corrupt {
+                    reason: format!("longer than {MAX_ENTRY_BYTES} bytes"),
+                    rest_lost: false,
+                },
+                _ => Framed::Entry,
+            }),
+            Framing::Lengths => read_record(&mut segment.reader, &mut raw),
+        };
+        match read {
+            Ok(Framed::End) => {
                 segments.pop_front();
             }
-            Ok(_) if raw.len() > MAX_ENTRY_BYTES => {
-                segment.line += 1;
-                return Some(Err(Error::CorruptEntry {
-                    path: segment.path.clone(),
-                    line: segment.line,
-                    reason: format!("longer than {MAX_ENTRY_BYTES} bytes"),
-                }));
-            }
-            Ok(_) => {
+            Ok(Framed::Entry) => {
                 segment.line += 1;
                 return Some(Ok((segment.path.clone(), segment.line, raw)));
+            }
+            Ok(Framed::Corrupt { reason, rest_lost }) => {
+                segment.line += 1;
+                let err = Error::CorruptEntry {
+                    path: segment.path.clone(),
+                    line: segment.line,
+                    reason,
+                };
+                if rest_lost {
+                    segments.pop_front();
+                }
+                return Some(Err(err));
             }
             Err(e) => {
                 let segment = segments.pop_front().expect("front exists");
@@ -278,6 +316,179 @@ pub(crate) fn next_in(segments: &mut VecDeque<Segment>) -> Option<Result<RawEntr
         }
     }
     None
+}
+
+/// What reading one entry came to.
+enum Framed {
+    /// A whole entry, in `raw`.
+    Entry,
+    /// The end of the file, or an entry cut short by it (a writer that
+    /// died in the middle of it, as Docker reads such a file).
+    End,
+    /// An entry that cannot be right; with `rest_lost`, nothing after it
+    /// in this file can be found either.
+    Corrupt { reason: String, rest_lost: bool },
+}
+
+/// Reads up to `buf.len()` bytes; fewer only at the end of the input.
+fn read_full(reader: &mut dyn BufRead, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// Reads one `Lengths` record, its lengths included, into `raw`.
+fn read_record(reader: &mut dyn BufRead, raw: &mut Vec<u8>) -> io::Result<Framed> {
+    let mut head = [0u8; 4];
+    if read_full(reader, &mut head)? < 4 {
+        return Ok(Framed::End);
+    }
+    let len = u32::from_be_bytes(head) as usize;
+    if len > MAX_RECORD_BYTES {
+        return Ok(Framed::Corrupt {
+            reason: format!("a length of {len} bytes, more than {MAX_RECORD_BYTES}: the rest of the file cannot be found"),
+            rest_lost: true,
+        });
+    }
+    raw.resize(len + 8, 0);
+    raw[..4].copy_from_slice(&head);
+    if read_full(reader, &mut raw[4..])? < len + 4 {
+        return Ok(Framed::End);
+    }
+    let tail = u32::from_be_bytes(raw[len + 4..].try_into().expect("4 bytes"));
+    if tail as usize != len {
+        return Ok(Framed::Corrupt {
+            reason: format!("its lengths disagree ({len} before it, {tail} after)"),
+            rest_lost: false,
+        });
+    }
+    Ok(Framed::Entry)
+}
+
+/// The length of the first whole entry at the front of `pending`.
+pub(crate) fn first_entry(pending: &VecDeque<u8>, framing: Framing) -> Option<usize> {
+    match framing {
+        Framing::Lines => pending.iter().position(|&b| b == b'\n').map(|i| i + 1),
+        Framing::Lengths => {
+            let head: Vec<u8> = pending.iter().take(4).copied().collect();
+            let len = u32::from_be_bytes(head.try_into().ok()?) as usize;
+            // A writer of this process wrote it: a bad length cannot be
+            // resolved by waiting, so hand over what there is.
+            let whole = if len > MAX_RECORD_BYTES {
+                pending.len()
+            } else {
+                len + 8
+            };
+            (pending.len() >= whole).then_some(whole)
+        }
+    }
+}
+
+/// The bytes of a raw entry that its decoder reads.
+fn body(raw: &[u8], framing: Framing) -> &[u8] {
+    match framing {
+        Framing::Lines => raw,
+        Framing::Lengths => raw.get(4..raw.len().saturating_sub(4)).unwrap_or_default(),
+    }
+}
+
+/// Reads `segments` to their end and keeps their last `n` entries. A
+/// corrupt entry is skipped: `tail` counts entries that can be read.
+fn last_entries(
+    segments: &mut VecDeque<Segment>,
+    framing: Framing,
+    n: usize,
+) -> Result<VecDeque<RawEntry>> {
+    let mut last = VecDeque::with_capacity(n.min(4096));
+    while let Some(raw) = next_in(segments, framing) {
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(Error::CorruptEntry { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        if n > 0 {
+            if last.len() == n {
+                last.pop_front();
+            }
+            last.push_back(raw);
+        }
+    }
+    Ok(last)
+}
+
+/// Leaves in `segments` only what holds their last `n` records: plain
+/// files are entered from the end, walking back over the trailing
+/// lengths; compressed ones (and a plain file whose lengths do not hold
+/// together) are read forward.
+fn tail_backwards(segments: &mut VecDeque<Segment>, n: usize) -> Result<()> {
+    let mut kept = VecDeque::new();
+    let mut need = n;
+    while need > 0 {
+        let Some(mut segment) = segments.pop_back() else {
+            break;
+        };
+        let walked = match &segment.file {
+            Some((file, end)) => {
+                walk_back(file, *end, need).map_err(|e| io_error(&segment.path, e))?
+            }
+            None => None,
+        };
+        match (walked, segment.file.take()) {
+            (Some((start, found)), Some((file, end))) => {
+                let reader = file.try_clone().map_err(|e| io_error(&segment.path, e))?;
+                let mut reader = BufReader::new(reader);
+                io::Seek::seek(&mut reader, io::SeekFrom::Start(start))
+                    .map_err(|e| io_error(&segment.path, e))?;
+                segment.reader = Box::new(reader.take(end - start));
+                // Line numbers are not known from the end; count records
+                // from the first one kept.
+                need -= found;
+            }
+            _ => {
+                let path = segment.path.clone();
+                let last = last_entries(&mut VecDeque::from([segment]), Framing::Lengths, need)?;
+                need -= last.len();
+                let bytes: Vec<u8> = last.into_iter().flat_map(|(_, _, raw)| raw).collect();
+                segment = Segment::new(path, Box::new(io::Cursor::new(bytes)), None);
+            }
+        }
+        kept.push_front(segment);
+    }
+    *segments = kept;
+    Ok(())
+}
+
+/// Walks back from `end` over up to `n` records of `file`; returns where
+/// the first of them starts and how many there are, or `None` when a
+/// length does not hold together.
+fn walk_back(file: &File, end: u64, n: usize) -> io::Result<Option<(u64, usize)>> {
+    use std::os::unix::fs::FileExt;
+    let (mut pos, mut found) = (end, 0);
+    let mut len = [0u8; 4];
+    while found < n && pos > 0 {
+        if pos < 8 {
+            return Ok(None);
+        }
+        file.read_exact_at(&mut len, pos - 4)?;
+        let size = u64::from(u32::from_be_bytes(len));
+        if size > MAX_RECORD_BYTES as u64 || size + 8 > pos {
+            return Ok(None);
+        }
+        file.read_exact_at(&mut len, pos - 8 - size)?;
+        if u64::from(u32::from_be_bytes(len)) != size {
+            return Ok(None);
+        }
+        pos -= size + 8;
+        found += 1;
+    }
+    Ok(Some((pos, found)))
 }
 
 /// Reads one entry, its newline included, into `raw`; returns the bytes
@@ -331,7 +542,7 @@ impl<D: Decode> Iterator for FileReader<D> {
                 Ok(raw) => raw,
                 Err(e) => return Some(Err(e)),
             };
-            let msg = match self.decoder.decode(&path, line, &raw) {
+            let msg = match self.decoder.decode(&path, line, body(&raw, D::FRAMING)) {
                 Ok(msg) => msg,
                 Err(e) => return Some(Err(e)),
             };
