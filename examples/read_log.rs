@@ -3,7 +3,7 @@
 //! wrote them.
 //!
 //! ```text
-//! cargo run --example read_log -- json-file /var/lib/logdriver/containerd/default/web.log
+//! cargo run --example read_log -- json-file /var/lib/logdriver/containerd/default/web.log --tail 10
 //! cargo run --example read_log -- k8s-file /var/log/pods/default_web_0/web/0.log
 //! cargo run --example read_log -- local /var/lib/docker/containers/<id>/local-logs/container.log
 //! ```
@@ -14,15 +14,24 @@ use logdriver::{drivers, ReadConfig, Source};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    let usage = "usage: read_log DRIVER PATH [--tail N]";
     let (Some(driver), Some(path)) = (args.next(), args.next()) else {
-        return Err("usage: read_log DRIVER PATH".into());
+        return Err(usage.into());
     };
+    let mut config = ReadConfig::default();
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => {}
+        (Some("--tail"), Some(n)) => config.tail = Some(n.parse()?),
+        _ => return Err(usage.into()),
+    }
     let entries = match driver.as_str() {
-        "json-file" => Box::new(drivers::jsonfile::read_logs(&path, &ReadConfig::default())?)
+        "json-file" => Box::new(drivers::jsonfile::read_logs(&path, &config)?)
             as Box<dyn Iterator<Item = logdriver::Result<logdriver::Message>>>,
-        "k8s-file" => Box::new(drivers::k8sfile::read_logs(&path, &ReadConfig::default())?),
+        "k8s-file" => Box::new(drivers::k8sfile::read_logs(&path, &config)?),
+        "local" => Box::new(drivers::local::read_logs(&path, &config)?),
         other => {
-            return Err(format!("read_log reads json-file and k8s-file logs, not {other:?}").into())
+            let known = "json-file, k8s-file and local";
+            return Err(format!("read_log reads {known} logs, not {other:?}").into());
         }
     };
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
