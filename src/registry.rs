@@ -142,13 +142,15 @@ impl Registry {
     /// Registers the built-in drivers from their public constructors and
     /// validators: the drivers know nothing of registries.
     fn register_builtins(&self) -> Result<()> {
-        use crate::drivers::{jsonfile, k8sfile, local, none};
+        use crate::drivers::{fluentd, jsonfile, k8sfile, local, none};
         self.register_driver(jsonfile::NAME, jsonfile::JsonFileLogger::new)?;
         self.register_validator(jsonfile::NAME, jsonfile::JsonFileLogger::validate)?;
         self.register_driver(k8sfile::NAME, k8sfile::K8sFileLogger::new)?;
         self.register_validator(k8sfile::NAME, k8sfile::K8sFileLogger::validate)?;
         self.register_driver(local::NAME, local::LocalLogger::new)?;
         self.register_validator(local::NAME, local::LocalLogger::validate)?;
+        self.register_driver(fluentd::NAME, fluentd::FluentdLogger::new)?;
+        self.register_validator(fluentd::NAME, fluentd::FluentdLogger::validate)?;
         // `none` takes any options, as in Docker.
         self.register_driver(none::NAME, |_: &Info| Ok(none::NoneLogger))?;
         #[cfg(feature = "zmq")]

@@ -10,9 +10,12 @@ use std::time::Duration;
 /// The longest duration any option takes: one hour.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3600);
 
-/// Parses `500ms`, `5s` or `1m`, at most `max`.
+/// Parses `500ms`, `5s` or `1m`, at most `max`; `0` alone, as in Go.
 pub(crate) fn parse_duration(s: &str, max: Duration) -> Result<Duration, String> {
     const SHAPE: &str = "not a duration such as 500ms, 5s or 1m";
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let too_long = || format!("must be at most {}s", max.as_secs());

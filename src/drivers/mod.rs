@@ -5,6 +5,7 @@
 //! nothing of registries: [`registry()`](crate::registry) registers them.
 
 pub(crate) mod file;
+pub mod fluentd;
 pub mod jsonfile;
 pub mod k8sfile;
 pub mod local;

@@ -1,0 +1,882 @@
+//! `fluentd`: Docker's fluentd driver on the wire, over the forward
+//! protocol that Fluentd, Fluent Bit, Vector and the OpenTelemetry
+//! Collector accept, without the traps users have reported in Docker's.
+//!
+//! # Wire format
+//!
+//! Each line is one event in Message mode, `[tag, time, record, option]`,
+//! MessagePack as Docker's client (`fluent-logger-golang`) writes it:
+//!
+//! - `tag` is the `tag` option's template, by default `{{.ID}}` (the
+//!   container's 12-character id).
+//! - `time` is whole seconds, or with `fluentd-sub-second-precision` an
+//!   EventTime (ext type 0: u32 seconds, u32 nanoseconds). Go casts the
+//!   seconds to `int32` and wraps in 2038; this does not (it holds to 2106).
+//! - `record` is a map of strings: `container_id` (the full id),
+//!   `container_name` (with Docker's leading `/`), `source` (`stdout` or
+//!   `stderr`), `log` (the line, without its newline, bytes as they came);
+//!   for a chunk of a long line also `partial_message` (`"true"`),
+//!   `partial_id`, `partial_ordinal` and `partial_last` (`"true"` or
+//!   `"false"`); then what the `labels`, `labels-regex`, `env` and
+//!   `env-regex` options select, which can override the fields before
+//!   them, as in Docker. Keys go in that order (Go's are in map order).
+//! - `option` is `{}`, or `{"chunk": "<base64 id>"}` with
+//!   `fluentd-request-ack`, and the server answers `{"ack": "<id>"}`.
+//! - With `fluentd-forward-mode=true` (off by default, since not every
+//!   server takes it) and `fluentd-async=true`, the events queued for the
+//!   same tag go out together in Forward mode,
+//!   `[tag, [[time, record], …], {"size": n}]`: one frame and one ack for
+//!   many lines.
+//!
+//! # Options
+//!
+//! Every Docker `fluentd-*` option is taken; where Docker's meaning is a
+//! trap, this driver's is written down.
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `fluentd-address` | `tcp://127.0.0.1:24224` | `host:port`, `tcp://…`, `tls://…` (feature `fluentd-tls`) or `unix:///path`, parsed as Docker parses it, with its errors |
+//! | `fluentd-async` | `false` | queue lines and send them from a thread; `log` never waits |
+//! | `fluentd-async-connect` | `false` | removed from Docker in 2023; taken here as `fluentd-async` |
+//! | `fluentd-buffer-limit` | `1m` | the async queue's size in **bytes** of encoded events (binary units: `1m` = 1 MiB), at most 1 GiB. Docker counts events here, whatever its docs say |
+//! | `fluentd-write-timeout` | `5s` | the longest `log` waits in blocking mode, and the longest `close` waits for queued lines; `0` means the default, since waiting for ever is what this driver never does |
+//! | `fluentd-read-timeout` | the write timeout | the longest wait for an ack |
+//! | `fluentd-retry-wait` | `1s` | the first wait before reconnecting; each next one is 1.5 times longer, at most 60 s |
+//! | `fluentd-max-retries` | 2147483647 | attempts to send one event before it is dropped |
+//! | `fluentd-async-reconnect-interval` | `0` (never) | with `fluentd-async`, reconnect this often (100ms to 10s), to follow DNS changes |
+//! | `fluentd-sub-second-precision` | `false` | send an EventTime, with nanoseconds |
+//! | `fluentd-request-ack` | `false` | ask for an ack of each frame, and send again whatever was not acked |
+//! | `fluentd-forward-mode` | `false` | this driver's: with `fluentd-async`, batch queued events as Forward mode |
+//! | `fluentd-tls-ca` | none | this driver's: a PEM file of CAs to trust for `tls://`, beside the system's |
+//! | `tag`, `labels`, `labels-regex`, `env`, `env-regex` | | as for every driver; see [`Info::tag`] and [`Info::extra_attributes`] |
+//!
+//! # Better than Docker's
+//!
+//! - **A server that is down never fails the container's start**
+//!   (moby #15757): the driver connects when the first line comes, and
+//!   reconnects with the capped backoff above.
+//! - **Blocking mode waits at most `fluentd-write-timeout`** (5 s) for a
+//!   line, then drops it, counts it in [`Logger::stats`] and returns an
+//!   error. While the server stays unreachable after that, later lines
+//!   are dropped at once rather than 5 s each, so a container is slowed,
+//!   never wedged; they are sent again once a reconnection succeeds.
+//! - **Async mode is a queue bounded in bytes**, with a drop counter.
+//! - **`close` returns within the write timeout** (moby #40063), counting
+//!   what it could not send as dropped.
+//! - **With `fluentd-request-ack`, nothing is lost to a reconnection**
+//!   (moby #34804, #43690): a frame whose ack did not come is sent again,
+//!   with the same chunk id, on the next connection, so a server restart
+//!   loses no line (a server that crashed after taking a frame and before
+//!   acking it may get it twice: at least once). Without acks, a frame the
+//!   kernel took before the server died is lost, as in Docker.
+//!
+//! # Examples
+//!
+//! ```
+//! use logdriver::{registry, Info, Logger};
+//!
+//! // No server is needed to start: the driver connects on the first line.
+//! let info = Info::new("0123456789abcdef")
+//!     .with_option("fluentd-address", "tcp://127.0.0.1:1")
+//!     .with_option("fluentd-async", "true");
+//! let logger = registry().create("fluentd", &info)?;
+//! logger.close()?;
+//!
+//! let bad = Info::new("x").with_option("fluentd-address", "udp://127.0.0.1:1");
+//! assert_eq!(
+//!     registry().create("fluentd", &bad).unwrap_err().to_string(),
+//!     r#"invalid value "udp://127.0.0.1:1" for option "fluentd-address" of log driver "fluentd": unsupported scheme: 'udp'"#
+//! );
+//! # Ok::<(), logdriver::Error>(())
+//! ```
+
+mod address;
+mod conn;
+mod msgpack;
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::{Condvar, Mutex};
+
+pub use address::{Address, DEFAULT_HOST, DEFAULT_PORT};
+use conn::Stream;
+
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::{Logger, LoggerStats};
+use crate::message::Message;
+use crate::units::{parse_duration, parse_size_at_most, MAX_DURATION};
+
+/// The name this driver is registered under.
+pub const NAME: &str = "fluentd";
+/// `fluentd-write-timeout` when none (or `0`) is given.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// `fluentd-buffer-limit` when none is given: 1 MiB of encoded events.
+pub const DEFAULT_BUFFER_LIMIT: u64 = 1 << 20;
+/// The largest `fluentd-buffer-limit`: 1 GiB.
+pub const MAX_BUFFER_LIMIT: u64 = 1 << 30;
+/// The longest wait between reconnections: the Go client's 60 s.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+/// The most events one Forward-mode frame carries.
+const MAX_FORWARD_EVENTS: usize = 256;
+
+const OPTIONS: [&str; 18] = [
+    "fluentd-address",
+    "fluentd-async",
+    "fluentd-async-connect",
+    "fluentd-async-reconnect-interval",
+    "fluentd-buffer-limit",
+    "fluentd-retry-wait",
+    "fluentd-max-retries",
+    "fluentd-sub-second-precision",
+    "fluentd-request-ack",
+    "fluentd-write-timeout",
+    "fluentd-read-timeout",
+    "fluentd-forward-mode",
+    "fluentd-tls-ca",
+    crate::info::TAG_OPT,
+    crate::info::LABELS_OPT,
+    crate::info::LABELS_REGEX_OPT,
+    crate::info::ENV_OPT,
+    crate::info::ENV_REGEX_OPT,
+];
+
+/// The driver's options, checked.
+#[derive(Debug, Clone)]
+struct Config {
+    address: Address,
+    asynchronous: bool,
+    reconnect_interval: Option<Duration>,
+    buffer_limit: usize,
+    retry_wait: Duration,
+    max_retries: u64,
+    sub_second: bool,
+    request_ack: bool,
+    write_timeout: Duration,
+    read_timeout: Duration,
+    forward_mode: bool,
+    tls_ca: Option<PathBuf>,
+}
+
+fn parse_bool(key: &str, value: Option<&String>) -> Result<bool> {
+    match value.map(String::as_str) {
+        None | Some("") => Ok(false),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True") => Ok(true),
+        Some("0" | "f" | "F" | "false" | "FALSE" | "False") => Ok(false),
+        Some(v) => Err(Error::invalid_option(NAME, key, v, "must be true or false")),
+    }
+}
+
+impl Config {
+    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
+        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
+        let invalid =
+            |key: &str, reason: &str| Error::invalid_option(NAME, key, &opts[key], reason);
+        let duration = |key: &str, default: Duration| -> Result<Duration> {
+            match opts.get(key) {
+                None => Ok(default),
+                Some(v) => parse_duration(v, MAX_DURATION).map_err(|reason| invalid(key, &reason)),
+            }
+        };
+        let address = Address::parse(opts.get("fluentd-address").map_or("", String::as_str))
+            .map_err(|reason| invalid("fluentd-address", &reason))?;
+        let asynchronous = parse_bool("fluentd-async", opts.get("fluentd-async"))?
+            | parse_bool("fluentd-async-connect", opts.get("fluentd-async-connect"))?;
+        let reconnect = duration("fluentd-async-reconnect-interval", Duration::ZERO)?;
+        if !reconnect.is_zero()
+            && !(Duration::from_millis(100)..=Duration::from_secs(10)).contains(&reconnect)
+        {
+            return Err(invalid(
+                "fluentd-async-reconnect-interval",
+                "must be 0 or from 100ms to 10s",
+            ));
+        }
+        let buffer_limit = match opts.get("fluentd-buffer-limit") {
+            None => DEFAULT_BUFFER_LIMIT,
+            Some(v) => match parse_size_at_most(v, 1024, MAX_BUFFER_LIMIT) {
+                Ok(n) if n > 0 => n,
+                Ok(_) => return Err(invalid("fluentd-buffer-limit", "must be a positive size")),
+                Err(reason) => return Err(invalid("fluentd-buffer-limit", &reason)),
+            },
+        };
+        let max_retries = match opts.get("fluentd-max-retries") {
+            None => i32::MAX as u64,
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n <= i32::MAX as u64)
+                .ok_or_else(|| {
+                    invalid(
+                        "fluentd-max-retries",
+                        "value out of range: a whole number up to 2147483647",
+                    )
+                })?,
+        };
+        let write_timeout = Some(duration("fluentd-write-timeout", DEFAULT_WRITE_TIMEOUT)?)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DEFAULT_WRITE_TIMEOUT);
+        let read_timeout = Some(duration("fluentd-read-timeout", write_timeout)?)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(write_timeout);
+        let tls_ca = opts.get("fluentd-tls-ca").map(PathBuf::from);
+        let config = Config {
+            address,
+            asynchronous,
+            reconnect_interval: (!reconnect.is_zero()).then_some(reconnect),
+            buffer_limit: buffer_limit as usize,
+            retry_wait: duration("fluentd-retry-wait", Duration::from_secs(1))?,
+            max_retries,
+            sub_second: parse_bool(
+                "fluentd-sub-second-precision",
+                opts.get("fluentd-sub-second-precision"),
+            )?,
+            request_ack: parse_bool("fluentd-request-ack", opts.get("fluentd-request-ack"))?,
+            write_timeout,
+            read_timeout,
+            forward_mode: parse_bool("fluentd-forward-mode", opts.get("fluentd-forward-mode"))?,
+            tls_ca,
+        };
+        if config.tls_ca.is_some() && !matches!(config.address, Address::Tls { .. }) {
+            return Err(invalid("fluentd-tls-ca", "needs a tls:// fluentd-address"));
+        }
+        Ok(config)
+    }
+
+    fn tls(&self) -> Result<Option<conn::Tls>> {
+        if !matches!(self.address, Address::Tls { .. }) {
+            return Ok(None);
+        }
+        conn::tls_config(self.tls_ca.as_deref())
+            .map(Some)
+            .map_err(|reason| {
+                let (key, value) = match &self.tls_ca {
+                    Some(ca) => ("fluentd-tls-ca", ca.display().to_string()),
+                    None => ("fluentd-address", self.address.to_string()),
+                };
+                Error::invalid_option(NAME, key, &value, reason)
+            })
+    }
+}
+
+/// Where one blocking `log` call's event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Queued,
+    Sending,
+    Sent,
+    Dropped,
+    /// `log` gave up waiting before the worker took it.
+    Cancelled,
+}
+
+/// What a blocking `log` waits on.
+struct Waiter {
+    fate: Mutex<Fate>,
+    settled: Condvar,
+}
+
+impl Waiter {
+    fn settle(&self, fate: Fate) {
+        *self.fate.lock() = fate;
+        self.settled.notify_all();
+    }
+}
+
+/// One encoded event: `time ‖ record`, ready to frame.
+struct Event {
+    entry: Vec<u8>,
+    line_bytes: u64,
+    /// Set for a blocking `log`, which waits for it until `deadline`.
+    waiter: Option<Arc<Waiter>>,
+    deadline: Option<Instant>,
+}
+
+/// The queue between `log` and the worker.
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<Event>,
+    bytes: usize,
+    closing: Option<Instant>,
+}
+
+/// What `log`, `close` and the worker share.
+struct Shared {
+    config: Config,
+    tls: Option<conn::Tls>,
+    tag: Vec<u8>,
+    queue: Mutex<Queue>,
+    /// Signalled when an event is queued, or the driver closes.
+    work: Condvar,
+    /// Set while the server could not be reached in time: blocking `log`
+    /// drops at once until the worker connects again.
+    down: AtomicBool,
+    closed: AtomicBool,
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// The `fluentd` driver.
+///
+/// See the [module docs](self) for the wire format, the options and what
+/// is guaranteed.
+pub struct FluentdLogger {
+    shared: Arc<Shared>,
+    /// Container fields and attrs, in the record's order.
+    fields: Vec<(String, String)>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for FluentdLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FluentdLogger")
+            .field("address", &self.shared.config.address)
+            .field("tag", &String::from_utf8_lossy(&self.shared.tag))
+            .finish()
+    }
+}
+
+impl FluentdLogger {
+    /// Creates the driver for `info`; it connects when the first line
+    /// comes, never here.
+    ///
+    /// # Errors
+    ///
+    /// Whatever [`validate`](FluentdLogger::validate) finds; an
+    /// [`Error::InvalidOption`] for a `fluentd-tls-ca` that holds no
+    /// certificate; [`Error::Spawn`] when the worker cannot start.
+    pub fn new(info: &Info) -> Result<FluentdLogger> {
+        let config = Config::parse(&info.config)?;
+        let tls = config.tls()?;
+        let tag = info.tag(NAME)?.into_bytes();
+        let mut fields = vec![
+            ("container_id".to_owned(), info.full_id().to_owned()),
+            ("container_name".to_owned(), info.container_name.clone()),
+        ];
+        let attrs = info.extra_attributes(NAME)?;
+        let shared = Arc::new(Shared {
+            config,
+            tls,
+            tag,
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            down: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            lines: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        });
+        fields.extend(attrs);
+        let worker = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("logdriver-fluentd".into())
+                .spawn(move || Worker::new(shared).run())
+                .map_err(|source| Error::Spawn {
+                    thread: "logdriver-fluentd".into(),
+                    source,
+                })?
+        };
+        Ok(FluentdLogger {
+            shared,
+            fields,
+            worker: Mutex::new(Some(worker)),
+        })
+    }
+
+    /// Checks the driver's options as Docker does, and the bounds it
+    /// leaves out.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownOption`] for a key the driver does not know, and
+    /// [`Error::InvalidOption`] for a value it cannot use, with Docker's
+    /// reason for a bad address.
+    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+        Config::parse(opts)?;
+        let probe = Info {
+            config: opts.clone(),
+            ..Info::default()
+        };
+        probe.tag(NAME)?;
+        probe.extra_attributes(NAME)?;
+        Ok(())
+    }
+
+    /// `time ‖ record` for `msg`.
+    fn entry(&self, msg: &Message) -> Vec<u8> {
+        let source = msg.source.as_str();
+        let mut fields: Vec<(&str, &[u8])> = vec![
+            (self.fields[0].0.as_str(), self.fields[0].1.as_bytes()),
+            (self.fields[1].0.as_str(), self.fields[1].1.as_bytes()),
+            ("source", source.as_bytes()),
+            ("log", &msg.line),
+        ];
+        let ordinal;
+        if let Some(p) = &msg.partial {
+            ordinal = p.ordinal.to_string();
+            fields.push(("partial_message", b"true"));
+            fields.push(("partial_id", p.id.as_bytes()));
+            fields.push(("partial_ordinal", ordinal.as_bytes()));
+            fields.push(("partial_last", if p.last { b"true" } else { b"false" }));
+        }
+        // Attrs come after, and override, as Docker's do.
+        for (key, value) in &self.fields[2..] {
+            match fields.iter_mut().find(|(k, _)| k == key) {
+                Some(field) => field.1 = value.as_bytes(),
+                None => fields.push((key, value.as_bytes())),
+            }
+        }
+        let mut out = Vec::with_capacity(msg.line.len() + 200);
+        msgpack::time(&mut out, msg.timestamp, self.shared.config.sub_second);
+        msgpack::map(&mut out, fields.len());
+        for (key, value) in fields {
+            msgpack::str(&mut out, key.as_bytes());
+            msgpack::str(&mut out, value);
+        }
+        out
+    }
+
+    fn drop_line(&self, why: &str) -> Error {
+        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        Error::driver(NAME, why.to_owned())
+    }
+}
+
+impl Logger for FluentdLogger {
+    /// Queues the line; in blocking mode, waits until it is sent (and
+    /// acked, with `fluentd-request-ack`), at most `fluentd-write-timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Driver`] when the line is dropped: the async queue is full,
+    /// the write timeout passed, or the server is still unreachable after
+    /// one did; [`Error::Closed`] after `close`.
+    fn log(&self, msg: Message) -> Result<()> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(Error::closed(NAME));
+        }
+        let blocking = !shared.config.asynchronous;
+        if blocking && shared.down.load(Ordering::Acquire) {
+            shared.work.notify_one(); // a nudge to try the server again
+            return Err(self.drop_line("the fluentd server is unreachable; line dropped"));
+        }
+        let entry = self.entry(&msg);
+        let waiter = blocking.then(|| {
+            Arc::new(Waiter {
+                fate: Mutex::new(Fate::Queued),
+                settled: Condvar::new(),
+            })
+        });
+        let deadline = Instant::now() + shared.config.write_timeout;
+        {
+            let mut queue = shared.queue.lock();
+            if !blocking && queue.bytes + entry.len() > shared.config.buffer_limit {
+                drop(queue);
+                return Err(self.drop_line("the fluentd-buffer-limit queue is full; line dropped"));
+            }
+            queue.bytes += entry.len();
+            queue.events.push_back(Event {
+                entry,
+                line_bytes: msg.line.len() as u64,
+                waiter: waiter.clone(),
+                deadline: blocking.then_some(deadline),
+            });
+        }
+        shared.work.notify_one();
+        let Some(waiter) = waiter else {
+            return Ok(());
+        };
+        let mut fate = waiter.fate.lock();
+        while matches!(*fate, Fate::Queued | Fate::Sending) {
+            if waiter.settled.wait_until(&mut fate, deadline).timed_out() {
+                if *fate == Fate::Queued {
+                    // The worker never got to it: take it back.
+                    *fate = Fate::Cancelled;
+                    break;
+                }
+                // On the wire: the worker settles it by the deadline, give
+                // or take one socket timeout.
+                let grace = deadline + shared.config.write_timeout;
+                if waiter.settled.wait_until(&mut fate, grace).timed_out() {
+                    break;
+                }
+            }
+        }
+        match *fate {
+            Fate::Sent => Ok(()),
+            Fate::Cancelled => {
+                drop(fate);
+                shared.down.store(true, Ordering::Release);
+                Err(self.drop_line(
+                    "fluentd-write-timeout passed before the line could be sent; dropped",
+                ))
+            }
+            // Counted by the worker.
+            _ => Err(Error::driver(
+                NAME,
+                "the line could not be sent in time; dropped",
+            )),
+        }
+    }
+
+    /// Lines sent (acked, with acks), their bytes, lines dropped, and
+    /// lines that failed otherwise.
+    fn stats(&self) -> LoggerStats {
+        let s = &self.shared;
+        LoggerStats {
+            lines: s.lines.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            errors: s.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// Sends what is queued, for at most `fluentd-write-timeout`; what is
+    /// left then is dropped and counted. A second call returns `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FlushTimeout`] when lines were left.
+    fn close(&self) -> Result<()> {
+        let shared = &self.shared;
+        if shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let before = shared.dropped.load(Ordering::Relaxed);
+        shared.queue.lock().closing = Some(Instant::now() + shared.config.write_timeout);
+        shared.work.notify_all();
+        if let Some(worker) = self.worker.lock().take() {
+            let _ = worker.join();
+        }
+        let unflushed = shared.dropped.load(Ordering::Relaxed) - before;
+        if unflushed > 0 {
+            return Err(Error::FlushTimeout {
+                driver: NAME.into(),
+                unflushed,
+                timeout: shared.config.write_timeout,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Drop for FluentdLogger {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// The thread that owns the connection.
+struct Worker {
+    shared: Arc<Shared>,
+    stream: Option<(Stream, Instant)>,
+    /// The wait before the next connection attempt.
+    backoff: Duration,
+    next_attempt: Instant,
+    buf: Vec<u8>,
+}
+
+/// A chunk id: base64 of the time in seconds and 8 random bytes, both
+/// little-endian, as the Go client makes it.
+fn chunk_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let mut raw = [0u8; 16];
+    raw[..8].copy_from_slice(&secs.to_le_bytes());
+    raw[8..].copy_from_slice(&hasher.finish().to_le_bytes());
+    base64(&raw)
+}
+
+/// Standard base64, with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Worker {
+    fn new(shared: Arc<Shared>) -> Worker {
+        Worker {
+            backoff: shared.config.retry_wait,
+            shared,
+            stream: None,
+            next_attempt: Instant::now(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn run(mut self) {
+        while let Some(mut batch) = self.next_batch() {
+            self.send(&mut batch);
+        }
+    }
+
+    /// The next events to send, waiting for them; `None` once closed and
+    /// done. Events past the close deadline are dropped here.
+    fn next_batch(&mut self) -> Option<Vec<Event>> {
+        let shared = Arc::clone(&self.shared);
+        let mut queue = shared.queue.lock();
+        loop {
+            if let Some(deadline) = queue.closing {
+                if queue.events.is_empty() {
+                    return None;
+                }
+                if Instant::now() >= deadline {
+                    let left = queue.events.drain(..).collect::<Vec<_>>();
+                    queue.bytes = 0;
+                    drop(queue);
+                    for event in left {
+                        self.dropped(&event);
+                    }
+                    return None;
+                }
+            }
+            let forward = shared.config.forward_mode && shared.config.asynchronous;
+            let mut batch = Vec::new();
+            while let Some(event) = queue.events.pop_front() {
+                queue.bytes -= event.entry.len();
+                if let Some(waiter) = &event.waiter {
+                    let mut fate = waiter.fate.lock();
+                    if *fate == Fate::Cancelled {
+                        continue;
+                    }
+                    *fate = Fate::Sending;
+                }
+                batch.push(event);
+                if !forward || batch.len() == MAX_FORWARD_EVENTS {
+                    break;
+                }
+            }
+            if !batch.is_empty() {
+                return Some(batch);
+            }
+            // Idle. While the server is down, try it again on the backoff's
+            // schedule, so that blocking `log` stops dropping once it is back.
+            if self.shared.down.load(Ordering::Acquire) && queue.closing.is_none() {
+                let wake = self
+                    .next_attempt
+                    .max(Instant::now() + Duration::from_millis(10));
+                shared.work.wait_until(&mut queue, wake);
+                if Instant::now() >= self.next_attempt {
+                    drop(queue);
+                    let _ = self.connect(self.shared.config.write_timeout);
+                    queue = shared.queue.lock();
+                }
+                continue;
+            }
+            match queue.closing {
+                Some(deadline) => {
+                    shared.work.wait_until(&mut queue, deadline);
+                }
+                None => shared.work.wait(&mut queue),
+            }
+        }
+    }
+
+    /// Counts `event` as dropped and tells its `log`, if it waits.
+    fn dropped(&self, event: &Event) {
+        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        if let Some(waiter) = &event.waiter {
+            waiter.settle(Fate::Dropped);
+        }
+    }
+
+    /// Connects if not connected; `false` when that failed, with the next
+    /// attempt put off by the backoff.
+    fn connect(&mut self, timeout: Duration) -> bool {
+        let config = &self.shared.config;
+        if let (Some((_, since)), Some(every)) = (&self.stream, config.reconnect_interval) {
+            if since.elapsed() >= every {
+                self.stream = None;
+            }
+        }
+        if self.stream.is_some() {
+            return true;
+        }
+        match Stream::connect(&config.address, self.shared.tls.as_ref(), timeout) {
+            Ok(stream) => {
+                self.stream = Some((stream, Instant::now()));
+                self.backoff = config.retry_wait;
+                self.shared.down.store(false, Ordering::Release);
+                true
+            }
+            Err(_) => {
+                self.next_attempt = Instant::now() + self.backoff;
+                self.backoff = self.backoff.mul_f64(1.5).min(MAX_RETRY_WAIT);
+                false
+            }
+        }
+    }
+
+    /// Sends `batch` as one frame until it is through (and acked), or its
+    /// time is up: a blocking event's deadline, the close deadline, or
+    /// `fluentd-max-retries` attempts.
+    fn send(&mut self, batch: &mut Vec<Event>) {
+        let config = self.shared.config.clone();
+        let chunk = config.request_ack.then(chunk_id);
+        let mut attempts = 0u64;
+        loop {
+            let deadline = batch
+                .iter()
+                .filter_map(|e| e.deadline)
+                .chain(self.shared.queue.lock().closing)
+                .min();
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) || attempts > config.max_retries {
+                if left.is_some_and(|l| l.is_zero()) && self.stream.is_none() {
+                    self.shared.down.store(true, Ordering::Release);
+                }
+                for event in batch.drain(..) {
+                    self.dropped(&event);
+                }
+                return;
+            }
+            attempts += 1;
+            let timeout = left.map_or(config.write_timeout, |l| l.min(config.write_timeout));
+            // Wait out the backoff, but never past the deadline.
+            let wait = self.next_attempt.saturating_duration_since(Instant::now());
+            if self.stream.is_none() && !wait.is_zero() {
+                let mut queue = self.shared.queue.lock();
+                self.shared.work.wait_for(&mut queue, wait.min(timeout));
+                continue;
+            }
+            if !self.connect(timeout) {
+                continue;
+            }
+            if self.write_frame(batch, chunk.as_deref(), timeout).is_ok() {
+                for event in batch.drain(..) {
+                    self.shared.lines.fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .bytes
+                        .fetch_add(event.line_bytes, Ordering::Relaxed);
+                    if let Some(waiter) = &event.waiter {
+                        waiter.settle(Fate::Sent);
+                    }
+                }
+                return;
+            }
+            // The connection is gone or the ack never came: reconnect and
+            // send it all again, with the same chunk id.
+            self.stream = None;
+            self.next_attempt = Instant::now() + self.backoff;
+            self.backoff = self.backoff.mul_f64(1.5).min(MAX_RETRY_WAIT);
+        }
+    }
+
+    /// Writes the frame for `batch`, and reads the ack if one is asked for.
+    fn write_frame(
+        &mut self,
+        batch: &[Event],
+        chunk: Option<&str>,
+        timeout: Duration,
+    ) -> std::io::Result<()> {
+        let shared = &self.shared;
+        let forward = batch.len() > 1;
+        let buf = &mut self.buf;
+        buf.clear();
+        if forward {
+            msgpack::array(buf, 3);
+            msgpack::str(buf, &shared.tag);
+            msgpack::array(buf, batch.len());
+            for event in batch {
+                msgpack::array(buf, 2);
+                buf.extend_from_slice(&event.entry);
+            }
+            msgpack::map(buf, 1 + usize::from(chunk.is_some()));
+            msgpack::str(buf, b"size");
+            msgpack::int(buf, batch.len() as i64);
+        } else {
+            msgpack::array(buf, 4);
+            msgpack::str(buf, &shared.tag);
+            buf.extend_from_slice(&batch[0].entry);
+            msgpack::map(buf, usize::from(chunk.is_some()));
+        }
+        if let Some(chunk) = chunk {
+            msgpack::str(buf, b"chunk");
+            msgpack::str(buf, chunk.as_bytes());
+        }
+        let (stream, _) = self.stream.as_mut().expect("connected");
+        stream.set_timeout(timeout)?;
+        stream.write_all(buf)?;
+        stream.flush()?;
+        let Some(chunk) = chunk else {
+            return Ok(());
+        };
+        stream.set_timeout(shared.config.read_timeout.min(timeout))?;
+        let mut answer = Vec::new();
+        let mut part = [0u8; 256];
+        loop {
+            match msgpack::value_len(&answer) {
+                Ok(Some(len)) if msgpack::ack(&answer[..len]) == Some(chunk.as_bytes()) => {
+                    return Ok(())
+                }
+                Ok(Some(_)) | Err(_) => {
+                    return Err(std::io::Error::other(
+                        "the server answered something else than our ack",
+                    ))
+                }
+                Ok(None) => {}
+            }
+            let n = stream.read(&mut part)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            answer.extend_from_slice(&part[..n]);
+            if answer.len() > 1 << 16 {
+                return Err(std::io::Error::other("an ack longer than 64 KiB"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_ids_are_base64_of_16_bytes_and_differ() {
+        let (a, b) = (chunk_id(), chunk_id());
+        assert_eq!(a.len(), 24);
+        assert!(a.ends_with("=="));
+        assert_ne!(a, b);
+        assert_eq!(base64(b"hello"), "aGVsbG8=");
+        assert_eq!(base64(b"hell"), "aGVsbA==");
+        assert_eq!(base64(b"hel"), "aGVs");
+    }
+}
