@@ -42,6 +42,7 @@ cleanup() {
         for _ in $(seq 1 50); do [ -e "$work/dockerd.pid" ] || break; sleep 0.2; done
     fi
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    [ -n "${fluent:-}" ] && kill "$fluent" 2>/dev/null && wait "$fluent" 2>/dev/null
     rm -f "$plugin_sock" "$json_sock"
     # vfs layers can be read-only; make them removable first.
     chmod -R u+w "$work" 2>/dev/null
@@ -305,6 +306,55 @@ print("== docker e2e: local: docker logs prints our files, plain and gzip, as it
 # the local driver's docs); what it printed is reported for the record.
 print(f"== docker e2e: local: (for the record, --since over gzip files printed {gz_since} of {len(read('second.out'))} stdout bytes)")
 PY
+
+say "run 6: Docker's fluentd driver and ours, to one FluentServer"
+bash tests/fluentd/setup.sh
+fluent_port=$((port + 1))
+node tests/fluentd/server.js "$fluent_port" >"$work/fluent.jsonl" 2>"$work/fluent.err" &
+fluent=$!
+for _ in $(seq 1 100); do grep -q listening "$work/fluent.err" && break; sleep 0.1; done
+fluent_script="echo hello; echo 'tab\there' >&2; head -c 20000 /dev/zero | tr '\0' L; echo; printf 'no newline'"
+theirs=$(dk run -d --network none --name fluent-theirs --log-driver fluentd \
+    --log-opt fluentd-address="127.0.0.1:$fluent_port" --log-opt env=TENANT_ID --env TENANT_ID=acme \
+    logdriver-e2e sh -c "$fluent_script")
+ours=$(dk run -d --network none --name fluent-ours --log-driver logdriver --log-opt driver=fluentd \
+    --log-opt fluentd-address="127.0.0.1:$fluent_port" --log-opt env=TENANT_ID --env TENANT_ID=acme \
+    logdriver-e2e sh -c "$fluent_script")
+dk wait "$theirs" "$ours" >/dev/null
+for _ in $(seq 1 100); do [ "$(wc -l <"$work/fluent.jsonl")" -ge 12 ] && break; sleep 0.1; done
+python3 - "$work/fluent.jsonl" "$theirs" "$ours" <<'PY'
+import json, re, sys
+events, theirs, ours = sys.argv[1:4]
+by = {theirs: [], ours: []}
+for raw in open(events):
+    e = json.loads(raw)
+    for cid in by:
+        if e["tag"] == cid[:12]:
+            by[cid].append(e)
+for cid, name in ((theirs, "/fluent-theirs"), (ours, "/fluent-ours")):
+    for e in by[cid]:
+        r = e["record"]
+        assert (r["container_id"], r["container_name"]) == (cid, name), r
+        assert isinstance(e["time"], int), e["time"]
+        if "partial_id" in r:
+            assert re.fullmatch("[0-9a-f]{64}", r["partial_id"]), r["partial_id"]
+def comparable(e):
+    r = dict(e["record"])
+    for k in ("container_id", "container_name", "partial_id"):
+        r.pop(k, None)
+    return r
+def per_stream(cid):
+    out = {}
+    for e in by[cid]:
+        out.setdefault(e["record"]["source"], []).append(comparable(e))
+    return out
+a, b = per_stream(theirs), per_stream(ours)
+assert set(by[theirs][0]["record"]) == set(by[ours][0]["record"]), (by[theirs][0]["record"], by[ours][0]["record"])
+assert a == b, f"Docker's: {a}\nours: {b}"
+n = sum(map(len, a.values()))
+print(f"== docker e2e: fluentd: {n} records from Docker's driver and {n} from ours agree field by field (keys, source, log, partial fields, env attrs; ids aside)")
+PY
+dk rm "$theirs" "$ours" >/dev/null
 
 say "passed"
 

@@ -76,6 +76,37 @@ impl Stream {
         }
     }
 
+    /// Ends the connection in order: TLS's close_notify, then the end of
+    /// our side, then whatever the server still says until it closes too,
+    /// at most `timeout`. A TLS server may throw away what it has not yet
+    /// decrypted when a connection just drops.
+    pub(super) fn shutdown(mut self, timeout: Duration) {
+        use std::net::Shutdown;
+        let _ = self.set_timeout(timeout);
+        let _ = self.flush();
+        let shut = match &mut self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            #[cfg(feature = "fluentd-tls")]
+            Stream::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+                s.sock.shutdown(Shutdown::Write)
+            }
+        };
+        if shut.is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut sink = [0u8; 4096];
+        while std::time::Instant::now() < deadline {
+            match self.read(&mut sink) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+    }
+
     /// Sets the read and write timeouts.
     pub(super) fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
         let timeout = Some(timeout.max(Duration::from_millis(1)));

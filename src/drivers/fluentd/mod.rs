@@ -645,6 +645,11 @@ impl Worker {
         while let Some(mut batch) = self.next_batch() {
             self.send(&mut batch);
         }
+        if let Some((stream, _)) = self.stream.take() {
+            let closing = self.shared.queue.lock().closing;
+            let left = closing.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+            stream.shutdown(left.min(Duration::from_secs(1)));
+        }
     }
 
     /// The next events to send, waiting for them; `None` once closed and
