@@ -34,6 +34,9 @@
 //! or reopens it on request, and reads back CRI files of any writer;
 //! `local` ([`drivers::local`]) writes Docker's compact protobuf records,
 //! rotated and compressed by default, and tails them from the end;
+//! `fluentd` ([`drivers::fluentd`]) sends Docker's forward-protocol
+//! records, connecting lazily, bounded in time, and with acks resending
+//! what a reconnection could have lost;
 //! `none` ([`drivers::none`]) discards everything;
 //! `zmq` (feature `zmq`, on by default) publishes each line to ZeroMQ log
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing

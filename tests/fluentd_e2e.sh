@@ -59,15 +59,27 @@ say "building the writer, with tls://"
 cargo build -q --features fluentd-tls --example write_log
 write_log=target/debug/examples/write_log
 
-script='awk -v n='"$LINES"' '\''BEGIN {
-    o = sprintf("%40000s", ""); e = o; gsub(/ /, "O", o); gsub(/ /, "E", e)
-    for (i = 0; i < n; i++) {
-        if (i % 5000 == 7) { print "out " i " " o; print "err " i " " e > "/dev/stderr" }
-        else { print "out " i "\tgrüße"; print "err " i "\t→" > "/dev/stderr" }
-    }
-    printf "out last, no newline"
-}'\'
+# lines FIRST LAST: those lines on each stream, every 5,000th one 40,000
+# bytes long.
+lines() {
+    echo "awk -v a=$1 -v b=$2 'BEGIN {
+        o = sprintf(\"%40000s\", \"\"); e = o; gsub(/ /, \"O\", o); gsub(/ /, \"E\", e)
+        for (i = a; i < b; i++) {
+            if (i % 5000 == 7) { print \"out \" i \" \" o; print \"err \" i \" \" e > \"/dev/stderr\" }
+            else { print \"out \" i \"\\tgrüße\"; print \"err \" i \"\\t→\" > \"/dev/stderr\" }
+        }
+    }'"
+}
+script="$(lines 0 "$LINES"); printf 'out last, no newline'"
+# The same output in ten bursts 0.3 s apart, so that a restart falls in
+# the middle of it.
+slow=""
+for k in $(seq 0 9); do
+    slow="$slow$(lines $((k * LINES / 10)) $(((k + 1) * LINES / 10))); sleep 0.3; "
+done
+slow="${slow}printf 'out last, no newline'"
 busybox sh -c "$script" >"$work/want.out" 2>"$work/want.err"
+busybox sh -c "$slow" | cmp - "$work/want.out"
 # Records: a line each, three for a 40,000-byte line.
 records=$((2 * LINES + 2 * (LINES / 5000) * 2 + 1))
 
@@ -114,9 +126,11 @@ say "run 2: with acks, the server killed and restarted in the middle"
 stop_server
 start_server "$work/run2.jsonl"
 "$write_log" fluentd "$work/x" fluentd-address="tcp://127.0.0.1:$port" \
-    fluentd-request-ack=true fluentd-retry-wait=100ms -- busybox sh -c "$script" &
+    fluentd-request-ack=true fluentd-retry-wait=100ms -- busybox sh -c "$slow" &
 writer=$!
 wait_events "$work/run2.jsonl" $((records / 3))
+kill -0 "$writer" 2>/dev/null ||
+    { say "FAILED: the writer was done before the restart; the restart was not tested"; exit 1; }
 stop_server
 sleep 0.5
 start_server "$work/run2.jsonl"

@@ -22,11 +22,12 @@
 //!   them, as in Docker. Keys go in that order (Go's are in map order).
 //! - `option` is `{}`, or `{"chunk": "<base64 id>"}` with
 //!   `fluentd-request-ack`, and the server answers `{"ack": "<id>"}`.
-//! - With `fluentd-forward-mode=true` (off by default, since not every
-//!   server takes it) and `fluentd-async=true`, the events queued for the
-//!   same tag go out together in Forward mode,
-//!   `[tag, [[time, record], …], {"size": n}]`: one frame and one ack for
-//!   many lines.
+//! - Lines that come together (the lines of one read from a Copier in
+//!   blocking mode, up to 256 queued lines in async mode) go out in one
+//!   `write` of back-to-back frames, their acks read after it. With
+//!   `fluentd-forward-mode=true` (off by default, since not every server
+//!   takes it) they are one Forward-mode frame instead,
+//!   `[tag, [[time, record], …], {"size": n}]`: one ack for many lines.
 //!
 //! # Options
 //!
@@ -46,7 +47,7 @@
 //! | `fluentd-async-reconnect-interval` | `0` (never) | with `fluentd-async`, reconnect this often (100ms to 10s), to follow DNS changes |
 //! | `fluentd-sub-second-precision` | `false` | send an EventTime, with nanoseconds |
 //! | `fluentd-request-ack` | `false` | ask for an ack of each frame, and send again whatever was not acked |
-//! | `fluentd-forward-mode` | `false` | this driver's: with `fluentd-async`, batch queued events as Forward mode |
+//! | `fluentd-forward-mode` | `false` | this driver's: send the lines that come together as one Forward-mode frame |
 //! | `fluentd-tls-ca` | none | this driver's: a PEM file of CAs to trust for `tls://`, beside the system's |
 //! | `tag`, `labels`, `labels-regex`, `env`, `env-regex` | | as for every driver; see [`Info::tag`] and [`Info::extra_attributes`] |
 //!
@@ -125,8 +126,9 @@ pub const DEFAULT_BUFFER_LIMIT: u64 = 1 << 20;
 pub const MAX_BUFFER_LIMIT: u64 = 1 << 30;
 /// The longest wait between reconnections: the Go client's 60 s.
 pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
-/// The most events one Forward-mode frame carries.
-const MAX_FORWARD_EVENTS: usize = 256;
+/// The most events the async worker sends in one write (or one
+/// Forward-mode frame).
+const MAX_BATCH_EVENTS: usize = 256;
 
 const OPTIONS: [&str; 18] = [
     "fluentd-address",
@@ -266,40 +268,13 @@ impl Config {
     }
 }
 
-/// Where one blocking `log` call's event is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    Queued,
-    Sending,
-    Sent,
-    Dropped,
-    /// `log` gave up waiting before the worker took it.
-    Cancelled,
-}
-
-/// What a blocking `log` waits on.
-struct Waiter {
-    fate: Mutex<Fate>,
-    settled: Condvar,
-}
-
-impl Waiter {
-    fn settle(&self, fate: Fate) {
-        *self.fate.lock() = fate;
-        self.settled.notify_all();
-    }
-}
-
-/// One encoded event: `time ‖ record`, ready to frame.
+/// One encoded event, queued in async mode: `time ‖ record`.
 struct Event {
     entry: Vec<u8>,
     line_bytes: u64,
-    /// Set for a blocking `log`, which waits for it until `deadline`.
-    waiter: Option<Arc<Waiter>>,
-    deadline: Option<Instant>,
 }
 
-/// The queue between `log` and the worker.
+/// The async queue between `log` and the worker.
 #[derive(Default)]
 struct Queue {
     events: VecDeque<Event>,
@@ -312,17 +287,27 @@ struct Shared {
     config: Config,
     tls: Option<conn::Tls>,
     tag: Vec<u8>,
+    /// The connection. Blocking `log` sends through it itself, as
+    /// Docker's driver does; in async mode only the worker does.
+    link: Mutex<Link>,
     queue: Mutex<Queue>,
     /// Signalled when an event is queued, or the driver closes.
     work: Condvar,
-    /// Set while the server could not be reached in time: blocking `log`
-    /// drops at once until the worker connects again.
+    /// Set when a blocking `log` ran out of time with no connection:
+    /// lines drop at once until the next attempt to connect succeeds.
     down: AtomicBool,
     closed: AtomicBool,
     lines: AtomicU64,
     bytes: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+}
+
+impl Shared {
+    fn sent(&self, lines: u64, bytes: u64) {
+        self.lines.fetch_add(lines, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 /// The `fluentd` driver.
@@ -333,6 +318,7 @@ pub struct FluentdLogger {
     shared: Arc<Shared>,
     /// Container fields and attrs, in the record's order.
     fields: Vec<(String, String)>,
+    /// The async worker; `None` in blocking mode, and once closed.
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -353,7 +339,7 @@ impl FluentdLogger {
     ///
     /// Whatever [`validate`](FluentdLogger::validate) finds; an
     /// [`Error::InvalidOption`] for a `fluentd-tls-ca` that holds no
-    /// certificate; [`Error::Spawn`] when the worker cannot start.
+    /// certificate; [`Error::Spawn`] when the async worker cannot start.
     pub fn new(info: &Info) -> Result<FluentdLogger> {
         let config = Config::parse(&info.config)?;
         let tls = config.tls()?;
@@ -362,8 +348,10 @@ impl FluentdLogger {
             ("container_id".to_owned(), info.full_id().to_owned()),
             ("container_name".to_owned(), info.container_name.clone()),
         ];
-        let attrs = info.extra_attributes(NAME)?;
+        fields.extend(info.extra_attributes(NAME)?);
+        let asynchronous = config.asynchronous;
         let shared = Arc::new(Shared {
+            link: Mutex::new(Link::new(config.retry_wait)),
             config,
             tls,
             tag,
@@ -376,21 +364,23 @@ impl FluentdLogger {
             dropped: AtomicU64::new(0),
             errors: AtomicU64::new(0),
         });
-        fields.extend(attrs);
-        let worker = {
+        let worker = if asynchronous {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
+            let worker = std::thread::Builder::new()
                 .name("logdriver-fluentd".into())
-                .spawn(move || Worker::new(shared).run())
+                .spawn(move || worker(&shared))
                 .map_err(|source| Error::Spawn {
                     thread: "logdriver-fluentd".into(),
                     source,
-                })?
+                })?;
+            Some(worker)
+        } else {
+            None
         };
         Ok(FluentdLogger {
             shared,
             fields,
-            worker: Mutex::new(Some(worker)),
+            worker: Mutex::new(worker),
         })
     }
 
@@ -447,15 +437,105 @@ impl FluentdLogger {
         out
     }
 
-    fn drop_line(&self, why: &str) -> Error {
-        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-        Error::driver(NAME, why.to_owned())
+    /// Sends `msgs` from the caller's thread (blocking mode), at most the
+    /// write timeout; each line that does not go out is dropped, counted
+    /// and handed to `failed`.
+    fn send_now(&self, msgs: &mut dyn Iterator<Item = Message>, failed: &mut dyn FnMut(Error)) {
+        let shared = &self.shared;
+        let deadline = Instant::now() + shared.config.write_timeout;
+        let (mut entries, mut bytes) = (Vec::new(), 0);
+        for msg in msgs {
+            bytes += msg.line.len() as u64;
+            entries.push(self.entry(&msg));
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let mut link = shared.link.lock();
+        // Down: one attempt to connect when the backoff allows, no waiting.
+        let down = shared.down.load(Ordering::Acquire)
+            && (Instant::now() < link.next_attempt
+                || !link.connect(shared, shared.config.write_timeout));
+        let why = if shared.closed.load(Ordering::Acquire) {
+            Some(Err(Error::closed(NAME)))
+        } else if down {
+            Some(Ok("the fluentd server is unreachable; line dropped"))
+        } else if link.send(shared, &entries, shared.config.forward_mode, Some(deadline)) {
+            shared.sent(entries.len() as u64, bytes);
+            None
+        } else {
+            if link.stream.is_none() {
+                shared.down.store(true, Ordering::Release);
+            }
+            Some(Ok(
+                "fluentd-write-timeout passed before the line could be sent; dropped",
+            ))
+        };
+        drop(link);
+        match why {
+            None => {}
+            Some(Err(_)) => entries.iter().for_each(|_| failed(Error::closed(NAME))),
+            Some(Ok(why)) => {
+                shared
+                    .dropped
+                    .fetch_add(entries.len() as u64, Ordering::Relaxed);
+                entries
+                    .iter()
+                    .for_each(|_| failed(Error::driver(NAME, why)));
+            }
+        }
+    }
+
+    /// Queues `msgs` (async mode); a line that does not fit in
+    /// `fluentd-buffer-limit` is dropped, counted and handed to `failed`.
+    fn queue(&self, msgs: &mut dyn Iterator<Item = Message>, failed: &mut dyn FnMut(Error)) {
+        let shared = &self.shared;
+        let limit = shared.config.buffer_limit;
+        let mut full = 0;
+        {
+            let mut queue = shared.queue.lock();
+            for msg in msgs {
+                if queue.closing.is_some() {
+                    failed(Error::closed(NAME));
+                    continue;
+                }
+                let entry = self.entry(&msg);
+                if queue.bytes + entry.len() > limit {
+                    full += 1;
+                    continue;
+                }
+                queue.bytes += entry.len();
+                queue.events.push_back(Event {
+                    entry,
+                    line_bytes: msg.line.len() as u64,
+                });
+            }
+        }
+        shared.work.notify_one();
+        if full > 0 {
+            shared.dropped.fetch_add(full, Ordering::Relaxed);
+            for _ in 0..full {
+                failed(Error::driver(
+                    NAME,
+                    "the fluentd-buffer-limit queue is full; line dropped",
+                ));
+            }
+        }
+    }
+
+    fn deliver(&self, msgs: &mut dyn Iterator<Item = Message>, failed: &mut dyn FnMut(Error)) {
+        if self.shared.config.asynchronous {
+            self.queue(msgs, failed)
+        } else {
+            self.send_now(msgs, failed)
+        }
     }
 }
 
 impl Logger for FluentdLogger {
-    /// Queues the line; in blocking mode, waits until it is sent (and
-    /// acked, with `fluentd-request-ack`), at most `fluentd-write-timeout`.
+    /// In blocking mode, sends the line (and waits for its ack, with
+    /// `fluentd-request-ack`), at most `fluentd-write-timeout`; in async
+    /// mode, queues it.
     ///
     /// # Errors
     ///
@@ -463,72 +543,26 @@ impl Logger for FluentdLogger {
     /// the write timeout passed, or the server is still unreachable after
     /// one did; [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {
-        let shared = &self.shared;
-        if shared.closed.load(Ordering::Acquire) {
+        if self.shared.closed.load(Ordering::Acquire) {
             return Err(Error::closed(NAME));
         }
-        let blocking = !shared.config.asynchronous;
-        if blocking && shared.down.load(Ordering::Acquire) {
-            shared.work.notify_one(); // a nudge to try the server again
-            return Err(self.drop_line("the fluentd server is unreachable; line dropped"));
+        let mut result = Ok(());
+        self.deliver(&mut std::iter::once(msg), &mut |e| result = Err(e));
+        result
+    }
+
+    /// The lines of one read in one `write` of back-to-back frames (and
+    /// their acks read after), in either mode.
+    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
+        if self.shared.closed.load(Ordering::Acquire) {
+            batch.drain(..).for_each(|_| failed(Error::closed(NAME)));
+            return;
         }
-        let entry = self.entry(&msg);
-        let waiter = blocking.then(|| {
-            Arc::new(Waiter {
-                fate: Mutex::new(Fate::Queued),
-                settled: Condvar::new(),
-            })
-        });
-        let deadline = Instant::now() + shared.config.write_timeout;
-        {
-            let mut queue = shared.queue.lock();
-            if !blocking && queue.bytes + entry.len() > shared.config.buffer_limit {
-                drop(queue);
-                return Err(self.drop_line("the fluentd-buffer-limit queue is full; line dropped"));
-            }
-            queue.bytes += entry.len();
-            queue.events.push_back(Event {
-                entry,
-                line_bytes: msg.line.len() as u64,
-                waiter: waiter.clone(),
-                deadline: blocking.then_some(deadline),
-            });
-        }
-        shared.work.notify_one();
-        let Some(waiter) = waiter else {
-            return Ok(());
-        };
-        let mut fate = waiter.fate.lock();
-        while matches!(*fate, Fate::Queued | Fate::Sending) {
-            if waiter.settled.wait_until(&mut fate, deadline).timed_out() {
-                if *fate == Fate::Queued {
-                    // The worker never got to it: take it back.
-                    *fate = Fate::Cancelled;
-                    break;
-                }
-                // On the wire: the worker settles it by the deadline, give
-                // or take one socket timeout.
-                let grace = deadline + shared.config.write_timeout;
-                if waiter.settled.wait_until(&mut fate, grace).timed_out() {
-                    break;
-                }
-            }
-        }
-        match *fate {
-            Fate::Sent => Ok(()),
-            Fate::Cancelled => {
-                drop(fate);
-                shared.down.store(true, Ordering::Release);
-                Err(self.drop_line(
-                    "fluentd-write-timeout passed before the line could be sent; dropped",
-                ))
-            }
-            // Counted by the worker.
-            _ => Err(Error::driver(
-                NAME,
-                "the line could not be sent in time; dropped",
-            )),
-        }
+        self.deliver(&mut batch.drain(..), failed);
+    }
+
+    fn prefers_batches(&self) -> bool {
+        true
     }
 
     /// Lines sent (acked, with acks), their bytes, lines dropped, and
@@ -559,10 +593,17 @@ impl Logger for FluentdLogger {
             return Ok(());
         }
         let before = shared.dropped.load(Ordering::Relaxed);
-        shared.queue.lock().closing = Some(Instant::now() + shared.config.write_timeout);
+        let deadline = Instant::now() + shared.config.write_timeout;
+        shared.queue.lock().closing = Some(deadline);
         shared.work.notify_all();
         if let Some(worker) = self.worker.lock().take() {
             let _ = worker.join();
+        }
+        // Blocking mode: no `log` holds the link once it is closed.
+        let stream = shared.link.lock().stream.take();
+        if let Some((stream, _)) = stream {
+            let left = deadline.saturating_duration_since(Instant::now());
+            stream.shutdown(left.min(Duration::from_secs(1)));
         }
         let unflushed = shared.dropped.load(Ordering::Relaxed) - before;
         if unflushed > 0 {
@@ -582,9 +623,52 @@ impl Drop for FluentdLogger {
     }
 }
 
-/// The thread that owns the connection.
-struct Worker {
-    shared: Arc<Shared>,
+/// The async worker: sends what is queued until the driver closes, then
+/// what is left within the write timeout, and drops the rest.
+fn worker(shared: &Shared) {
+    let forward = shared.config.forward_mode;
+    loop {
+        let (batch, closing) = {
+            let mut queue = shared.queue.lock();
+            loop {
+                if !queue.events.is_empty() {
+                    break;
+                }
+                match queue.closing {
+                    Some(_) => return,
+                    None => shared.work.wait(&mut queue),
+                }
+            }
+            // Back-to-back frames (or one Forward frame) in one write.
+            let take = queue.events.len().min(MAX_BATCH_EVENTS);
+            let batch: Vec<Event> = queue.events.drain(..take).collect();
+            queue.bytes -= batch.iter().map(|e| e.entry.len()).sum::<usize>();
+            (batch, queue.closing)
+        };
+        let entries: Vec<Vec<u8>> = batch.iter().map(|e| e.entry.clone()).collect();
+        let bytes = batch.iter().map(|e| e.line_bytes).sum();
+        // Once closing, nothing is sent past the close deadline.
+        let mut link = shared.link.lock();
+        if link.send(shared, &entries, forward, closing) {
+            shared.sent(entries.len() as u64, bytes);
+            continue;
+        }
+        drop(link);
+        // Out of time or attempts: this batch, and at close all the rest.
+        let mut lost = batch.len();
+        let mut queue = shared.queue.lock();
+        if queue.closing.is_some_and(|d| Instant::now() >= d) {
+            lost += queue.events.len();
+            queue.events.clear();
+            queue.bytes = 0;
+        }
+        drop(queue);
+        shared.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+    }
+}
+
+/// The connection, and when to try again after it failed.
+struct Link {
     stream: Option<(Stream, Instant)>,
     /// The wait before the next connection attempt.
     backoff: Duration,
@@ -595,7 +679,6 @@ struct Worker {
 /// A chunk id: base64 of the time in seconds and 8 random bytes, both
 /// little-endian, as the Go client makes it.
 fn chunk_id() -> String {
-    use std::sync::atomic::AtomicU64;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -630,102 +713,20 @@ fn base64(bytes: &[u8]) -> String {
     out
 }
 
-impl Worker {
-    fn new(shared: Arc<Shared>) -> Worker {
-        Worker {
-            backoff: shared.config.retry_wait,
-            shared,
+impl Link {
+    fn new(retry_wait: Duration) -> Link {
+        Link {
             stream: None,
+            backoff: retry_wait,
             next_attempt: Instant::now(),
             buf: Vec::new(),
         }
     }
 
-    fn run(mut self) {
-        while let Some(mut batch) = self.next_batch() {
-            self.send(&mut batch);
-        }
-        if let Some((stream, _)) = self.stream.take() {
-            let closing = self.shared.queue.lock().closing;
-            let left = closing.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
-            stream.shutdown(left.min(Duration::from_secs(1)));
-        }
-    }
-
-    /// The next events to send, waiting for them; `None` once closed and
-    /// done. Events past the close deadline are dropped here.
-    fn next_batch(&mut self) -> Option<Vec<Event>> {
-        let shared = Arc::clone(&self.shared);
-        let mut queue = shared.queue.lock();
-        loop {
-            if let Some(deadline) = queue.closing {
-                if queue.events.is_empty() {
-                    return None;
-                }
-                if Instant::now() >= deadline {
-                    let left = queue.events.drain(..).collect::<Vec<_>>();
-                    queue.bytes = 0;
-                    drop(queue);
-                    for event in left {
-                        self.dropped(&event);
-                    }
-                    return None;
-                }
-            }
-            let forward = shared.config.forward_mode && shared.config.asynchronous;
-            let mut batch = Vec::new();
-            while let Some(event) = queue.events.pop_front() {
-                queue.bytes -= event.entry.len();
-                if let Some(waiter) = &event.waiter {
-                    let mut fate = waiter.fate.lock();
-                    if *fate == Fate::Cancelled {
-                        continue;
-                    }
-                    *fate = Fate::Sending;
-                }
-                batch.push(event);
-                if !forward || batch.len() == MAX_FORWARD_EVENTS {
-                    break;
-                }
-            }
-            if !batch.is_empty() {
-                return Some(batch);
-            }
-            // Idle. While the server is down, try it again on the backoff's
-            // schedule, so that blocking `log` stops dropping once it is back.
-            if self.shared.down.load(Ordering::Acquire) && queue.closing.is_none() {
-                let wake = self
-                    .next_attempt
-                    .max(Instant::now() + Duration::from_millis(10));
-                shared.work.wait_until(&mut queue, wake);
-                if Instant::now() >= self.next_attempt {
-                    drop(queue);
-                    let _ = self.connect(self.shared.config.write_timeout);
-                    queue = shared.queue.lock();
-                }
-                continue;
-            }
-            match queue.closing {
-                Some(deadline) => {
-                    shared.work.wait_until(&mut queue, deadline);
-                }
-                None => shared.work.wait(&mut queue),
-            }
-        }
-    }
-
-    /// Counts `event` as dropped and tells its `log`, if it waits.
-    fn dropped(&self, event: &Event) {
-        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-        if let Some(waiter) = &event.waiter {
-            waiter.settle(Fate::Dropped);
-        }
-    }
-
     /// Connects if not connected; `false` when that failed, with the next
     /// attempt put off by the backoff.
-    fn connect(&mut self, timeout: Duration) -> bool {
-        let config = &self.shared.config;
+    fn connect(&mut self, shared: &Shared, timeout: Duration) -> bool {
+        let config = &shared.config;
         if let (Some((_, since)), Some(every)) = (&self.stream, config.reconnect_interval) {
             if since.elapsed() >= every {
                 self.stream = None;
@@ -734,139 +735,168 @@ impl Worker {
         if self.stream.is_some() {
             return true;
         }
-        match Stream::connect(&config.address, self.shared.tls.as_ref(), timeout) {
+        match Stream::connect(&config.address, shared.tls.as_ref(), timeout) {
             Ok(stream) => {
                 self.stream = Some((stream, Instant::now()));
                 self.backoff = config.retry_wait;
-                self.shared.down.store(false, Ordering::Release);
+                shared.down.store(false, Ordering::Release);
                 true
             }
             Err(_) => {
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = self.backoff.mul_f64(1.5).min(MAX_RETRY_WAIT);
+                self.failed();
                 false
             }
         }
     }
 
-    /// Sends `batch` as one frame until it is through (and acked), or its
-    /// time is up: a blocking event's deadline, the close deadline, or
-    /// `fluentd-max-retries` attempts.
-    fn send(&mut self, batch: &mut Vec<Event>) {
-        let config = self.shared.config.clone();
-        let chunk = config.request_ack.then(chunk_id);
+    /// Drops the connection and puts the next attempt off.
+    fn failed(&mut self) {
+        self.stream = None;
+        self.next_attempt = Instant::now() + self.backoff;
+        self.backoff = self.backoff.mul_f64(1.5).min(MAX_RETRY_WAIT);
+    }
+
+    /// Sends `entries` (one frame each, or one Forward-mode frame) until
+    /// they are through (and acked), or `deadline` passes, or
+    /// `fluentd-max-retries` attempts were made. Frames acked before a
+    /// failure are not sent again; the others are, with their chunk ids.
+    fn send(
+        &mut self,
+        shared: &Shared,
+        entries: &[Vec<u8>],
+        forward: bool,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let config = &shared.config;
+        let frames = if forward { 1 } else { entries.len() };
+        let chunks: Vec<String> = if config.request_ack {
+            (0..frames).map(|_| chunk_id()).collect()
+        } else {
+            Vec::new()
+        };
+        let mut done = 0; // frames through
         let mut attempts = 0u64;
-        loop {
-            let deadline = batch
-                .iter()
-                .filter_map(|e| e.deadline)
-                .chain(self.shared.queue.lock().closing)
-                .min();
+        while done < frames {
+            // A close that starts meanwhile brings the deadline closer.
+            let closing = shared.queue.lock().closing;
+            let deadline = deadline.into_iter().chain(closing).min();
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) || attempts > config.max_retries {
-                if left.is_some_and(|l| l.is_zero()) && self.stream.is_none() {
-                    self.shared.down.store(true, Ordering::Release);
-                }
-                for event in batch.drain(..) {
-                    self.dropped(&event);
-                }
-                return;
+                return false;
             }
             attempts += 1;
             let timeout = left.map_or(config.write_timeout, |l| l.min(config.write_timeout));
-            // Wait out the backoff, but never past the deadline.
             let wait = self.next_attempt.saturating_duration_since(Instant::now());
             if self.stream.is_none() && !wait.is_zero() {
-                let mut queue = self.shared.queue.lock();
-                self.shared.work.wait_for(&mut queue, wait.min(timeout));
-                continue;
-            }
-            if !self.connect(timeout) {
-                continue;
-            }
-            if self.write_frame(batch, chunk.as_deref(), timeout).is_ok() {
-                for event in batch.drain(..) {
-                    self.shared.lines.fetch_add(1, Ordering::Relaxed);
-                    self.shared
-                        .bytes
-                        .fetch_add(event.line_bytes, Ordering::Relaxed);
-                    if let Some(waiter) = &event.waiter {
-                        waiter.settle(Fate::Sent);
-                    }
+                // Wait out the backoff; `close` cuts it short.
+                let mut queue = shared.queue.lock();
+                if queue.closing == closing {
+                    shared.work.wait_for(&mut queue, wait.min(timeout));
                 }
-                return;
+                continue;
             }
-            // The connection is gone or the ack never came: reconnect and
-            // send it all again, with the same chunk id.
-            self.stream = None;
-            self.next_attempt = Instant::now() + self.backoff;
-            self.backoff = self.backoff.mul_f64(1.5).min(MAX_RETRY_WAIT);
+            if !self.connect(shared, timeout) {
+                continue;
+            }
+            match self.write_frames(
+                shared,
+                &entries[done..],
+                forward,
+                chunks.get(done..),
+                timeout,
+            ) {
+                Ok(()) => done = frames,
+                Err(acked) => {
+                    done += acked;
+                    self.failed();
+                }
+            }
         }
+        true
     }
 
-    /// Writes the frame for `batch`, and reads the ack if one is asked for.
-    fn write_frame(
+    /// Writes the frames for `entries` in one `write`, then reads their
+    /// acks when `chunks` are given. On failure, how many frames were
+    /// acked before it.
+    fn write_frames(
         &mut self,
-        batch: &[Event],
-        chunk: Option<&str>,
+        shared: &Shared,
+        entries: &[Vec<u8>],
+        forward: bool,
+        chunks: Option<&[String]>,
         timeout: Duration,
-    ) -> std::io::Result<()> {
-        let shared = &self.shared;
-        let forward = batch.len() > 1;
+    ) -> std::result::Result<(), usize> {
+        let chunks = chunks.filter(|c| !c.is_empty());
         let buf = &mut self.buf;
         buf.clear();
         if forward {
             msgpack::array(buf, 3);
             msgpack::str(buf, &shared.tag);
-            msgpack::array(buf, batch.len());
-            for event in batch {
+            msgpack::array(buf, entries.len());
+            for entry in entries {
                 msgpack::array(buf, 2);
-                buf.extend_from_slice(&event.entry);
+                buf.extend_from_slice(entry);
             }
+            let chunk = chunks.map(|c| &c[0]);
             msgpack::map(buf, 1 + usize::from(chunk.is_some()));
             msgpack::str(buf, b"size");
-            msgpack::int(buf, batch.len() as i64);
+            msgpack::int(buf, entries.len() as i64);
+            if let Some(chunk) = chunk {
+                msgpack::str(buf, b"chunk");
+                msgpack::str(buf, chunk.as_bytes());
+            }
         } else {
-            msgpack::array(buf, 4);
-            msgpack::str(buf, &shared.tag);
-            buf.extend_from_slice(&batch[0].entry);
-            msgpack::map(buf, usize::from(chunk.is_some()));
-        }
-        if let Some(chunk) = chunk {
-            msgpack::str(buf, b"chunk");
-            msgpack::str(buf, chunk.as_bytes());
+            for (i, entry) in entries.iter().enumerate() {
+                msgpack::array(buf, 4);
+                msgpack::str(buf, &shared.tag);
+                buf.extend_from_slice(entry);
+                let chunk = chunks.map(|c| &c[i]);
+                msgpack::map(buf, usize::from(chunk.is_some()));
+                if let Some(chunk) = chunk {
+                    msgpack::str(buf, b"chunk");
+                    msgpack::str(buf, chunk.as_bytes());
+                }
+            }
         }
         let (stream, _) = self.stream.as_mut().expect("connected");
-        stream.set_timeout(timeout)?;
-        stream.write_all(buf)?;
-        stream.flush()?;
-        let Some(chunk) = chunk else {
+        let written = stream
+            .set_timeout(timeout)
+            .and_then(|()| stream.write_all(buf))
+            .and_then(|()| stream.flush());
+        if written.is_err() {
+            return Err(0);
+        }
+        let Some(chunks) = chunks else {
             return Ok(());
         };
-        stream.set_timeout(shared.config.read_timeout.min(timeout))?;
+        if stream
+            .set_timeout(shared.config.read_timeout.min(timeout))
+            .is_err()
+        {
+            return Err(0);
+        }
         let mut answer = Vec::new();
-        let mut part = [0u8; 256];
-        loop {
+        let mut part = [0u8; 4096];
+        let mut acked = 0;
+        while acked < chunks.len() {
             match msgpack::value_len(&answer) {
-                Ok(Some(len)) if msgpack::ack(&answer[..len]) == Some(chunk.as_bytes()) => {
-                    return Ok(())
+                Ok(Some(len)) => {
+                    if msgpack::ack(&answer[..len]) != Some(chunks[acked].as_bytes()) {
+                        return Err(acked);
+                    }
+                    answer.drain(..len);
+                    acked += 1;
+                    continue;
                 }
-                Ok(Some(_)) | Err(_) => {
-                    return Err(std::io::Error::other(
-                        "the server answered something else than our ack",
-                    ))
-                }
+                Err(_) => return Err(acked),
                 Ok(None) => {}
             }
-            let n = stream.read(&mut part)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            answer.extend_from_slice(&part[..n]);
-            if answer.len() > 1 << 16 {
-                return Err(std::io::Error::other("an ack longer than 64 KiB"));
+            match stream.read(&mut part) {
+                Ok(n) if n > 0 && answer.len() < 1 << 16 => answer.extend_from_slice(&part[..n]),
+                _ => return Err(acked),
             }
         }
+        Ok(())
     }
 }
 

@@ -1,0 +1,118 @@
+//! Lines into `fluentd` against a local sink that reads and discards,
+//! against a raw loop writing the same pre-encoded Message-mode frames to
+//! the same sink, one `write` per line, in the same run: blocking mode
+//! (Docker's default), async mode, and async Forward mode. 100-byte
+//! lines, 50,000 per iteration.
+
+use std::io::{Cursor, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use logdriver::{registry, Copier, Info, Logger, Source};
+
+const LINES: usize = 50_000;
+
+/// A server that takes connections and throws away what they send.
+fn sink() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}
+
+/// A Message-mode frame for one 99-byte line, as the driver writes it.
+fn frame() -> Vec<u8> {
+    let id = "0123456789abcdef".repeat(4);
+    let mut out = vec![0x94, 0xac];
+    out.extend_from_slice(&id.as_bytes()[..12]);
+    out.extend_from_slice(&[0xd2, 0x69, 0x2c, 0x23, 0xb1, 0x84]);
+    for (k, v) in [
+        ("container_id", id.as_str()),
+        ("container_name", "/web"),
+        ("source", "stdout"),
+        ("log", &"x".repeat(99)),
+    ] {
+        out.push(0xa0 | k.len() as u8);
+        out.extend_from_slice(k.as_bytes());
+        if v.len() < 32 {
+            out.push(0xa0 | v.len() as u8);
+        } else {
+            out.extend_from_slice(&[0xd9, v.len() as u8]);
+        }
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.push(0x80);
+    out
+}
+
+fn fluentd(c: &mut Criterion) {
+    let port = sink();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let mut line = [b'x'; 100];
+    line[99] = b'\n';
+    let input: Arc<[u8]> = line.repeat(LINES).into();
+
+    let mut group = c.benchmark_group("fluentd");
+    group
+        .throughput(Throughput::Elements(LINES as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    for (name, opts) in [
+        ("copier_into_fluentd_blocking", &[][..]),
+        (
+            "copier_into_fluentd_async",
+            &[("fluentd-async", "true")][..],
+        ),
+        (
+            "copier_into_fluentd_async_forward",
+            &[("fluentd-async", "true"), ("fluentd-forward-mode", "true")][..],
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            let mut info = Info::new("0123456789abcdef".repeat(4))
+                .with_option("fluentd-address", &address)
+                .with_option("fluentd-buffer-limit", "64m");
+            info.container_name = "/web".into();
+            for &(k, v) in opts {
+                info = info.with_option(k, v);
+            }
+            b.iter(|| {
+                let logger = registry().create("fluentd", &info).unwrap();
+                let stats = Copier::new(Arc::clone(&logger))
+                    .source(Source::Stdout, Cursor::new(Arc::clone(&input)))
+                    .run()
+                    .unwrap()
+                    .wait();
+                logger.close().unwrap();
+                assert_eq!(
+                    (stats.lines, logger.stats().lines),
+                    (LINES as u64, LINES as u64)
+                );
+            })
+        });
+    }
+    let frame = frame();
+    group.bench_function("raw_msgpack_over_tcp", |b| {
+        b.iter(|| {
+            let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            conn.set_nodelay(true).unwrap();
+            for _ in 0..LINES {
+                conn.write_all(&frame).unwrap();
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, fluentd);
+criterion_main!(benches);
