@@ -531,6 +531,11 @@ fn read_logs_serves_k8s_file_back_to_dockerd() {
     read_logs_serves_back_to_dockerd("k8s-file");
 }
 
+#[test]
+fn read_logs_serves_local_back_to_dockerd() {
+    read_logs_serves_back_to_dockerd("local");
+}
+
 /// `docker logs`, with tail, since and until, for a driver that reads back.
 fn read_logs_serves_back_to_dockerd(driver: &str) {
     let daemon = Daemon::with_driver(driver);
@@ -564,10 +569,13 @@ fn read_logs_serves_back_to_dockerd(driver: &str) {
         200
     );
 
-    let file = std::fs::read_to_string(daemon.dir.join("logs/c7-json.log")).unwrap();
-    let first = file.lines().next().unwrap();
+    // The file is the driver's own format.
+    let bytes = std::fs::read(daemon.dir.join("logs/c7-json.log")).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    let first = text.lines().next().unwrap();
     match driver {
         "k8s-file" => assert_eq!(first, "1970-01-01T00:00:01.000000000Z stdout F line 0"),
+        "local" => assert_eq!(&bytes[4..12], b"\x0a\x06stdout"),
         _ => assert!(first.starts_with("{\"log\":\"line 0\\n\""), "{first}"),
     }
 
