@@ -251,11 +251,18 @@ fn pump(logger: Arc<dyn Logger>, lines: usize) -> Duration {
     start.elapsed()
 }
 
-/// Every `log` of every frame, in order.
+/// Every `log` of every frame, in order; a frame sent again (its ack was
+/// lost with the connection, so the same chunk id comes twice: at least
+/// once) counts once.
 fn logs(frames: &Receiver<(Value, Vec<u8>)>) -> Vec<String> {
     let mut out = Vec::new();
+    let mut chunks = std::collections::HashSet::new();
     for (frame, _) in frames.try_iter() {
         let frame = frame.as_array().unwrap();
+        let chunk = field(frame.last().unwrap(), "chunk").map(|c| c.as_str().unwrap().to_owned());
+        if chunk.is_some_and(|c| !chunks.insert(c)) {
+            continue;
+        }
         let records: Vec<Value> = match &frame[1] {
             Value::Array(entries) => entries
                 .iter()
