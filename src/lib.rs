@@ -40,7 +40,9 @@
 //! `none` ([`drivers::none`]) discards everything;
 //! `zmq` (feature `zmq`, on by default) publishes each line to ZeroMQ log
 //! hubs as `[tenant_id, service_id, "<container id>: <line>"]`, losing
-//! nothing while a hub listens.
+//! nothing while a hub listens; `nats` (feature `nats`) publishes each
+//! line into a NATS JetStream stream, at least once, deduplicated by
+//! message id, on subjects `logs.<tenant>.<service>`.
 //!
 //! Reading back is a capability: a driver that can read what it wrote
 //! implements [`LogReader`] and says so through [`Logger::reader`];

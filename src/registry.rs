@@ -153,6 +153,12 @@ impl Registry {
         self.register_validator(fluentd::NAME, fluentd::FluentdLogger::validate)?;
         // `none` takes any options, as in Docker.
         self.register_driver(none::NAME, |_: &Info| Ok(none::NoneLogger))?;
+        #[cfg(feature = "nats")]
+        {
+            use crate::drivers::nats;
+            self.register_driver(nats::NAME, nats::NatsLogger::new)?;
+            self.register_validator(nats::NAME, nats::NatsLogger::validate)?;
+        }
         #[cfg(feature = "zmq")]
         {
             use crate::drivers::zmq;

@@ -9,6 +9,8 @@ pub mod fluentd;
 pub mod jsonfile;
 pub mod k8sfile;
 pub mod local;
+#[cfg(feature = "nats")]
+pub mod nats;
 pub mod none;
 #[cfg(feature = "zmq")]
 pub mod zmq;

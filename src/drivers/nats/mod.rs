@@ -1,0 +1,747 @@
+//! `nats`: every line into a NATS JetStream stream, acknowledged,
+//! deduplicated by message id: the path beyond one hub (feature `nats`).
+//!
+//! # Wire format
+//!
+//! Each line is one message:
+//!
+//! - **Subject** `<prefix>.<tenant>.<service>`: the tenant and service are
+//!   the container's `TENANT_ID` and `SERVICE_ID` (`default` when unset or
+//!   empty), as for the `zmq` driver. A value that is not a single subject
+//!   token (blank, or holding `.`, `*`, `>` or whitespace) is refused when
+//!   the driver is created, never escaped: a subscriber to `logs.t1.>`
+//!   sees tenant `t1` and nothing else (ZeroMQ's prefix match would also
+//!   deliver `t10`).
+//! - **Payload** `<12-char container id>: <line>`, exactly the `zmq`
+//!   driver's third frame, so one consumer reads either.
+//! - **Headers**: `Nats-Msg-Id` `<full container id>-<driver start in unix
+//!   ns>-<seq>`, which JetStream deduplicates on; `Log-Source` (`stdout` or
+//!   `stderr`); `Log-Time` (RFC 3339, nanoseconds, UTC); `Log-Seq` (the
+//!   driver's sequence, from 1); for a chunk of a long line
+//!   `Log-Partial-Id`, `Log-Partial-Ordinal` and `Log-Partial-Last`.
+//!
+//! # Options
+//!
+//! | option | default | meaning |
+//! |---|---|---|
+//! | `nats-url` | required | servers, comma-separated (`nats://host:4222`, `tls://…`): the seeds of a cluster |
+//! | `nats-subject-prefix` | `logs` | lines go to `<prefix>.<tenant>.<service>`; dot-separated tokens |
+//! | `nats-stream` | `LOGS` | the stream that captures those subjects |
+//! | `nats-create-stream` | `true` | create the stream (file storage, subjects `<prefix>.>`) if it does not exist; with `false` a missing stream is an error at creation |
+//! | `nats-max-pending` | `4096` | publishes in flight without an ack, 1 to 1,000,000; at the limit `log` waits |
+//! | `nats-send-timeout` | `5s` | the longest `log` waits for room or a server, up to 1 hour; then the line is dropped, counted, and `log` fails. After that, lines drop at once until a server is back |
+//! | `nats-linger` | `5s` | the longest `close` waits for outstanding acks, up to 1 hour |
+//! | `nats-token`, `nats-user` + `nats-password`, `nats-creds` | none | authentication; a creds file is a path |
+//! | `nats-tls-ca` | none | a CA file to trust for `tls://` servers |
+//!
+//! # Delivery
+//!
+//! - **At least once into the stream, duplicates removed inside the
+//!   stream's duplicate window.** A publish whose ack does not come (a
+//!   server died, the connection or the leader changed) is published
+//!   again with the same `Nats-Msg-Id`, until it is acked or `close` gives
+//!   up at the end of its linger.
+//! - **Per-container order is kept, except across a failure**: a line sent
+//!   again may land after lines sent after it; `Log-Seq` puts them back.
+//! - **A stream that refuses a line** (full under `discard: new`, say)
+//!   gets it dropped and counted in [`Logger::stats`], and the next `log`
+//!   returns that error; so does a send timeout. No line is lost silently.
+//! - **`close` returns once every line is acked, or at the end of the
+//!   linger**, counting what is left as dropped. It never hangs without a
+//!   server.
+//! - **The driver owns one small runtime thread** (tokio, current-thread).
+//!   `log` may be called from any thread and never needs to be inside a
+//!   runtime; the rest of the crate stays synchronous.
+//!
+//! # Trust
+//!
+//! The subject is built from the container's environment, so a container
+//! chooses its tenant: give each tenant its own credentials (`nats-creds`)
+//! whose permissions allow publishing to `logs.<tenant>.>` only, and the
+//! server enforces what the subject claims.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use logdriver::{registry, Info, Logger, Message, Source};
+//!
+//! let info = Info::new("0123456789abcdef")
+//!     .with_option("nats-url", "nats://127.0.0.1:4222")
+//!     .with_env("TENANT_ID", "acme");
+//! let logger = registry().create("nats", &info)?;
+//! logger.log(Message::new(Source::Stdout, "hello"))?; // to logs.acme.default
+//! logger.close()?; // every line acked, or counted as dropped
+//! # Ok::<(), logdriver::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::IntoFuture;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use async_nats::{HeaderMap, ServerAddr};
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+
+use crate::error::{Error, Result};
+use crate::info::Info;
+use crate::logger::{Logger, LoggerStats};
+use crate::message::Message;
+use crate::units::{parse_duration, MAX_DURATION};
+
+/// The name this driver is registered under.
+pub const NAME: &str = "nats";
+/// The most publishes `nats-max-pending` lets be in flight.
+pub const MAX_PENDING_LIMIT: usize = 1_000_000;
+
+const OPTIONS: [&str; 12] = [
+    "nats-url",
+    "nats-subject-prefix",
+    "nats-stream",
+    "nats-create-stream",
+    "nats-max-pending",
+    "nats-send-timeout",
+    "nats-linger",
+    "nats-token",
+    "nats-user",
+    "nats-password",
+    "nats-creds",
+    "nats-tls-ca",
+];
+
+/// The driver's options, checked.
+#[derive(Debug, Clone)]
+struct Config {
+    urls: Vec<ServerAddr>,
+    prefix: String,
+    stream: String,
+    create_stream: bool,
+    max_pending: usize,
+    send_timeout: Duration,
+    linger: Duration,
+    token: Option<String>,
+    user: Option<(String, String)>,
+    creds: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
+}
+
+/// Whether `s` is one subject token: not blank, no `.`, `*`, `>` or space.
+fn is_token(s: &str) -> bool {
+    !s.trim().is_empty()
+        && !s.contains(|c: char| c == '.' || c == '*' || c == '>' || c.is_whitespace())
+}
+
+impl Config {
+    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
+        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
+        let invalid =
+            |key: &str, reason: &str| Error::invalid_option(NAME, key, &opts[key], reason);
+        let url = opts
+            .get("nats-url")
+            .ok_or_else(|| Error::missing_option(NAME, "nats-url"))?;
+        let mut urls = Vec::new();
+        for one in url.split(',').map(str::trim) {
+            let scheme_ok = one.starts_with("nats://") || one.starts_with("tls://");
+            match one.parse::<ServerAddr>() {
+                Ok(addr) if scheme_ok => urls.push(addr),
+                _ => {
+                    return Err(invalid(
+                        "nats-url",
+                        &format!(
+                            "{one:?} is not a server such as nats://host:4222 or tls://host:4222"
+                        ),
+                    ))
+                }
+            }
+        }
+        let prefix = opts
+            .get("nats-subject-prefix")
+            .cloned()
+            .unwrap_or_else(|| "logs".into());
+        if !prefix.split('.').all(is_token) {
+            return Err(invalid(
+                "nats-subject-prefix",
+                "must be dot-separated tokens without *, > or spaces",
+            ));
+        }
+        let stream = opts
+            .get("nats-stream")
+            .cloned()
+            .unwrap_or_else(|| "LOGS".into());
+        if !is_token(&stream) || stream.contains(['/', '\\']) {
+            return Err(invalid(
+                "nats-stream",
+                "not a stream name: no ., *, >, / or spaces",
+            ));
+        }
+        let create_stream = match opts.get("nats-create-stream").map(String::as_str) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => return Err(invalid("nats-create-stream", "must be true or false")),
+        };
+        let max_pending = match opts.get("nats-max-pending") {
+            None => 4096,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_PENDING_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "nats-max-pending",
+                        "must be a whole number from 1 to 1000000",
+                    )
+                })?,
+        };
+        let duration = |key: &str| -> Result<Duration> {
+            match opts.get(key) {
+                None => Ok(Duration::from_secs(5)),
+                Some(v) => match parse_duration(v, MAX_DURATION) {
+                    Ok(d) if !d.is_zero() => Ok(d),
+                    Ok(_) => Err(invalid(key, "must be more than 0")),
+                    Err(reason) => Err(invalid(key, &reason)),
+                },
+            }
+        };
+        let user = match (opts.get("nats-user"), opts.get("nats-password")) {
+            (None, None) => None,
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (Some(_), None) => return Err(Error::missing_option(NAME, "nats-password")),
+            (None, Some(_)) => return Err(Error::missing_option(NAME, "nats-user")),
+        };
+        Ok(Config {
+            urls,
+            prefix,
+            stream,
+            create_stream,
+            max_pending,
+            send_timeout: duration("nats-send-timeout")?,
+            linger: duration("nats-linger")?,
+            token: opts.get("nats-token").cloned(),
+            user,
+            creds: opts.get("nats-creds").map(PathBuf::from),
+            tls_ca: opts.get("nats-tls-ca").map(PathBuf::from),
+        })
+    }
+}
+
+/// One line, ready to publish.
+struct Job {
+    subject: String,
+    publish: PublishMessage,
+    line_bytes: u64,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// What `log`, `close` and the runtime share.
+struct Shared {
+    max_pending: usize,
+    /// Set after a send timeout while no server answers; cleared when the
+    /// client connects.
+    down: AtomicBool,
+    closed: AtomicBool,
+    /// A refusal not yet reported: the next `log` returns it.
+    refused: Mutex<Option<String>>,
+    lines: AtomicU64,
+    bytes: AtomicU64,
+    dropped: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// The `nats` driver. See the [module docs](self).
+pub struct NatsLogger {
+    shared: Arc<Shared>,
+    config: Config,
+    subject: String,
+    /// `<12-char id>: `, the payload's start.
+    payload_prefix: Vec<u8>,
+    /// `<full id>-<start ns>-`, the message id's start.
+    id_prefix: String,
+    seq: AtomicU64,
+    permits: Arc<Semaphore>,
+    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    runtime: tokio::runtime::Handle,
+    /// The runtime's thread; it ends once `close` drops the job sender
+    /// and the in-flight publishes are settled or given up.
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for NatsLogger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsLogger")
+            .field("subject", &self.subject)
+            .field("stream", &self.config.stream)
+            .finish()
+    }
+}
+
+/// A token of the subject from the container's environment.
+fn token_from_env(info: &Info, var: &str) -> Result<String> {
+    match info.env(var) {
+        None | Some("") => Ok("default".into()),
+        Some(v) if is_token(v) => Ok(v.to_owned()),
+        Some(v) => Err(Error::driver(
+            NAME,
+            format!("{var}={v:?} is not a single NATS subject token (no ., *, > or whitespace)"),
+        )),
+    }
+}
+
+impl NatsLogger {
+    /// Connects (within `nats-send-timeout`), makes sure the stream is
+    /// there, and starts the driver's runtime thread.
+    ///
+    /// A server that cannot be reached is not an error here: lines wait
+    /// for it (see `nats-send-timeout`). A server that refuses the
+    /// credentials is, and so is a missing stream with
+    /// `nats-create-stream=false`.
+    ///
+    /// # Errors
+    ///
+    /// What [`validate`](NatsLogger::validate) finds; [`Error::Driver`] for
+    /// a `TENANT_ID` or `SERVICE_ID` that is not a subject token, refused
+    /// credentials, an unreadable creds or CA file, or a missing stream;
+    /// [`Error::Spawn`] when the runtime thread cannot start.
+    pub fn new(info: &Info) -> Result<NatsLogger> {
+        let config = Config::parse(&info.config)?;
+        let tenant = token_from_env(info, "TENANT_ID")?;
+        let service = token_from_env(info, "SERVICE_ID")?;
+        let subject = format!("{}.{tenant}.{service}", config.prefix);
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let shared = Arc::new(Shared {
+            max_pending: config.max_pending,
+            down: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            refused: Mutex::new(None),
+            lines: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        });
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::driver(NAME, format!("cannot start its runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let thread = {
+            let (config, shared) = (config.clone(), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name("logdriver-nats".into())
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        match connect(&config, &shared).await {
+                            Ok(context) => {
+                                let _ = ready_tx.send(Ok(()));
+                                publish_all(context, jobs_rx, &config, &shared).await;
+                            }
+                            Err(e) => {
+                                let _ = ready_tx.send(Err(e));
+                            }
+                        }
+                    })
+                })
+                .map_err(|source| Error::Spawn {
+                    thread: "logdriver-nats".into(),
+                    source,
+                })?
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => return Err(Error::driver(NAME, "its runtime thread ended at start")),
+        }
+        Ok(NatsLogger {
+            permits: Arc::new(Semaphore::new(config.max_pending)),
+            payload_prefix: format!("{}: ", info.id()).into_bytes(),
+            id_prefix: format!("{}-{start}-", info.full_id()),
+            seq: AtomicU64::new(0),
+            jobs: Mutex::new(Some(jobs_tx)),
+            runtime: handle,
+            thread: Mutex::new(Some(thread)),
+            shared,
+            config,
+            subject,
+        })
+    }
+
+    /// Checks the driver's options: known keys, server URLs, subject and
+    /// stream names, numbers and durations with their bounds.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownOption`], [`Error::MissingOption`] (`nats-url`, or
+    /// half of a user and password), or [`Error::InvalidOption`].
+    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+        Config::parse(opts).map(drop)
+    }
+
+    /// The message for `msg`, with the next sequence number.
+    fn publish(&self, msg: &Message) -> PublishMessage {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut payload = Vec::with_capacity(self.payload_prefix.len() + msg.line.len());
+        payload.extend_from_slice(&self.payload_prefix);
+        payload.extend_from_slice(&msg.line);
+        let mut time = Vec::with_capacity(30);
+        let _ = crate::time::write_time_nanos(&mut time, msg.timestamp);
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", format!("{}{seq}", self.id_prefix).as_str());
+        headers.insert("Log-Source", msg.source.as_str());
+        headers.insert("Log-Time", String::from_utf8_lossy(&time).as_ref());
+        headers.insert("Log-Seq", seq.to_string().as_str());
+        if let Some(p) = &msg.partial {
+            headers.insert("Log-Partial-Id", p.id.as_str());
+            headers.insert("Log-Partial-Ordinal", p.ordinal.to_string().as_str());
+            headers.insert("Log-Partial-Last", if p.last { "true" } else { "false" });
+        }
+        PublishMessage::build()
+            .payload(Bytes::from(payload))
+            .headers(headers)
+    }
+
+    fn dropped(&self, why: String) -> Error {
+        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        Error::driver(NAME, why)
+    }
+}
+
+/// The client's options; `lazy` ones keep trying a server that does not
+/// answer yet, in the background.
+async fn options(
+    config: &Config,
+    shared: &Arc<Shared>,
+    lazy: bool,
+) -> Result<async_nats::ConnectOptions> {
+    let mut options = async_nats::ConnectOptions::new()
+        .connection_timeout(config.send_timeout)
+        .max_reconnects(None);
+    if lazy {
+        options = options.retry_on_initial_connect();
+    }
+    if let Some(token) = &config.token {
+        options = options.token(token.clone());
+    }
+    if let Some((user, password)) = &config.user {
+        options = options.user_and_password(user.clone(), password.clone());
+    }
+    if let Some(creds) = &config.creds {
+        options = options.credentials_file(creds).await.map_err(|e| {
+            Error::invalid_option(
+                NAME,
+                "nats-creds",
+                &creds.display().to_string(),
+                e.to_string(),
+            )
+        })?;
+    }
+    if let Some(ca) = &config.tls_ca {
+        if let Err(e) = std::fs::metadata(ca) {
+            return Err(Error::invalid_option(
+                NAME,
+                "nats-tls-ca",
+                &ca.display().to_string(),
+                e.to_string(),
+            ));
+        }
+        options = options.add_root_certificates(ca.clone());
+    }
+    let shared = Arc::clone(shared);
+    Ok(options.event_callback(move |event| {
+        if let async_nats::Event::Connected = event {
+            shared.down.store(false, Ordering::Release);
+        }
+        async {}
+    }))
+}
+
+/// Connects and makes sure the stream exists. A server that does not
+/// answer is no error: the client keeps trying in the background. One
+/// that refuses the credentials or the TLS handshake is.
+async fn connect(config: &Config, shared: &Arc<Shared>) -> Result<jetstream::Context> {
+    use async_nats::ConnectErrorKind as Kind;
+    let urls = config.urls.as_slice();
+    let client = match options(config, shared, false).await?.connect(urls).await {
+        Ok(client) => {
+            let context = jetstream::new(client);
+            ensure_stream(&context, config).await?;
+            return Ok(context);
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                Kind::AuthorizationViolation | Kind::Authentication
+            ) =>
+        {
+            return Err(Error::driver(
+                NAME,
+                format!("the server refused the credentials: {e}"),
+            ));
+        }
+        Err(e) if e.kind() == Kind::Tls => {
+            return Err(Error::driver(
+                NAME,
+                format!("TLS with the server failed: {e}"),
+            ));
+        }
+        Err(_) => options(config, shared, true).await?.connect(urls).await,
+    };
+    let client = client
+        .map_err(|e| Error::driver(NAME, format!("cannot connect to {:?}: {e}", config.urls)))?;
+    Ok(jetstream::new(client))
+}
+
+/// Gets the stream, or creates it with `nats-create-stream`.
+async fn ensure_stream(context: &jetstream::Context, config: &Config) -> Result<()> {
+    if context.get_stream(&config.stream).await.is_ok() {
+        return Ok(());
+    }
+    if !config.create_stream {
+        return Err(Error::driver(
+            NAME,
+            format!(
+                "stream {:?} does not exist, and nats-create-stream is false",
+                config.stream
+            ),
+        ));
+    }
+    let stream = jetstream::stream::Config {
+        name: config.stream.clone(),
+        subjects: vec![format!("{}.>", config.prefix)],
+        storage: jetstream::stream::StorageType::File,
+        ..Default::default()
+    };
+    context
+        .get_or_create_stream(stream)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            Error::driver(
+                NAME,
+                format!("cannot create stream {:?}: {e}", config.stream),
+            )
+        })
+}
+
+/// Publishes every job in order; each ack is awaited on a task of its
+/// own, which publishes again (same message id) until it is acked, the
+/// stream refuses it, or `close`'s linger ends.
+async fn publish_all(
+    context: jetstream::Context,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    config: &Config,
+    shared: &Arc<Shared>,
+) {
+    let inflight = tokio::task::JoinSet::new();
+    let inflight = Arc::new(tokio::sync::Mutex::new(inflight));
+    let (linger_tx, linger_rx) = tokio::sync::watch::channel(false);
+    while let Some(job) = jobs.recv().await {
+        let (context, shared) = (context.clone(), Arc::clone(shared));
+        let mut given_up = linger_rx.clone();
+        // Send now, in order; the ack is awaited by the task.
+        let first = context
+            .send_publish(job.subject.clone(), job.publish.clone())
+            .await;
+        inflight.lock().await.spawn(async move {
+            // The whole job, its permit with it: the permit is what bounds
+            // the publishes in flight, until this task ends.
+            let job = job;
+            let mut attempt = first;
+            loop {
+                let outcome = match attempt {
+                    Ok(ack) => tokio::select! {
+                        acked = ack.into_future() => acked.map(drop),
+                        // Close's linger is over: this line is given up.
+                        _ = given_up.wait_for(|over| *over) => {
+                            shared.dropped.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                    },
+                    Err(e) => Err(e),
+                };
+                match outcome {
+                    Ok(()) => {
+                        shared.down.store(false, Ordering::Release);
+                        shared.lines.fetch_add(1, Ordering::Relaxed);
+                        shared.bytes.fetch_add(job.line_bytes, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) if !refused(&e, &context) => {}
+                    Err(e) => {
+                        shared.dropped.fetch_add(1, Ordering::Relaxed);
+                        *shared.refused.lock() = Some(format!("the stream refused a line: {e}"));
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = given_up.changed() => {}
+                }
+                if *given_up.borrow() {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                attempt = context
+                    .send_publish(job.subject.clone(), job.publish.clone())
+                    .await;
+            }
+        });
+        // Reap finished tasks, so that the set stays small.
+        let mut set = inflight.lock().await;
+        while set.try_join_next().is_some() {}
+    }
+    // Closed: wait for the acks, at most the linger; then give up.
+    let mut set = Arc::try_unwrap(inflight)
+        .map(tokio::sync::Mutex::into_inner)
+        .unwrap_or_default();
+    let drain = async { while set.join_next().await.is_some() {} };
+    if tokio::time::timeout(config.linger, drain).await.is_err() {
+        let _ = linger_tx.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while set.join_next().await.is_some() {}
+        })
+        .await;
+        // Tasks still running now are stuck in a send: each is a line lost.
+        shared
+            .dropped
+            .fetch_add(set.len() as u64, Ordering::Relaxed);
+        set.abort_all();
+    }
+}
+
+/// Whether the stream itself refused the line (its ack says so, as a
+/// full stream under `discard: new` does), rather than the line not
+/// getting through: only then is trying again useless.
+fn refused(e: &jetstream::context::PublishError, context: &jetstream::Context) -> bool {
+    use std::error::Error as _;
+    match e.kind() {
+        PublishErrorKind::Other
+        | PublishErrorKind::WrongLastMessageId
+        | PublishErrorKind::WrongLastSequence => e
+            .source()
+            .is_some_and(|s| s.downcast_ref::<jetstream::Error>().is_some()),
+        // Before a server is known, every payload is too large.
+        PublishErrorKind::MaxPayloadExceeded => {
+            context.client().connection_state() == async_nats::connection::State::Connected
+        }
+        _ => false,
+    }
+}
+
+impl Logger for NatsLogger {
+    /// Publishes the line; waits for room (`nats-max-pending`) or a
+    /// server at most `nats-send-timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Driver`] when the line is dropped (a send timeout, or the
+    /// server still unreachable after one), or to report a line the stream
+    /// refused earlier; [`Error::Closed`] after `close`.
+    fn log(&self, msg: Message) -> Result<()> {
+        let shared = &self.shared;
+        if shared.closed.load(Ordering::Acquire) {
+            return Err(Error::closed(NAME));
+        }
+        if let Some(refused) = shared.refused.lock().take() {
+            // Reported once; this line still goes.
+            let _ = self.send(msg);
+            return Err(Error::driver(NAME, refused));
+        }
+        self.send(msg)
+    }
+
+    fn stats(&self) -> LoggerStats {
+        let s = &self.shared;
+        LoggerStats {
+            lines: s.lines.load(Ordering::Relaxed),
+            bytes: s.bytes.load(Ordering::Relaxed),
+            dropped: s.dropped.load(Ordering::Relaxed),
+            errors: s.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    /// Waits for the outstanding acks, at most `nats-linger`; what is not
+    /// acked then is counted as dropped. A second call returns `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FlushTimeout`] when lines were left unacked.
+    fn close(&self) -> Result<()> {
+        if self.shared.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let before = self.shared.dropped.load(Ordering::Relaxed);
+        drop(self.jobs.lock().take());
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+        let unflushed = self.shared.dropped.load(Ordering::Relaxed) - before;
+        if unflushed > 0 {
+            return Err(Error::FlushTimeout {
+                driver: NAME.into(),
+                unflushed,
+                timeout: self.config.linger,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl NatsLogger {
+    fn send(&self, msg: Message) -> Result<()> {
+        let shared = &self.shared;
+        if shared.down.load(Ordering::Acquire) {
+            return Err(self.dropped("no NATS server answers; line dropped".into()));
+        }
+        let permits = Arc::clone(&self.permits);
+        let timeout = self.config.send_timeout;
+        // The runtime thread drives the timer; this thread only waits.
+        let permit = self
+            .runtime
+            .block_on(async move { tokio::time::timeout(timeout, permits.acquire_owned()).await });
+        let Ok(Ok(permit)) = permit else {
+            shared.down.store(true, Ordering::Release);
+            return Err(self.dropped(format!(
+                "nats-send-timeout ({timeout:?}) passed with {} publishes unacked; line dropped",
+                shared.max_pending
+            )));
+        };
+        let job = Job {
+            subject: self.subject.clone(),
+            publish: self.publish(&msg),
+            line_bytes: msg.line.len() as u64,
+            _permit: permit,
+        };
+        let sent = self
+            .jobs
+            .lock()
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(job).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(Error::closed(NAME))
+        }
+    }
+}
+
+impl Drop for NatsLogger {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

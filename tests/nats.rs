@@ -1,0 +1,375 @@
+//! The nats driver against real `nats-server`s that the tests start on
+//! free loopback ports, each with its own store directory. Run by
+//! `tests/nats_e2e.sh` (`cargo test --features nats --test nats`), which
+//! installs Debian's nats-server when it is missing; without the binary
+//! these tests fail, they do not skip.
+#![cfg(feature = "nats")]
+
+use std::io::Cursor;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use logdriver::drivers::nats::{NatsLogger, NAME};
+use logdriver::{registry, Copier, Error, Info, Logger, Message, Source};
+
+/// A nats-server with JetStream, killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "logdriver-nats-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server on PATH (tests/nats_e2e.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn info(url: &str, opts: &[(&str, &str)]) -> Info {
+    let mut info = Info::new(ID).with_option("nats-url", url);
+    for &(k, v) in opts {
+        info = info.with_option(k, v);
+    }
+    info
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Every message of `stream`, in stream order.
+fn read_stream(url: &str, stream: &str, token: Option<&str>) -> Vec<async_nats::Message> {
+    runtime().block_on(async {
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(token) = token {
+            options = options.token(token.into());
+        }
+        let client = options.connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let mut stream = js.get_stream(stream).await.unwrap();
+        let count = stream.info().await.unwrap().state.messages as usize;
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                ack_policy: consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let msg = tokio::time::timeout(Duration::from_secs(10), messages.next())
+                .await
+                .expect("the stream's messages within 10 s")
+                .unwrap()
+                .unwrap();
+            out.push(msg.message.clone());
+        }
+        out
+    })
+}
+
+fn header<'a>(msg: &'a async_nats::Message, name: &str) -> &'a str {
+    msg.headers.as_ref().unwrap().get(name).unwrap().as_str()
+}
+
+#[test]
+fn single_server_200_000_lines_in_order_with_exact_subjects_payloads_and_headers() {
+    let server = Server::start(&[]);
+    let info = info(&server.url(), &[])
+        .with_env("TENANT_ID", "acme")
+        .with_env("SERVICE_ID", "web");
+    let logger = registry().create(NAME, &info).unwrap();
+    let input: Vec<u8> = (0..200_000)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    let stats = Copier::new(Arc::clone(&logger))
+        .source(Source::Stdout, Cursor::new(input))
+        .run()
+        .unwrap()
+        .wait();
+    assert_eq!((stats.lines, stats.log_errors), (200_000, 0));
+    logger.close().unwrap();
+    let s = logger.stats();
+    assert_eq!((s.lines, s.dropped), (200_000, 0));
+
+    let messages = read_stream(&server.url(), "LOGS", None);
+    assert_eq!(messages.len(), 200_000);
+    let id = header(&messages[0], "Nats-Msg-Id");
+    let start = id
+        .strip_prefix(&format!("{ID}-"))
+        .and_then(|rest| rest.strip_suffix("-1"))
+        .expect("<full id>-<start>-1");
+    assert!(start.parse::<u128>().is_ok(), "{id}");
+    for (i, msg) in messages.iter().enumerate() {
+        let seq = i + 1;
+        assert_eq!(msg.subject.as_str(), "logs.acme.web");
+        assert_eq!(
+            &msg.payload[..],
+            format!("0123456789ab: line {i}").as_bytes()
+        );
+        assert_eq!(header(msg, "Nats-Msg-Id"), format!("{ID}-{start}-{seq}"));
+        assert_eq!(header(msg, "Log-Seq"), seq.to_string());
+        assert_eq!(header(msg, "Log-Source"), "stdout");
+        let time = header(msg, "Log-Time");
+        assert_eq!((time.len(), &time[29..]), (30, "Z"), "{time}");
+        assert!(msg
+            .headers
+            .as_ref()
+            .unwrap()
+            .get("Log-Partial-Id")
+            .is_none());
+    }
+}
+
+#[test]
+fn partial_chunks_carry_their_headers() {
+    let server = Server::start(&[]);
+    let logger = NatsLogger::new(&info(&server.url(), &[])).unwrap();
+    logger
+        .log(Message {
+            partial: Some(logdriver::PartialMeta {
+                id: "c".repeat(64),
+                ordinal: 2,
+                last: true,
+            }),
+            ..Message::new(Source::Stderr, "end of a long line")
+        })
+        .unwrap();
+    logger.close().unwrap();
+    let messages = read_stream(&server.url(), "LOGS", None);
+    assert_eq!(messages[0].subject.as_str(), "logs.default.default");
+    assert_eq!(header(&messages[0], "Log-Source"), "stderr");
+    assert_eq!(header(&messages[0], "Log-Partial-Id"), "c".repeat(64));
+    assert_eq!(header(&messages[0], "Log-Partial-Ordinal"), "2");
+    assert_eq!(header(&messages[0], "Log-Partial-Last"), "true");
+}
+
+#[test]
+fn with_no_server_log_is_bounded_drops_are_counted_and_close_returns() {
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let opts = [
+        ("nats-max-pending", "10"),
+        ("nats-send-timeout", "300ms"),
+        ("nats-linger", "300ms"),
+    ];
+    let logger = NatsLogger::new(&info(&url, &opts)).unwrap();
+    let mut waits = Vec::new();
+    for i in 0..100 {
+        let start = Instant::now();
+        let result = logger.log(Message::new(Source::Stdout, format!("line {i}")));
+        waits.push((result.is_ok(), start.elapsed()));
+    }
+    // Ten in flight; the eleventh waits the send timeout; the rest drop at once.
+    assert!(waits[..10].iter().all(|(ok, _)| *ok));
+    assert!(
+        !waits[10].0 && waits[10].1 >= Duration::from_millis(300),
+        "{:?}",
+        waits[10]
+    );
+    assert!(waits[11..]
+        .iter()
+        .all(|(ok, t)| !ok && *t < Duration::from_millis(100)));
+    let start = Instant::now();
+    let err = logger.close().unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(err, Error::FlushTimeout { unflushed: 10, .. }),
+        "{err:?}"
+    );
+    let stats = logger.stats();
+    assert_eq!((stats.lines, stats.dropped), (0, 100));
+}
+
+#[test]
+fn tenants_see_only_their_own_lines_and_bad_tokens_are_refused() {
+    let server = Server::start(&[]);
+    let url = server.url();
+    let (got_t1, got_t10) = runtime().block_on(async {
+        let client = async_nats::connect(&url).await.unwrap();
+        let mut t1 = client.subscribe("logs.t1.>").await.unwrap();
+        let mut t10 = client.subscribe("logs.t10.>").await.unwrap();
+        client.flush().await.unwrap();
+        for tenant in ["t1", "t10"] {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || {
+                let logger =
+                    NatsLogger::new(&info(&url, &[]).with_env("TENANT_ID", tenant)).unwrap();
+                for i in 0..10 {
+                    logger
+                        .log(Message::new(Source::Stdout, format!("{tenant} {i}")))
+                        .unwrap();
+                }
+                logger.close().unwrap();
+            })
+            .await
+            .unwrap();
+        }
+        let mut got = (Vec::new(), Vec::new());
+        for (sub, out) in [(&mut t1, &mut got.0), (&mut t10, &mut got.1)] {
+            while let Ok(Some(msg)) =
+                tokio::time::timeout(Duration::from_millis(500), sub.next()).await
+            {
+                out.push(String::from_utf8(msg.payload.to_vec()).unwrap());
+            }
+        }
+        got
+    });
+    let want = |t: &str| {
+        (0..10)
+            .map(|i| format!("0123456789ab: {t} {i}"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(got_t1, want("t1"));
+    assert_eq!(got_t10, want("t10"));
+
+    for bad in ["a.b", "*", ">", "a b", "  "] {
+        let err = NatsLogger::new(&info(&url, &[]).with_env("TENANT_ID", bad)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Driver { driver, source } if driver == NAME && source.to_string().contains(&format!("TENANT_ID={bad:?}"))),
+            "{bad:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_token_is_refused_at_creation_and_the_right_one_works() {
+    let server = Server::start(&["--auth", "s3cret"]);
+    let err = NatsLogger::new(&info(&server.url(), &[("nats-token", "wrong")])).unwrap_err();
+    assert!(err.to_string().contains("refused the credentials"), "{err}");
+    let logger = NatsLogger::new(&info(&server.url(), &[("nats-token", "s3cret")])).unwrap();
+    logger.log(Message::new(Source::Stdout, "let in")).unwrap();
+    logger.close().unwrap();
+    let messages = read_stream(&server.url(), "LOGS", Some("s3cret"));
+    assert_eq!(&messages[0].payload[..], b"0123456789ab: let in");
+}
+
+#[test]
+fn a_missing_stream_with_create_stream_false_is_an_error_at_creation() {
+    let server = Server::start(&[]);
+    let opts = [
+        ("nats-create-stream", "false"),
+        ("nats-stream", "ELSEWHERE"),
+    ];
+    let err = NatsLogger::new(&info(&server.url(), &opts)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("stream \"ELSEWHERE\" does not exist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn options_are_checked_with_their_bounds() {
+    let check = |pairs: &[(&str, &str)]| {
+        let opts = pairs
+            .iter()
+            .map(|&(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        NatsLogger::validate(&opts)
+    };
+    assert!(matches!(check(&[]), Err(Error::MissingOption { key, .. }) if key == "nats-url"));
+    let url = ("nats-url", "nats://127.0.0.1:4222");
+    for (key, value) in [
+        ("nats-url", "http://h:1"),
+        ("nats-subject-prefix", "a..b"),
+        ("nats-subject-prefix", "logs.*"),
+        ("nats-stream", "A.B"),
+        ("nats-create-stream", "yes"),
+        ("nats-max-pending", "0"),
+        ("nats-max-pending", "1000001"),
+        ("nats-send-timeout", "0"),
+        ("nats-linger", "2h"),
+    ] {
+        let mut pairs = vec![url, (key, value)];
+        if key == "nats-url" {
+            pairs.remove(0);
+        }
+        match check(&pairs) {
+            Err(Error::InvalidOption {
+                driver,
+                key: k,
+                value: v,
+                ..
+            }) => {
+                assert_eq!(
+                    (driver.as_str(), k.as_str(), v.as_str()),
+                    (NAME, key, value)
+                )
+            }
+            other => panic!("{key}={value}: {other:?}"),
+        }
+    }
+    assert!(
+        matches!(check(&[url, ("nats-user", "u")]), Err(Error::MissingOption { key, .. }) if key == "nats-password")
+    );
+    assert!(matches!(
+        check(&[url, ("nats-nope", "1")]),
+        Err(Error::UnknownOption { .. })
+    ));
+    check(&[
+        ("nats-url", "nats://a:4222, tls://b:4222"),
+        ("nats-subject-prefix", "logs.prod"),
+    ])
+    .unwrap();
+}
