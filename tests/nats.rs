@@ -23,6 +23,7 @@ struct Server {
     child: Child,
     port: u16,
     dir: PathBuf,
+    args: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -33,34 +34,49 @@ fn free_port() -> u16 {
         .port()
 }
 
+fn scratch() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "logdriver-nats-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 impl Server {
     fn start(extra: &[&str]) -> Server {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "logdriver-nats-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(&dir)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server on PATH (tests/nats_e2e.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        Server::start_on(free_port(), scratch(), extra)
+    }
+
+    fn start_on(port: u16, dir: PathBuf, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = ["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        args.push(dir.display().to_string());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let child = spawn(&args, port);
+        Server {
+            child,
+            port,
+            dir,
+            args,
         }
-        Server { child, port, dir }
+    }
+
+    /// Kills the server (-9) and starts it again on the same port and store.
+    fn crash_and_restart(&mut self, down_for: Duration) {
+        self.kill();
+        std::thread::sleep(down_for);
+        self.child = spawn(&self.args, self.port);
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     fn url(&self) -> String {
@@ -68,10 +84,27 @@ impl Server {
     }
 }
 
+fn spawn(args: &[String], port: u16) -> Child {
+    let child = Command::new("nats-server")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server on PATH (tests/nats_e2e.sh installs it)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nats-server did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -372,4 +405,144 @@ fn options_are_checked_with_their_bounds() {
         ("nats-subject-prefix", "logs.prod"),
     ])
     .unwrap();
+}
+
+/// Sends `lines` numbered lines through a Copier, on a thread.
+fn pump(logger: Arc<dyn Logger>, lines: usize) -> std::thread::JoinHandle<logdriver::CopyStats> {
+    std::thread::spawn(move || {
+        let input: Vec<u8> = (0..lines)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        Copier::new(logger)
+            .source(Source::Stdout, Cursor::new(input))
+            .run()
+            .unwrap()
+            .wait()
+    })
+}
+
+/// Waits until `logger` has `n` lines acked, at most 60 s.
+fn wait_acked(logger: &dyn Logger, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while logger.stats().lines < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} lines acked",
+            logger.stats().lines
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The `Log-Seq`s of `messages`: each of 1..=n exactly once, whatever
+/// the order.
+fn assert_each_once(messages: &[async_nats::Message], n: usize) {
+    let mut seen = vec![0u32; n + 1];
+    for msg in messages {
+        let seq: usize = header(msg, "Log-Seq").parse().unwrap();
+        seen[seq] += 1;
+    }
+    let missing = (1..=n).filter(|&s| seen[s] == 0).count();
+    let twice = (1..=n).filter(|&s| seen[s] > 1).count();
+    assert_eq!((messages.len(), missing, twice), (n, 0, 0));
+}
+
+#[test]
+fn a_server_killed_and_restarted_on_its_store_loses_nothing_and_duplicates_nothing() {
+    let mut server = Server::start(&[]);
+    let logger = registry().create(NAME, &info(&server.url(), &[])).unwrap();
+    let copier = pump(Arc::clone(&logger), 200_000);
+    wait_acked(&*logger, 60_000);
+    server.crash_and_restart(Duration::from_millis(300));
+    let stats = copier.join().unwrap();
+    assert_eq!((stats.lines, stats.log_errors), (200_000, 0));
+    logger.close().unwrap();
+    let s = logger.stats();
+    assert_eq!((s.lines, s.dropped), (200_000, 0));
+    assert_each_once(&read_stream(&server.url(), "LOGS", None), 200_000);
+}
+
+#[test]
+fn a_cluster_that_loses_its_stream_leader_loses_nothing_and_duplicates_nothing() {
+    // Three servers, routed to each other.
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let routes: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let all_routes = routes
+        .iter()
+        .map(|p| format!("nats://127.0.0.1:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut servers: Vec<Server> = (0..3)
+        .map(|i| {
+            let name = format!("n{i}");
+            let cluster = format!("nats://127.0.0.1:{}", routes[i]);
+            Server::start_on(
+                ports[i],
+                scratch(),
+                &[
+                    "--server_name",
+                    &name,
+                    "--cluster_name",
+                    "logs",
+                    "--cluster",
+                    &cluster,
+                    "--routes",
+                    &all_routes,
+                ],
+            )
+        })
+        .collect();
+    let urls = servers
+        .iter()
+        .map(Server::url)
+        .collect::<Vec<_>>()
+        .join(",");
+    // The stream, with three replicas, once the cluster has a meta leader.
+    let leader = runtime().block_on(async {
+        let seeds: Vec<async_nats::ServerAddr> =
+            urls.split(',').map(|u| u.parse().unwrap()).collect();
+        let client = async_nats::connect(seeds.as_slice()).await.unwrap();
+        let js = jetstream::new(client);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let config = jetstream::stream::Config {
+                name: "LOGS".into(),
+                subjects: vec!["logs.>".into()],
+                num_replicas: 3,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            };
+            if let Ok(mut stream) = js.get_or_create_stream(config).await {
+                if let Some(leader) = stream
+                    .info()
+                    .await
+                    .ok()
+                    .and_then(|i| i.cluster.clone())
+                    .and_then(|c| c.leader)
+                {
+                    break leader;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the cluster never made the stream"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    // The new leader takes about 5 s to elect: wait for it, losing nothing.
+    let logger = registry()
+        .create(NAME, &info(&urls, &[("nats-send-timeout", "30s")]))
+        .unwrap();
+    let copier = pump(Arc::clone(&logger), 100_000);
+    wait_acked(&*logger, 30_000);
+    let at: usize = leader.trim_start_matches('n').parse().unwrap();
+    servers[at].kill();
+    let stats = copier.join().unwrap();
+    assert_eq!((stats.lines, stats.log_errors), (100_000, 0));
+    logger.close().unwrap();
+    let s = logger.stats();
+    assert_eq!((s.lines, s.dropped), (100_000, 0));
+    let survivor = servers[(at + 1) % 3].url();
+    assert_each_once(&read_stream(&survivor, "LOGS", None), 100_000);
 }

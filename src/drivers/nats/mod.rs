@@ -29,7 +29,7 @@
 //! | `nats-stream` | `LOGS` | the stream that captures those subjects |
 //! | `nats-create-stream` | `true` | create the stream (file storage, subjects `<prefix>.>`) if it does not exist; with `false` a missing stream is an error at creation |
 //! | `nats-max-pending` | `4096` | publishes in flight without an ack, 1 to 1,000,000; at the limit `log` waits |
-//! | `nats-send-timeout` | `5s` | the longest `log` waits for room or a server, up to 1 hour; then the line is dropped, counted, and `log` fails. After that, lines drop at once until a server is back |
+//! | `nats-send-timeout` | `5s` | the longest `log` waits for room or a server, up to 1 hour; then the line is dropped, counted, and `log` fails. If no server answered, lines then drop at once until one does. A cluster's stream leader election takes a few seconds (about 5 s here with 3 nodes): set it above that to lose nothing to one |
 //! | `nats-linger` | `5s` | the longest `close` waits for outstanding acks, up to 1 hour |
 //! | `nats-token`, `nats-user` + `nats-password`, `nats-creds` | none | authentication; a creds file is a path |
 //! | `nats-tls-ca` | none | a CA file to trust for `tls://` servers |
@@ -264,6 +264,9 @@ pub struct NatsLogger {
     id_prefix: String,
     seq: AtomicU64,
     permits: Arc<Semaphore>,
+    /// To tell "no server" (drop at once after a timeout) from "a server,
+    /// but no room yet" (every line waits its send timeout).
+    client: async_nats::Client,
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
     runtime: tokio::runtime::Handle,
     /// The runtime's thread; it ends once `close` drops the job sender
@@ -341,7 +344,7 @@ impl NatsLogger {
                     runtime.block_on(async move {
                         match connect(&config, &shared).await {
                             Ok(context) => {
-                                let _ = ready_tx.send(Ok(()));
+                                let _ = ready_tx.send(Ok(context.client()));
                                 publish_all(context, jobs_rx, &config, &shared).await;
                             }
                             Err(e) => {
@@ -355,15 +358,16 @@ impl NatsLogger {
                     source,
                 })?
         };
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
+        let client = match ready_rx.recv() {
+            Ok(Ok(client)) => client,
             Ok(Err(e)) => {
                 let _ = thread.join();
                 return Err(e);
             }
             Err(_) => return Err(Error::driver(NAME, "its runtime thread ended at start")),
-        }
+        };
         Ok(NatsLogger {
+            client,
             permits: Arc::new(Semaphore::new(config.max_pending)),
             payload_prefix: format!("{}: ", info.id()).into_bytes(),
             id_prefix: format!("{}-{start}-", info.full_id()),
@@ -474,7 +478,7 @@ async fn connect(config: &Config, shared: &Arc<Shared>) -> Result<jetstream::Con
     let urls = config.urls.as_slice();
     let client = match options(config, shared, false).await?.connect(urls).await {
         Ok(client) => {
-            let context = jetstream::new(client);
+            let context = context(client);
             ensure_stream(&context, config).await?;
             return Ok(context);
         }
@@ -499,8 +503,20 @@ async fn connect(config: &Config, shared: &Arc<Shared>) -> Result<jetstream::Con
     };
     let client = client
         .map_err(|e| Error::driver(NAME, format!("cannot connect to {:?}: {e}", config.urls)))?;
-    Ok(jetstream::new(client))
+    Ok(context(client))
 }
+
+/// The JetStream context, with acks given up after a second: an ack lost
+/// with a server or a stream leader is sent again soon, well within a
+/// send timeout, and the stream's duplicate window removes a second copy.
+fn context(client: async_nats::Client) -> jetstream::Context {
+    let mut context = jetstream::new(client);
+    context.set_timeout(ACK_TIMEOUT);
+    context
+}
+
+/// How long a publish waits for its ack before it is sent again.
+const ACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Gets the stream, or creates it with `nats-create-stream`.
 async fn ensure_stream(context: &jetstream::Context, config: &Config) -> Result<()> {
@@ -715,7 +731,9 @@ impl NatsLogger {
             .runtime
             .block_on(async move { tokio::time::timeout(timeout, permits.acquire_owned()).await });
         let Ok(Ok(permit)) = permit else {
-            shared.down.store(true, Ordering::Release);
+            let connected =
+                self.client.connection_state() == async_nats::connection::State::Connected;
+            shared.down.store(!connected, Ordering::Release);
             return Err(self.dropped(format!(
                 "nats-send-timeout ({timeout:?}) passed with {} publishes unacked; line dropped",
                 shared.max_pending
