@@ -546,3 +546,87 @@ fn a_cluster_that_loses_its_stream_leader_loses_nothing_and_duplicates_nothing()
     let survivor = servers[(at + 1) % 3].url();
     assert_each_once(&read_stream(&survivor, "LOGS", None), 100_000);
 }
+
+/// A CA and a certificate for `localhost` signed by it, made with openssl.
+fn certificates(dir: &std::path::Path) {
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl on PATH");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=logdriver-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
+}
+
+#[test]
+fn tls_with_a_ca_made_here_is_accepted_and_refused_without_it() {
+    let certs = scratch();
+    certificates(&certs);
+    let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
+    let server = Server::start(&[
+        "--tls",
+        "--tlscert",
+        cert.to_str().unwrap(),
+        "--tlskey",
+        key.to_str().unwrap(),
+    ]);
+    let url = format!("tls://localhost:{}", server.port);
+    let ca = certs.join("ca.pem");
+    let logger = NatsLogger::new(&info(&url, &[("nats-tls-ca", ca.to_str().unwrap())])).unwrap();
+    logger
+        .log(Message::new(Source::Stdout, "over tls"))
+        .unwrap();
+    logger.close().unwrap();
+    assert_eq!(logger.stats().lines, 1);
+
+    let err = NatsLogger::new(&info(&url, &[])).unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+    std::fs::remove_dir_all(&certs).unwrap();
+}

@@ -493,7 +493,8 @@ async fn connect(config: &Config, shared: &Arc<Shared>) -> Result<jetstream::Con
                 format!("the server refused the credentials: {e}"),
             ));
         }
-        Err(e) if e.kind() == Kind::Tls => {
+        // rustls reports a certificate it cannot trust as an I/O error.
+        Err(e) if e.kind() == Kind::Tls || e.to_string().contains("certificate") => {
             return Err(Error::driver(
                 NAME,
                 format!("TLS with the server failed: {e}"),
