@@ -15,5 +15,5 @@ if ! command -v nats-server >/dev/null; then
     apt-get install -y -qq nats-server >/dev/null
 fi
 say "$(nats-server --version)"
-cargo test --features nats --test nats
+cargo test --features nats --test nats --test plugin
 say "passed"

@@ -938,3 +938,84 @@ fn a_users_own_reading_driver_serves_docker_logs() {
         "{body}"
     );
 }
+
+/// `--driver nats`: a container's lines reach a JetStream stream through
+/// the plugin. Needs nats-server on PATH (tests/nats_e2e.sh runs this with
+/// `--features nats`).
+#[cfg(feature = "nats")]
+#[test]
+fn a_containers_lines_reach_a_nats_stream_through_the_plugin() {
+    use futures_util::StreamExt;
+    use std::process::{Command, Stdio};
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let store = std::env::temp_dir().join(format!("logdriver-plugin-nats-{}", std::process::id()));
+    let mut nats = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(&store)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server on PATH");
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let url = format!("nats://127.0.0.1:{port}");
+
+    let daemon = Daemon::with_driver("nats");
+    let (path, mut fifo) = daemon.fifo("n1");
+    let (status, answer) =
+        daemon.start_logging(&path, "n1", json!({"nats-url": url}), &["TENANT_ID=acme"]);
+    assert_eq!(status, 200, "{answer}");
+    fifo.write_all(&frames(&[
+        entry("stdout", "hello"),
+        entry("stderr", "oops"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        daemon
+            .post("/LogDriver.StopLogging", &json!({"File": path}))
+            .0,
+        200
+    );
+
+    let got: Vec<(String, String)> = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let js = async_nats::jetstream::new(async_nats::connect(url.as_str()).await.unwrap());
+            let stream = js.get_stream("LOGS").await.unwrap();
+            let consumer = stream
+                .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                    ack_policy: async_nats::jetstream::consumer::AckPolicy::None,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            let mut messages = consumer.messages().await.unwrap();
+            let mut got = Vec::new();
+            while got.len() < 2 {
+                let msg = messages.next().await.unwrap().unwrap();
+                got.push((
+                    msg.subject.to_string(),
+                    String::from_utf8(msg.payload.to_vec()).unwrap(),
+                ));
+            }
+            got
+        });
+    let _ = nats.kill();
+    let _ = nats.wait();
+    let _ = std::fs::remove_dir_all(&store);
+    assert_eq!(
+        got,
+        [
+            ("logs.acme.default".to_string(), "n1: hello".to_string()),
+            ("logs.acme.default".to_string(), "n1: oops".to_string()),
+        ]
+    );
+}
