@@ -135,15 +135,27 @@ fn read_stream(url: &str, stream: &str, token: Option<&str>) -> Vec<async_nats::
         }
         let client = options.connect(url).await.unwrap();
         let js = jetstream::new(client);
-        let mut stream = js.get_stream(stream).await.unwrap();
-        let count = stream.info().await.unwrap().state.messages as usize;
-        let consumer = stream
-            .create_consumer(consumer::pull::Config {
-                ack_policy: consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        // A cluster that just lost a node can take a while to answer:
+        // try again for up to 30 s.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (count, consumer) = loop {
+            let attempt = async {
+                let mut stream = js.get_stream(stream).await.ok()?;
+                let count = stream.info().await.ok()?.state.messages as usize;
+                let config = consumer::pull::Config {
+                    ack_policy: consumer::AckPolicy::None,
+                    ..Default::default()
+                };
+                Some((count, stream.create_consumer(config).await.ok()?))
+            };
+            match attempt.await {
+                Some(ready) => break ready,
+                None if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                None => panic!("the stream could not be read within 30 s"),
+            }
+        };
         let mut messages = consumer.messages().await.unwrap();
         let mut out = Vec::with_capacity(count);
         while out.len() < count {
@@ -629,4 +641,42 @@ fn tls_with_a_ca_made_here_is_accepted_and_refused_without_it() {
     let err = NatsLogger::new(&info(&url, &[])).unwrap_err();
     assert!(err.to_string().contains("TLS"), "{err}");
     std::fs::remove_dir_all(&certs).unwrap();
+}
+
+#[test]
+fn a_full_stream_refuses_lines_and_they_are_counted_and_reported() {
+    let server = Server::start(&[]);
+    // A stream that takes five messages, then refuses (discard: new).
+    runtime().block_on(async {
+        let js = jetstream::new(async_nats::connect(server.url().as_str()).await.unwrap());
+        js.create_stream(jetstream::stream::Config {
+            name: "LOGS".into(),
+            subjects: vec!["logs.>".into()],
+            max_messages: 5,
+            discard: jetstream::stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    });
+    let logger = NatsLogger::new(&info(&server.url(), &[("nats-max-pending", "1")])).unwrap();
+    let mut errors = Vec::new();
+    for i in 0..10 {
+        if let Err(e) = logger.log(Message::new(Source::Stdout, format!("line {i}"))) {
+            errors.push(e.to_string());
+        }
+    }
+    let closed = logger.close();
+    let stats = logger.stats();
+    assert_eq!((stats.lines, stats.dropped), (5, 5));
+    // Each refusal is reported by the next log, or by close's count.
+    assert!(!errors.is_empty(), "no log reported a refusal");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("the stream refused a line")),
+        "{errors:?}"
+    );
+    assert!(closed.is_ok() || matches!(closed, Err(Error::FlushTimeout { .. })));
+    assert_eq!(read_stream(&server.url(), "LOGS", None).len(), 5);
 }

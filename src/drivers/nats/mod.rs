@@ -670,7 +670,9 @@ impl Logger for NatsLogger {
         if shared.closed.load(Ordering::Acquire) {
             return Err(Error::closed(NAME));
         }
-        if let Some(refused) = shared.refused.lock().take() {
+        // Taken first: the lock must not be held while `send` waits.
+        let refused = shared.refused.lock().take();
+        if let Some(refused) = refused {
             // Reported once; this line still goes.
             let _ = self.send(msg);
             return Err(Error::driver(NAME, refused));
