@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
@@ -13,6 +13,7 @@ use super::{AppendError, Encode, LogFile, Rotation};
 use crate::error::{Error, Result};
 use crate::logger::LoggerStats;
 use crate::message::Message;
+use crate::read::LogStream;
 
 /// A file driver's writing side.
 pub(crate) struct FileDriver {
@@ -125,4 +126,15 @@ fn live() -> &'static Mutex<HashMap<PathBuf, Weak<LogFile>>> {
 /// The live file at `path`, if a driver of this process is writing it.
 pub(crate) fn live_file(path: &Path) -> Option<Arc<LogFile>> {
     live().lock().get(path).and_then(Weak::upgrade)
+}
+
+/// A [`LogStream`] over a file driver's reader, made by `open` with the
+/// flag that stopping the stream sets: a follower ends within 100 ms.
+pub(crate) fn stoppable<R>(open: impl FnOnce(Arc<AtomicBool>) -> Result<R>) -> Result<LogStream>
+where
+    R: Iterator<Item = Result<Message>> + Send + 'static,
+{
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = open(Arc::clone(&stop))?;
+    Ok(LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
 }

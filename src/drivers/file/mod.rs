@@ -6,6 +6,7 @@
 mod compress;
 pub(crate) mod driver;
 pub(crate) mod follow;
+pub(crate) mod options;
 pub(crate) mod read;
 
 use std::ffi::OsString;

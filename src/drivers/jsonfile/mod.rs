@@ -79,12 +79,10 @@ mod read;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use crate::drivers::file::driver::{live_file, FileDriver};
 pub use crate::drivers::file::read::MAX_ENTRY_BYTES;
-use crate::drivers::file::{Naming, Rotation};
+use crate::drivers::file::{options, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
@@ -92,7 +90,6 @@ use crate::logger::LoggerStats;
 use crate::message::Message;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
-use crate::units::parse_size_at_most;
 pub use read::JsonFileReader;
 
 /// The name this driver is registered under.
@@ -103,11 +100,11 @@ pub const MAX_SIZE_OPT: &str = "max-size";
 pub const MAX_FILE_OPT: &str = "max-file";
 
 /// The largest `max-size`: 1 TiB (2^40 bytes).
-pub const MAX_SIZE_LIMIT: u64 = 1 << 40;
+pub const MAX_SIZE_LIMIT: u64 = options::MAX_SIZE_LIMIT;
 
 /// The most files `max-file` may keep: 100. Each rotation renames every
 /// kept file under the write lock, so the count is bounded.
-pub const MAX_FILE_LIMIT: usize = 100;
+pub const MAX_FILE_LIMIT: usize = options::MAX_FILE_LIMIT;
 /// The option that turns on gzip for rotated files.
 pub const COMPRESS_OPT: &str = "compress";
 
@@ -135,34 +132,9 @@ impl Config {
         crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let invalid =
             |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
-        let max_size = match opts.get(MAX_SIZE_OPT) {
-            None => None,
-            Some(v) => match parse_size_at_most(v, 1000, MAX_SIZE_LIMIT) {
-                Ok(n) if n > 0 => Some(n),
-                Ok(_) => {
-                    return Err(invalid(
-                        MAX_SIZE_OPT,
-                        v,
-                        "must be a positive size such as 10m",
-                    ))
-                }
-                Err(reason) => return Err(invalid(MAX_SIZE_OPT, v, &reason)),
-            },
-        };
-        let max_file = match opts.get(MAX_FILE_OPT) {
-            None => 1,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_FILE_LIMIT).contains(n))
-                .ok_or_else(|| invalid(MAX_FILE_OPT, v, "must be a whole number from 1 to 100"))?,
-        };
-        let compress = match opts.get(COMPRESS_OPT).map(String::as_str) {
-            None => false,
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
-            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
-            Some(v) => return Err(invalid(COMPRESS_OPT, v, "must be true or false")),
-        };
+        let max_size = options::max_size(NAME, opts)?;
+        let max_file = options::max_file(NAME, opts)?.unwrap_or(1);
+        let compress = options::compress(NAME, opts)?.unwrap_or(false);
         if compress && (max_file < 2 || max_size.is_none()) {
             return Err(invalid(
                 COMPRESS_OPT,
@@ -356,8 +328,8 @@ impl Logger for JsonFileLogger {
 /// follower within 100 ms.
 impl crate::read::LogReader for JsonFileLogger {
     fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let reader = JsonFileLogger::read_logs(self, config)?.cancel_on(Arc::clone(&stop));
-        Ok(crate::read::LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
+        crate::drivers::file::driver::stoppable(|stop| {
+            Ok(JsonFileLogger::read_logs(self, config)?.cancel_on(stop))
+        })
     }
 }

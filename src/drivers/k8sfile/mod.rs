@@ -102,18 +102,15 @@ mod read;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use crate::drivers::file::driver::{live_file, FileDriver};
-use crate::drivers::file::{Naming, Rotation};
+use crate::drivers::file::{options, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
-use crate::units::parse_size_at_most;
 pub use read::K8sFileReader;
 
 /// The name this driver is registered under, podman's for the same format.
@@ -136,36 +133,9 @@ impl Config {
         crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let invalid =
             |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
-        let max_size = match opts.get("max-size") {
-            None => None,
-            Some(v) => {
-                match parse_size_at_most(v, 1000, crate::drivers::jsonfile::MAX_SIZE_LIMIT) {
-                    Ok(n) if n > 0 => Some(n),
-                    Ok(_) => {
-                        return Err(invalid(
-                            "max-size",
-                            v,
-                            "must be a positive size such as 10m",
-                        ))
-                    }
-                    Err(reason) => return Err(invalid("max-size", v, &reason)),
-                }
-            }
-        };
-        let max_file = match opts.get("max-file") {
-            None => DEFAULT_MAX_FILE,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=crate::drivers::jsonfile::MAX_FILE_LIMIT).contains(n))
-                .ok_or_else(|| invalid("max-file", v, "must be a whole number from 1 to 100"))?,
-        };
-        let compress = match opts.get("compress").map(String::as_str) {
-            None => false,
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
-            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
-            Some(v) => return Err(invalid("compress", v, "must be true or false")),
-        };
+        let max_size = options::max_size(NAME, opts)?;
+        let max_file = options::max_file(NAME, opts)?.unwrap_or(DEFAULT_MAX_FILE);
+        let compress = options::compress(NAME, opts)?.unwrap_or(false);
         if compress && max_size.is_none() {
             return Err(invalid("compress", &opts["compress"], "needs max-size"));
         }
@@ -367,8 +337,8 @@ impl Logger for K8sFileLogger {
 /// follower within 100 ms.
 impl crate::read::LogReader for K8sFileLogger {
     fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let reader = K8sFileLogger::read_logs(self, config)?.cancel_on(Arc::clone(&stop));
-        Ok(crate::read::LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
+        crate::drivers::file::driver::stoppable(|stop| {
+            Ok(K8sFileLogger::read_logs(self, config)?.cancel_on(stop))
+        })
     }
 }

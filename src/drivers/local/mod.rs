@@ -87,12 +87,12 @@ mod proto;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::drivers::file::driver::{live_file, FileDriver};
 use crate::drivers::file::read::{Decode, FileReader, Framing, MAX_RECORD_BYTES};
-use crate::drivers::file::{Encode, LogFile, Naming, Rotation};
+use crate::drivers::file::{options, Encode, LogFile, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
@@ -100,7 +100,6 @@ use crate::message::{Message, PartialGroups, PartialMeta};
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
 use crate::time::YearOutOfRange;
-use crate::units::parse_size_at_most;
 
 /// The name this driver is registered under.
 pub const NAME: &str = "local";
@@ -132,36 +131,9 @@ impl Config {
         crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
         let invalid =
             |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
-        let max_size = match opts.get("max-size") {
-            None => DEFAULT_MAX_SIZE,
-            Some(v) => {
-                match parse_size_at_most(v, 1000, crate::drivers::jsonfile::MAX_SIZE_LIMIT) {
-                    Ok(n) if n > 0 => n,
-                    Ok(_) => {
-                        return Err(invalid(
-                            "max-size",
-                            v,
-                            "must be a positive size such as 10m",
-                        ))
-                    }
-                    Err(reason) => return Err(invalid("max-size", v, &reason)),
-                }
-            }
-        };
-        let max_file = match opts.get("max-file") {
-            None => DEFAULT_MAX_FILE,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=crate::drivers::jsonfile::MAX_FILE_LIMIT).contains(n))
-                .ok_or_else(|| invalid("max-file", v, "must be a whole number from 1 to 100"))?,
-        };
-        let compress = match opts.get("compress").map(String::as_str) {
-            None => true,
-            Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
-            Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
-            Some(v) => return Err(invalid("compress", v, "must be true or false")),
-        };
+        let max_size = options::max_size(NAME, opts)?.unwrap_or(DEFAULT_MAX_SIZE);
+        let max_file = options::max_file(NAME, opts)?.unwrap_or(DEFAULT_MAX_FILE);
+        let compress = options::compress(NAME, opts)?.unwrap_or(true);
         if compress && max_file == 1 {
             let value = opts
                 .get("compress")
@@ -463,8 +435,8 @@ impl Logger for LocalLogger {
 /// follower within 100 ms.
 impl crate::read::LogReader for LocalLogger {
     fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let reader = LocalLogger::read_logs(self, config)?.cancel_on(Arc::clone(&stop));
-        Ok(crate::read::LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
+        crate::drivers::file::driver::stoppable(|stop| {
+            Ok(LocalLogger::read_logs(self, config)?.cancel_on(stop))
+        })
     }
 }
