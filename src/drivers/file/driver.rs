@@ -138,3 +138,77 @@ where
     let reader = open(Arc::clone(&stop))?;
     Ok(LogStream::new(reader).on_stop(move || stop.store(true, Ordering::SeqCst)))
 }
+
+/// The `Logger` and `LogReader` impls that every file driver shares: the
+/// type has a `file: FileDriver` field and an inherent `read_logs` whose
+/// reader has `cancel_on`.
+macro_rules! file_logger {
+    ($ty:ident, $name:expr) => {
+        impl $crate::logger::Logger for $ty {
+            /// Encodes `msg` and appends it to the file in one `write`.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Driver`](crate::Error::Driver) when the time cannot
+            /// be written in the driver's format, or when the write or a
+            /// rotation fails; [`Error::Closed`](crate::Error::Closed) after
+            /// `close`.
+            fn log(&self, msg: $crate::message::Message) -> $crate::error::Result<()> {
+                self.file.log(msg)
+            }
+
+            /// Encodes the batch and appends it in one `write` (one per file
+            /// when it rotates), with the same entries and rotations as
+            /// `log` one by one.
+            fn log_batch(
+                &self,
+                batch: &mut std::collections::VecDeque<$crate::message::Message>,
+                failed: &mut dyn FnMut($crate::error::Error),
+            ) {
+                self.file.log_batch(batch, failed)
+            }
+
+            /// Entries written, their lines' bytes, and entries that failed.
+            fn stats(&self) -> $crate::logger::LoggerStats {
+                self.file.stats()
+            }
+
+            /// The driver's own reader: see its `read_logs`.
+            fn reader(&self) -> Option<&dyn $crate::read::LogReader> {
+                Some(self)
+            }
+
+            /// `true`: a batch costs one lock and one `write`, where each
+            /// `log` costs one of each.
+            fn prefers_batches(&self) -> bool {
+                true
+            }
+
+            fn name(&self) -> &str {
+                $name
+            }
+
+            /// Stops writing and waits for running compressions, so that the
+            /// files are final when it returns. A second call returns
+            /// `Ok(())`.
+            fn close(&self) -> $crate::error::Result<()> {
+                self.file.log.close();
+                Ok(())
+            }
+        }
+
+        /// Reads through the driver's `read_logs`; stopping the stream ends
+        /// a follower within 100 ms.
+        impl $crate::read::LogReader for $ty {
+            fn read_logs(
+                &self,
+                config: &$crate::read::ReadConfig,
+            ) -> $crate::error::Result<$crate::read::LogStream> {
+                $crate::drivers::file::driver::stoppable(|stop| {
+                    Ok($ty::read_logs(self, config)?.cancel_on(stop))
+                })
+            }
+        }
+    };
+}
+pub(crate) use file_logger;

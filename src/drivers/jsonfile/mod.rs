@@ -70,13 +70,13 @@
 //! # Reading
 //!
 //! [`JsonFileLogger::read_logs`] and [`read_logs`] return a [`JsonFileReader`],
-//! an iterator of [`Message`]s with Docker's `tail`,
+//! an iterator of [`Message`](crate::Message)s with Docker's `tail`,
 //! `since`, `until` and `follow` semantics; see [`ReadConfig`].
 
 mod encode;
 mod read;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -85,9 +85,6 @@ pub use crate::drivers::file::read::MAX_ENTRY_BYTES;
 use crate::drivers::file::{options, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
-use crate::logger::Logger;
-use crate::logger::LoggerStats;
-use crate::message::Message;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
 pub use read::JsonFileReader;
@@ -278,58 +275,4 @@ pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<JsonFile
     }
 }
 
-impl Logger for JsonFileLogger {
-    /// Encodes `msg` and appends it to the file in one `write`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Driver`] when the time is outside years 0 to 9999, or when
-    /// the write or a rotation fails; [`Error::Closed`] after `close`.
-    fn log(&self, msg: Message) -> Result<()> {
-        self.file.log(msg)
-    }
-
-    /// Encodes the batch and appends it in one `write` (one per file when
-    /// it rotates), with the same entries and rotations as `log` one by
-    /// one.
-    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
-        self.file.log_batch(batch, failed)
-    }
-
-    /// Entries written, their lines' bytes, and entries that failed.
-    fn stats(&self) -> LoggerStats {
-        self.file.stats()
-    }
-
-    /// The json-file reader: see [`JsonFileLogger::read_logs`].
-    fn reader(&self) -> Option<&dyn crate::read::LogReader> {
-        Some(self)
-    }
-
-    /// `true`: a batch costs one lock and one `write`, where each `log`
-    /// costs one of each.
-    fn prefers_batches(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    /// Stops writing and waits for running compressions, so that the files
-    /// are final when it returns. A second call returns `Ok(())`.
-    fn close(&self) -> Result<()> {
-        self.file.log.close();
-        Ok(())
-    }
-}
-
-/// Reads through [`JsonFileLogger::read_logs`]; stopping the stream ends a
-/// follower within 100 ms.
-impl crate::read::LogReader for JsonFileLogger {
-    fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
-        crate::drivers::file::driver::stoppable(|stop| {
-            Ok(JsonFileLogger::read_logs(self, config)?.cancel_on(stop))
-        })
-    }
-}
+crate::drivers::file::driver::file_logger!(JsonFileLogger, NAME);

@@ -99,7 +99,7 @@
 mod encode;
 mod read;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -107,8 +107,6 @@ use crate::drivers::file::driver::{live_file, FileDriver};
 use crate::drivers::file::{options, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
-use crate::logger::{Logger, LoggerStats};
-use crate::message::Message;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
 pub use read::K8sFileReader;
@@ -291,54 +289,4 @@ pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<K8sFileR
     }
 }
 
-impl Logger for K8sFileLogger {
-    /// Encodes `msg` and appends it to the file in one `write`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Driver`] when the time is outside years 0 to 9999, or when
-    /// the write or a rotation fails; [`Error::Closed`] after `close`.
-    fn log(&self, msg: Message) -> Result<()> {
-        self.file.log(msg)
-    }
-
-    /// Encodes the batch and appends it in one `write` (one per file when
-    /// it rotates).
-    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
-        self.file.log_batch(batch, failed)
-    }
-
-    fn stats(&self) -> LoggerStats {
-        self.file.stats()
-    }
-
-    /// The CRI reader: see [`K8sFileLogger::read_logs`].
-    fn reader(&self) -> Option<&dyn crate::read::LogReader> {
-        Some(self)
-    }
-
-    fn prefers_batches(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    /// Stops writing and waits for running compressions. A second call
-    /// returns `Ok(())`.
-    fn close(&self) -> Result<()> {
-        self.file.log.close();
-        Ok(())
-    }
-}
-
-/// Reads through [`K8sFileLogger::read_logs`]; stopping the stream ends a
-/// follower within 100 ms.
-impl crate::read::LogReader for K8sFileLogger {
-    fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
-        crate::drivers::file::driver::stoppable(|stop| {
-            Ok(K8sFileLogger::read_logs(self, config)?.cancel_on(stop))
-        })
-    }
-}
+crate::drivers::file::driver::file_logger!(K8sFileLogger, NAME);

@@ -84,7 +84,7 @@
 
 mod proto;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -95,7 +95,6 @@ use crate::drivers::file::read::{Decode, FileReader, Framing, MAX_RECORD_BYTES};
 use crate::drivers::file::{options, Encode, LogFile, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
-use crate::logger::{Logger, LoggerStats};
 use crate::message::{Message, PartialGroups, PartialMeta};
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
@@ -388,55 +387,4 @@ pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LocalRea
     }
 }
 
-impl Logger for LocalLogger {
-    /// Encodes `msg` and appends it to the file in one `write`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Driver`] when the time does not fit Go's `UnixNano` (years
-    /// 1678 to 2262), or when the write or a rotation fails;
-    /// [`Error::Closed`] after `close`.
-    fn log(&self, msg: Message) -> Result<()> {
-        self.file.log(msg)
-    }
-
-    /// Encodes the batch and appends it in one `write` (one per file when
-    /// it rotates).
-    fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
-        self.file.log_batch(batch, failed)
-    }
-
-    fn stats(&self) -> LoggerStats {
-        self.file.stats()
-    }
-
-    /// The local reader: see [`LocalLogger::read_logs`].
-    fn reader(&self) -> Option<&dyn crate::read::LogReader> {
-        Some(self)
-    }
-
-    fn prefers_batches(&self) -> bool {
-        true
-    }
-
-    fn name(&self) -> &str {
-        NAME
-    }
-
-    /// Stops writing and waits for running compressions. A second call
-    /// returns `Ok(())`.
-    fn close(&self) -> Result<()> {
-        self.file.log.close();
-        Ok(())
-    }
-}
-
-/// Reads through [`LocalLogger::read_logs`]; stopping the stream ends a
-/// follower within 100 ms.
-impl crate::read::LogReader for LocalLogger {
-    fn read_logs(&self, config: &ReadConfig) -> Result<crate::read::LogStream> {
-        crate::drivers::file::driver::stoppable(|stop| {
-            Ok(LocalLogger::read_logs(self, config)?.cancel_on(stop))
-        })
-    }
-}
+crate::drivers::file::driver::file_logger!(LocalLogger, NAME);
