@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 
 use super::{AppendError, Encode, LogFile, Rotation};
 use crate::error::{Error, Result};
+use crate::info::Info;
 use crate::logger::LoggerStats;
 use crate::message::Message;
 use crate::read::LogStream;
@@ -26,13 +27,16 @@ pub(crate) struct FileDriver {
 }
 
 impl FileDriver {
-    /// Opens (or creates) `path` for appending, and lists it as live.
+    /// Opens (or creates) `info.log_path` for appending, and lists it as live.
     pub(crate) fn open(
         name: &'static str,
-        path: PathBuf,
+        info: &Info,
         rotation: Rotation,
         encoder: Box<dyn Encode>,
     ) -> Result<FileDriver> {
+        let path = info.log_path.clone().ok_or_else(|| Error::MissingLogPath {
+            driver: name.to_owned(),
+        })?;
         let log = LogFile::open(path.clone(), rotation, encoder).map_err(|source| Error::Io {
             path: path.clone(),
             source,

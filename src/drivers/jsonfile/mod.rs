@@ -204,9 +204,6 @@ impl JsonFileLogger {
     /// [`Error::Io`] when the file cannot be opened.
     pub fn new(info: &Info) -> Result<JsonFileLogger> {
         let config = Config::parse(&info.config)?;
-        let path = info.log_path.clone().ok_or_else(|| Error::MissingLogPath {
-            driver: NAME.to_owned(),
-        })?;
         let mut attrs = info.extra_attributes(NAME)?;
         if info.config.contains_key(crate::info::TAG_OPT) {
             attrs.insert(crate::info::TAG_OPT.to_owned(), info.tag(NAME)?);
@@ -220,7 +217,7 @@ impl JsonFileLogger {
         };
         let encoder = Box::new(encode::JsonEncoder::new(attrs));
         Ok(JsonFileLogger {
-            file: FileDriver::open(NAME, path, rotation, encoder)?,
+            file: FileDriver::open(NAME, info, rotation, encoder)?,
         })
     }
 

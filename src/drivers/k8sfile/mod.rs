@@ -197,9 +197,6 @@ impl K8sFileLogger {
     /// [`Error::Io`] when the file cannot be opened.
     pub fn new(info: &Info) -> Result<K8sFileLogger> {
         let config = Config::parse(&info.config)?;
-        let path = info.log_path.clone().ok_or_else(|| Error::MissingLogPath {
-            driver: NAME.to_owned(),
-        })?;
         let rotation = Rotation {
             max_size: config.max_size,
             max_file: config.max_file,
@@ -208,7 +205,7 @@ impl K8sFileLogger {
         };
         let encoder = Box::new(encode::CriEncoder::default());
         Ok(K8sFileLogger {
-            file: FileDriver::open(NAME, path, rotation, encoder)?,
+            file: FileDriver::open(NAME, info, rotation, encoder)?,
         })
     }
 

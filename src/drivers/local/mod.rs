@@ -316,9 +316,6 @@ impl LocalLogger {
     /// file cannot be opened.
     pub fn new(info: &Info) -> Result<LocalLogger> {
         let config = Config::parse(&info.config)?;
-        let path = info.log_path.clone().ok_or_else(|| Error::MissingLogPath {
-            driver: NAME.to_owned(),
-        })?;
         let mut attrs: Vec<(String, String)> = info.extra_attributes(NAME)?.into_iter().collect();
         attrs.sort();
         let rotation = Rotation {
@@ -328,7 +325,7 @@ impl LocalLogger {
             naming: Naming::Numbered,
         };
         Ok(LocalLogger {
-            file: FileDriver::open(NAME, path, rotation, Box::new(LocalEncoder::new(attrs)))?,
+            file: FileDriver::open(NAME, info, rotation, Box::new(LocalEncoder::new(attrs)))?,
         })
     }
 
