@@ -4,35 +4,17 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::TempDir;
 use logdriver::drivers::jsonfile::{self, JsonFileLogger, ReadConfig, NAME};
 use logdriver::{registry, Error, Info, Logger, Message, PartialMeta, Source};
 
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("logdriver-jsonfile-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.0.join("container-json.log")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for a test.
+fn temp_dir() -> TempDir {
+    TempDir::new("jsonfile", "container-json.log")
 }
 
 fn info(path: &Path, opts: &[(&str, &str)]) -> Info {
@@ -75,7 +57,7 @@ fn contents(path: &Path) -> String {
 
 #[test]
 fn golden_lines() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
     let t = at(1_504_227_661, 1); // 2017-09-01T01:01:01.000000001Z
     logger.log(msg(b"line1", Source::Stdout, t)).unwrap();
@@ -116,7 +98,7 @@ fn golden_lines() {
 
 #[test]
 fn golden_attrs_and_tag() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut info = info(
         &dir.log(),
         &[
@@ -156,7 +138,7 @@ fn golden_attrs_and_tag() {
 
 #[test]
 fn an_independent_parser_reads_every_line_back() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
     let times = [
         (at(0, 0), "1970-01-01T00:00:00Z"),
@@ -246,7 +228,7 @@ fn rotated(path: &Path, suffix: &str) -> PathBuf {
 
 #[test]
 fn rotation_16_16_4() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger =
         JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "3")])).unwrap();
     let lines = write_36(&logger);
@@ -265,7 +247,7 @@ fn rotation_16_16_4() {
 
 #[test]
 fn compressed_rotation_16_16_4_with_last_time() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(
         &dir.log(),
         &[("max-size", "1k"), ("max-file", "3"), ("compress", "true")],
@@ -293,7 +275,7 @@ fn compressed_rotation_16_16_4_with_last_time() {
 
 #[test]
 fn max_file_1_drops_the_full_file() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k")])).unwrap();
     let lines = write_36(&logger);
     logger.close().unwrap();
@@ -310,7 +292,7 @@ fn read_all(reader: jsonfile::JsonFileReader) -> Vec<String> {
 #[test]
 fn tail_since_and_until_across_rotated_files() {
     for compress in ["false", "true"] {
-        let dir = TempDir::new();
+        let dir = temp_dir();
         let logger = JsonFileLogger::new(&info(
             &dir.log(),
             &[
@@ -393,7 +375,7 @@ fn tail_since_and_until_across_rotated_files() {
 
 #[test]
 fn follow_across_rotations_until_close() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger =
         JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "5")])).unwrap();
     logger
@@ -426,7 +408,7 @@ fn follow_across_rotations_until_close() {
 
 #[test]
 fn partial_chunks_come_back_as_partials() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
     let t = at(5, 0);
     logger.log(chunk(b"aa", 1, false, t)).unwrap();
@@ -464,7 +446,7 @@ fn partial_chunks_come_back_as_partials() {
 
 #[test]
 fn a_corrupt_entry_is_reported_and_skipped() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     fs::write(
         dir.log(),
         concat!(
@@ -562,7 +544,7 @@ fn every_validation_error_names_driver_key_and_value() {
 
 #[test]
 fn created_by_name_and_a_missing_path_is_a_clear_error() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = registry()
         .create(NAME, &info(&dir.log(), &[("mode", "non-blocking")]))
         .unwrap();
@@ -586,7 +568,7 @@ fn created_by_name_and_a_missing_path_is_a_clear_error() {
 
 #[test]
 fn read_logs_by_path_follows_a_live_logger() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger =
         JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "4")])).unwrap();
     let follow = ReadConfig {
@@ -639,7 +621,7 @@ fn files_of(dir: &TempDir) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn batches_write_the_same_files_as_single_lines() {
     let opts = [("max-size", "2k"), ("max-file", "4")];
-    let (one_by_one, batched) = (TempDir::new(), TempDir::new());
+    let (one_by_one, batched) = (temp_dir(), temp_dir());
 
     let logger = JsonFileLogger::new(&info(&one_by_one.log(), &opts)).unwrap();
     let mut errors = Vec::new();
@@ -674,7 +656,7 @@ fn batches_write_the_same_files_as_single_lines() {
 
 #[test]
 fn a_batch_after_close_fails_line_by_line() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
     logger.close().unwrap();
     let mut batch: std::collections::VecDeque<Message> = assorted().into_iter().take(3).collect();
@@ -687,7 +669,7 @@ fn a_batch_after_close_fails_line_by_line() {
 
 #[test]
 fn a_copier_writes_both_streams_through_rotations_and_they_read_back() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "100k"), ("max-file", "50")];
     let logger = std::sync::Arc::new(JsonFileLogger::new(&info(&dir.log(), &opts)).unwrap());
     let text = |tag: &str| -> Vec<u8> {
@@ -734,7 +716,7 @@ fn logs_in(path: &Path) -> Vec<String> {
 
 #[test]
 fn rotation_waits_for_the_end_of_a_line_in_progress() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger =
         JsonFileLogger::new(&info(&dir.log(), &[("max-size", "300"), ("max-file", "3")])).unwrap();
     let t = at(1, 0);
@@ -756,7 +738,7 @@ fn rotation_waits_for_the_end_of_a_line_in_progress() {
 
 #[test]
 fn a_stream_stuck_in_a_line_delays_rotation_by_at_most_max_size() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger =
         JsonFileLogger::new(&info(&dir.log(), &[("max-size", "300"), ("max-file", "3")])).unwrap();
     let t = at(1, 0);
@@ -776,7 +758,7 @@ fn a_stream_stuck_in_a_line_delays_rotation_by_at_most_max_size() {
 
 #[test]
 fn follow_with_until_ends_once_until_has_passed() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = JsonFileLogger::new(&info(&dir.log(), &[])).unwrap();
     logger.log(msg(b"old", Source::Stdout, at(1, 0))).unwrap();
     let reader = logger

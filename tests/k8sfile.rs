@@ -4,46 +4,19 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::TempDir;
 use logdriver::drivers::k8sfile::{self, K8sFileLogger, ReadConfig, NAME};
 use logdriver::{registry, Copier, Error, Info, Logger, Message, Source};
 
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("logdriver-k8s-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.0.join("0.log")
-    }
-
-    /// The directory's file names, sorted.
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for a test.
+fn temp_dir() -> TempDir {
+    TempDir::new("k8s", "0.log")
 }
 
 fn info(path: &Path, opts: &[(&str, &str)]) -> Info {
@@ -118,7 +91,7 @@ fn copy(logger: Arc<dyn Logger>, out: &'static [u8], err: &'static [u8]) {
 
 #[test]
 fn records_are_containerds_with_fixed_width_times() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = K8sFileLogger::new(&info(&dir.log(), &[])).unwrap();
     let t = at(1_764_500_401, 120_000_000); // 2025-11-30T11:00:01.12Z
     logger
@@ -150,7 +123,7 @@ fn records_are_containerds_with_fixed_width_times() {
 
 #[test]
 fn long_lines_are_p_groups_carried_across_reads_and_read_back_byte_for_byte() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = registry().create(NAME, &info(&dir.log(), &[])).unwrap();
     let (out, err): (&'static [u8], &'static [u8]) =
         (output("out", 3000).leak(), output("err", 3000).leak());
@@ -199,7 +172,7 @@ fn long_lines_are_p_groups_carried_across_reads_and_read_back_byte_for_byte() {
 
 #[test]
 fn rotation_uses_the_kubelets_names_and_keeps_max_file_minus_one() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "20k"), ("max-file", "4")];
     let logger = K8sFileLogger::new(&info(&dir.log(), &opts)).unwrap();
     for i in 0..3000 {
@@ -246,7 +219,7 @@ fn gunzip(path: &Path) -> Vec<u8> {
 
 #[test]
 fn compress_gzips_every_rotated_file_but_the_newest() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "10k"), ("max-file", "5"), ("compress", "true")];
     let logger = K8sFileLogger::new(&info(&dir.log(), &opts)).unwrap();
     for i in 0..2000 {
@@ -283,7 +256,7 @@ fn compress_gzips_every_rotated_file_but_the_newest() {
 
 #[test]
 fn rotation_never_falls_between_the_chunks_of_a_line() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "200k"), ("max-file", "100")];
     let logger = registry().create(NAME, &info(&dir.log(), &opts)).unwrap();
     // No stream is left in a line at its end: a stream stopped in a line
@@ -327,7 +300,7 @@ fn rotation_never_falls_between_the_chunks_of_a_line() {
 
 #[test]
 fn reopen_after_a_kubelet_rename_loses_nothing_and_a_follower_goes_on() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = Arc::new(K8sFileLogger::new(&info(&dir.log(), &[])).unwrap());
     logger.log(Message::new(Source::Stdout, "one")).unwrap();
     let follow = ReadConfig {
@@ -365,7 +338,7 @@ fn reopen_after_a_kubelet_rename_loses_nothing_and_a_follower_goes_on() {
 
 #[test]
 fn follow_goes_on_across_the_drivers_own_rotations() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [
         ("max-size", "1k"),
         ("max-file", "100"),
@@ -394,7 +367,7 @@ fn follow_goes_on_across_the_drivers_own_rotations() {
 
 #[test]
 fn tail_since_and_until_count_records() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger =
         K8sFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "50")])).unwrap();
     for i in 0..100u32 {
@@ -438,7 +411,7 @@ fn tail_since_and_until_count_records() {
 
 #[test]
 fn containerd_and_conmon_files_read_back_as_whole_lines() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let path = dir.log();
     // containerd: trimmed times, a P group, a final P; then conmon: local
     // time with an offset, a line cut per read into P records of 8 KiB.

@@ -4,45 +4,19 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::TempDir;
 use logdriver::drivers::local::{self, LocalLogger, ReadConfig, NAME};
 use logdriver::{registry, Copier, Error, Info, Logger, Message, PartialMeta, Source};
 
-/// A fresh directory, removed when dropped.
-struct TempDir(PathBuf);
+mod common;
 
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("logdriver-local-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn log(&self) -> PathBuf {
-        self.0.join("container.log")
-    }
-
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for a test.
+fn temp_dir() -> TempDir {
+    TempDir::new("local", "container.log")
 }
 
 fn info(path: &Path, opts: &[(&str, &str)]) -> Info {
@@ -65,7 +39,7 @@ fn lines(reader: local::LocalReader) -> Vec<String> {
 
 #[test]
 fn records_are_dockers_bytes() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let info = info(&dir.log(), &[("env", "TENANT_ID")]).with_env("TENANT_ID", "acme");
     let logger = LocalLogger::new(&info).unwrap();
     let t = at(1, 5); // time_nano 1,000,000,005
@@ -110,7 +84,7 @@ fn records_are_dockers_bytes() {
 
 #[test]
 fn defaults_rotate_at_20_mib_and_compress() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = LocalLogger::new(&info(&dir.log(), &[])).unwrap();
     let line = vec![b'x'; 100_000];
     for _ in 0..209 {
@@ -214,7 +188,7 @@ fn streams(reader: local::LocalReader) -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn a_copier_writes_through_rotation_and_gzip_and_it_reads_back_byte_for_byte() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "100k"), ("max-file", "100")];
     let logger = registry().create(NAME, &info(&dir.log(), &opts)).unwrap();
     let (out, err) = (output("out", 2000), output("err", 2000));
@@ -235,7 +209,7 @@ fn a_copier_writes_through_rotation_and_gzip_and_it_reads_back_byte_for_byte() {
 
 #[test]
 fn partial_metadata_is_kept() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = LocalLogger::new(&info(&dir.log(), &[])).unwrap();
     let chunk = |ordinal, last| Message {
         partial: Some(PartialMeta {
@@ -265,7 +239,7 @@ fn partial_metadata_is_kept() {
 
 #[test]
 fn a_line_over_dockers_1_mb_record_limit_becomes_a_partial_group() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let logger = LocalLogger::new(&info(&dir.log(), &[])).unwrap();
     let big: Vec<u8> = (0..2_500_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     logger
@@ -339,7 +313,7 @@ fn a_line_over_dockers_1_mb_record_limit_becomes_a_partial_group() {
 
 #[test]
 fn tail_since_and_until_across_compressed_files() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "1k"), ("max-file", "50")];
     let logger = LocalLogger::new(&info(&dir.log(), &opts)).unwrap();
     for i in 0..300u32 {
@@ -389,7 +363,7 @@ fn tail_since_and_until_across_compressed_files() {
 
 #[test]
 fn follow_goes_on_across_rotations_until_close() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let opts = [("max-size", "2k"), ("max-file", "100")];
     let logger = Arc::new(LocalLogger::new(&info(&dir.log(), &opts)).unwrap());
     let follower = logger
@@ -422,7 +396,7 @@ fn record(line: &str) -> Vec<u8> {
 
 #[test]
 fn corrupt_records_are_reported_and_skipped() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut bytes = record("one");
     // Lengths that disagree: skipped, reading goes on after it.
     let mut bad = record("two");
@@ -481,7 +455,7 @@ fn corrupt_records_are_reported_and_skipped() {
 
 #[test]
 fn tail_walks_back_over_a_file_whose_start_cannot_be_read_forward() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     // An impossible length first: read forward, the whole file is lost.
     let mut bytes = 3_000_000u32.to_be_bytes().to_vec();
     for i in 0..10 {

@@ -99,3 +99,42 @@ pub fn silence_panics_on(prefix: &'static str) {
         }));
     });
 }
+
+/// A fresh directory for one test, removed when dropped, with the path of
+/// the log file a file driver writes in it.
+pub struct TempDir(pub std::path::PathBuf, &'static str);
+
+impl TempDir {
+    /// `<tmp>/logdriver-<prefix>-<pid>-<n>`, empty; the log is `log_name`.
+    pub fn new(prefix: &str, log_name: &'static str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("logdriver-{prefix}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir, log_name)
+    }
+
+    /// The log file's path.
+    pub fn log(&self) -> std::path::PathBuf {
+        self.0.join(self.1)
+    }
+
+    /// The directory's file names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
