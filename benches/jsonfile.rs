@@ -7,11 +7,13 @@
 //! driver batches as well.
 //! 100-byte lines, 50,000 per iteration.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Cursor, Write};
+use std::fs;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logdriver::drivers::jsonfile::JsonFileLogger;
@@ -93,17 +95,7 @@ fn jsonfile(c: &mut Criterion) {
     });
 
     group.bench_function("preformatted_writes", |b| {
-        b.iter(|| {
-            let _ = fs::remove_file(&path);
-            let mut file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&path)
-                .unwrap();
-            for _ in 0..LINES {
-                file.write_all(entry.as_bytes()).unwrap();
-            }
-        })
+        b.iter(|| common::write_records(&path, entry.as_bytes(), LINES))
     });
     group.finish();
     let _ = fs::remove_dir_all(&dir);

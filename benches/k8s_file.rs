@@ -5,11 +5,13 @@
 //! calling `log` directly, one `write` per line (the encoder's own cost).
 //! 100-byte lines, 50,000 per iteration.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Cursor, Write};
+use std::fs;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logdriver::drivers::k8sfile::K8sFileLogger;
@@ -68,17 +70,7 @@ fn k8s_file(c: &mut Criterion) {
     });
 
     group.bench_function("preformatted_writes", |b| {
-        b.iter(|| {
-            let _ = fs::remove_file(&path);
-            let mut file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&path)
-                .unwrap();
-            for _ in 0..LINES {
-                file.write_all(record.as_bytes()).unwrap();
-            }
-        })
+        b.iter(|| common::write_records(&path, record.as_bytes(), LINES))
     });
     group.finish();
     let _ = fs::remove_dir_all(&dir);

@@ -5,11 +5,13 @@
 //! back over the trailing lengths, against reading the file once, which
 //! is the least any forward scan costs.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Cursor, Write};
+use std::fs;
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logdriver::drivers::local::{self, LocalLogger, ReadConfig};
@@ -74,17 +76,7 @@ fn write(c: &mut Criterion) {
         })
     });
     group.bench_function("preformatted_writes", |b| {
-        b.iter(|| {
-            let _ = fs::remove_file(&path);
-            let mut file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&path)
-                .unwrap();
-            for _ in 0..LINES {
-                file.write_all(&record).unwrap();
-            }
-        })
+        b.iter(|| common::write_records(&path, &record, LINES))
     });
     group.finish();
 

@@ -163,3 +163,17 @@ pub fn feed_paced(data: &Arc<Vec<u8>>, bytes_per_sec: u64) -> [PipeReader; 2] {
         }
     })
 }
+
+/// The file drivers' baseline: `path` made anew, then `record` appended
+/// `n` times, one `write` each.
+pub fn write_records(path: &std::path::Path, record: &[u8], n: usize) {
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    for _ in 0..n {
+        file.write_all(record).unwrap();
+    }
+}
