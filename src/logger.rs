@@ -213,6 +213,12 @@ pub struct LoggerStats {
     pub dropped: u64,
     /// Messages whose `log` failed for any other reason.
     pub errors: u64,
+    /// Lines cut short: their first chunks were sent, and the line was
+    /// ended early by an empty chunk with `last: true`, because the rest
+    /// was dropped ([`NonBlocking`](crate::NonBlocking) does this when its
+    /// buffer is full). Each such line also counts its dropped chunks in
+    /// `dropped`.
+    pub truncated: u64,
 }
 
 macro_rules! forward_logger {

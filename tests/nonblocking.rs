@@ -251,15 +251,21 @@ fn close_with_a_stuck_driver_returns_within_its_timeout() {
         }
         other => panic!("{other:?}"),
     }
+    // The counts are final when `close` returns: the 10 lines it gave up
+    // on, the one the driver is on included, are dropped.
+    let at_close = logger.stats();
+    assert_eq!((at_close.lines, at_close.dropped), (0, 10));
+    assert_eq!((logger.delivered(), logger.dropped()), (0, 10));
     // Unstick the driver: the worker lets the one in-flight line through,
-    // gives up on the rest, counts them, and closes the driver itself.
+    // calls the driver no more, and closes it itself. No count changes.
     drop(key);
     assert!(
         driver.was_closed(Duration::from_secs(10)),
         "the worker never closed the driver"
     );
-    assert_eq!(logger.delivered(), 1);
-    assert_eq!(logger.dropped(), 9);
+    assert_eq!(driver.lines().len(), 1);
+    assert_eq!(logger.stats(), at_close);
+    assert_eq!((logger.delivered(), logger.dropped()), (0, 10));
 }
 
 #[test]
@@ -651,9 +657,199 @@ fn long_lines_through_a_full_buffer_stay_whole_or_end_cleanly() {
     }
     assert_eq!(whole + logger.dropped_lines(), 200);
     assert!(logger.dropped_lines() >= cut);
+    // A line cut short is told from a whole one by the counts.
+    assert_eq!(logger.truncated_lines(), cut);
+    assert_eq!(logger.stats().truncated, cut);
+    let s = logger.stats();
+    assert_eq!(s.lines + s.dropped, msgs.len() as u64 + s.dropped);
     assert!(
         logger.dropped() > 0,
         "the buffer never filled: the test proves nothing"
     );
     assert!(logger.dropped_chunks() >= logger.dropped_lines());
+}
+
+/// A registry whose driver `user` is `driver`, created with `opts`.
+fn through_registry(driver: Arc<dyn Logger>, opts: &[(&str, &str)]) -> Arc<dyn Logger> {
+    let registry = logdriver::Registry::new();
+    registry
+        .register("user", move |_: &logdriver::Info| {
+            Ok(Box::new(driver.clone()) as Box<dyn Logger>)
+        })
+        .unwrap();
+    let info = logdriver::Info {
+        config: opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ..logdriver::Info::default()
+    };
+    registry.create("user", &info).unwrap()
+}
+
+/// Runs `f` on a thread of its own, and fails if it has not returned
+/// within `wait`: a wedged buffer is a failure, never a hung test.
+fn returns_within<T: Send + 'static>(wait: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(wait)
+        .expect("the call did not return: the buffer is wedged")
+}
+
+#[test]
+fn drop_oldest_with_a_cut_line_in_front_never_wedges() {
+    // Registry options only, as a user would meet it: one stdout line of
+    // 16,484 bytes (a chunk and its 100-byte end) and four stderr lines of
+    // 16,000 behind a driver that holds its first line.
+    let (driver, started, key) = Gated::new();
+    let logger = through_registry(
+        driver.clone(),
+        &[
+            ("mode", "non-blocking"),
+            ("max-buffer-size", "64k"),
+            ("non-blocking-drop", "oldest"),
+        ],
+    );
+    // The driver holds chunk 1 of the stdout line...
+    let id = "x".repeat(64);
+    let chunk = |len: usize, ordinal: u32, last: bool| Message {
+        partial: Some(logdriver::PartialMeta {
+            id: id.clone(),
+            ordinal,
+            last,
+        }),
+        ..Message::new(Source::Stdout, vec![b'o'; len])
+    };
+    logger.log(chunk(16_384, 1, false)).unwrap();
+    started.recv().unwrap();
+    // ...while its end and the stderr lines come.
+    let mut rest = vec![chunk(100, 2, true)];
+    rest.extend((0..4).map(|i| Message::new(Source::Stderr, vec![b'a' + i; 16_000])));
+    let other = logger.clone();
+    returns_within(Duration::from_secs(20), move || {
+        for msg in rest {
+            other.log(msg).unwrap();
+        }
+    });
+    drop(key);
+    returns_within(Duration::from_secs(20), move || logger.close()).unwrap();
+    // Chunk 1, the line's end cut to a closing chunk, and the newest
+    // three stderr lines: the oldest one made room.
+    let got = driver.got.lock();
+    let shape: Vec<(usize, Option<(u32, bool)>)> = got
+        .iter()
+        .map(|m| {
+            (
+                m.line.len(),
+                m.partial.as_ref().map(|p| (p.ordinal, p.last)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            (16_384, Some((1, false))),
+            (0, Some((2, true))),
+            (16_000, None),
+            (16_000, None),
+            (16_000, None)
+        ]
+    );
+    assert_eq!(&got[2].line[..1], b"b");
+}
+
+#[test]
+fn drop_oldest_under_a_slow_driver_and_long_lines_returns() {
+    // 1 ms per line, 100 lines of 40,000 bytes through the Copier into a
+    // 1 MiB buffer that drops the oldest: once never returned.
+    struct Slow(Mutex<u64>);
+    impl Logger for Slow {
+        fn log(&self, _: Message) -> Result<()> {
+            std::thread::sleep(Duration::from_millis(1));
+            *self.0.lock() += 1;
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "slow"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let driver = Arc::new(Slow(Mutex::new(0)));
+    let logger = through_registry(
+        driver.clone(),
+        &[
+            ("mode", "non-blocking"),
+            ("max-buffer-size", "1m"),
+            ("non-blocking-drop", "oldest"),
+            ("non-blocking-close-timeout", "30s"),
+        ],
+    );
+    let input: Vec<u8> = (0..100)
+        .flat_map(|_| [vec![b'z'; 40_000], b"\n".to_vec()].concat())
+        .collect();
+    let copier_logger = logger.clone();
+    let stats = returns_within(Duration::from_secs(60), move || {
+        Copier::new(copier_logger)
+            .source(Source::Stdout, io::Cursor::new(input))
+            .run()
+            .unwrap()
+            .wait()
+    });
+    assert_eq!(stats.lines, 300, "100 lines of 3 chunks each");
+    let closer = logger.clone();
+    returns_within(Duration::from_secs(60), move || closer.close()).unwrap();
+    let s = logger.stats();
+    assert_eq!(s.lines + s.dropped, 300, "{s:?}");
+    assert_eq!(s.lines, *driver.0.lock());
+}
+
+#[test]
+fn a_batch_into_an_empty_buffer_keeps_to_the_limit() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 1024);
+    let mut batch = batch(1..=50, 1000);
+    let mut failed = 0;
+    logger.log_batch(&mut batch, &mut |_| failed += 1);
+    assert_eq!((failed, logger.dropped()), (0, 49));
+    started.recv().unwrap();
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(driver.numbers(), [1]);
+}
+
+#[test]
+fn a_users_driver_behind_non_blocking_is_counted_through_the_registry() {
+    struct Failing;
+    impl Logger for Failing {
+        fn log(&self, _: Message) -> Result<()> {
+            Err(Error::driver("failing", "down"))
+        }
+        fn name(&self) -> &str {
+            "failing"
+        }
+        fn close(&self) -> Result<()> {
+            Ok(())
+        }
+    }
+    let opts = [("mode", "non-blocking")];
+    let failing = through_registry(Arc::new(Failing), &opts);
+    let working = through_registry(Arc::new(Collect::default()), &opts);
+    for logger in [&failing, &working] {
+        Copier::new(logger.clone())
+            .source(
+                Source::Stdout,
+                io::Cursor::new(b"one\ntwo\nthree\n".to_vec()),
+            )
+            .run()
+            .unwrap()
+            .wait();
+        logger.close().unwrap();
+    }
+    let (f, w) = (failing.stats(), working.stats());
+    assert_eq!((f.lines, f.bytes, f.errors, f.dropped), (0, 0, 3, 0));
+    assert_eq!((w.lines, w.bytes, w.errors, w.dropped), (3, 11, 0, 0));
 }

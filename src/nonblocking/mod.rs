@@ -65,25 +65,42 @@ pub enum Overflow {
 ///   bound), shared by both streams. A message counts until the driver has
 ///   taken it. A message that does not fit is dropped, or the oldest ones
 ///   are, as [`Overflow`] says; either way it is counted. Docker counts
-///   nothing. A message is always admitted into an empty buffer, even when
-///   it is larger than the limit, so memory can exceed the limit by one
-///   message. [`Overflow::DropOldest`] evicts only when that makes room.
+///   nothing. A single message is always admitted into an empty buffer,
+///   even when it is larger than the limit, so memory can exceed the limit
+///   by one message (a [`log_batch`](Logger::log_batch) too: a batch that
+///   does not fit goes in message by message), and by one byte per stream
+///   for the closing chunk of a line cut short (below).
+///   [`Overflow::DropOldest`] evicts the oldest lines only when that makes
+///   room, and never the chunks of the line being logged.
 /// - **Long lines stay whole or end cleanly.** The chunks of one line (see
 ///   [`PartialMeta`](crate::PartialMeta)) are dropped together: once one
 ///   chunk is dropped, so are the rest of its line, and if earlier chunks
 ///   went to the driver, an empty chunk with `last: true` ends the line, so
-///   that it is never glued to the next one. Drops are counted three ways:
+///   that it is never glued to the next one. That closing chunk is the
+///   chunk where the cut fell, emptied: it counts as delivered, and the
+///   line as [`truncated`](NonBlocking::truncated_lines) (in
+///   [`LoggerStats::truncated`] too), since a reader cannot tell it from a
+///   line that really ended there. The chunk carries no mark of its own:
+///   Docker's formats (json-file, `local`, fluentd's partial fields) have
+///   no place for one, and a mark in the line would change the
+///   container's bytes. Drops are counted three ways:
 ///   [`dropped`](NonBlocking::dropped) (messages),
 ///   [`dropped_lines`](NonBlocking::dropped_lines) (lines lost in whole or
 ///   in part) and [`dropped_chunks`](NonBlocking::dropped_chunks) (partial
 ///   chunks among the messages).
+/// - **Every message is accounted for once:** delivered, failed
+///   ([`log_errors`](NonBlocking::log_errors)) or dropped, and
+///   [`stats`](Logger::stats) says so for any driver, one of your own
+///   included (see there).
 /// - Errors and panics of the driver are caught and counted in
 ///   [`log_errors`](NonBlocking::log_errors); the worker goes on.
 /// - [`close`](Logger::close) delivers what is buffered, waiting at most
 ///   the close timeout (by default [`DEFAULT_CLOSE_TIMEOUT`]; the registry's
 ///   option `non-blocking-close-timeout`), then closes the driver. If the
 ///   driver is stuck, `close` returns [`Error::FlushTimeout`] with the
-///   number of lines it could not flush; they are counted as dropped.
+///   number of messages it could not flush, the one the driver is on
+///   included; they are counted as dropped, and every count is final when
+///   `close` returns.
 /// - [`name`](Logger::name) and [`buf_size`](Logger::buf_size) are the
 ///   driver's, so the [`Copier`](crate::Copier) cuts lines for the real
 ///   driver (Docker once got this wrong, moby #41794).
@@ -186,6 +203,14 @@ impl NonBlocking {
         self.counts().chunks_dropped
     }
 
+    /// Lines cut short so far: some of their chunks went to the driver,
+    /// the rest were dropped, and an empty chunk with `last: true` ended
+    /// the line where the cut fell. That chunk counts as delivered, not as
+    /// dropped; the line counts in [`dropped_lines`](NonBlocking::dropped_lines) too.
+    pub fn truncated_lines(&self) -> u64 {
+        self.counts().truncated
+    }
+
     /// Messages the driver accepted so far.
     pub fn delivered(&self) -> u64 {
         self.counts().delivered
@@ -283,10 +308,15 @@ impl Logger for NonBlocking {
         match done.recv_timeout(self.close_timeout) {
             Ok(result) => result,
             Err(_) => {
+                // Under the lock, so that every count is final when this
+                // returns, whatever the worker does afterwards.
+                let mut state = self.shared.state.lock();
                 self.shared.abandon.store(true, Ordering::Relaxed);
+                let unflushed = state.queue.settle();
+                drop(state);
                 Err(Error::FlushTimeout {
                     driver: self.inner.name().to_owned(),
-                    unflushed: self.shared.state.lock().queue.unflushed(),
+                    unflushed,
                     timeout: self.close_timeout,
                 })
             }
@@ -302,10 +332,27 @@ impl Logger for NonBlocking {
         self.inner.reader()
     }
 
-    /// The driver's counts, plus the messages this buffer dropped.
+    /// What the driver reports, with what only this buffer sees: the
+    /// messages it dropped, the lines it cut short, and the driver's
+    /// panics.
+    ///
+    /// A driver that reports nothing (all zeros, [`Logger::stats`]'s
+    /// default, as most drivers of one's own do) gets the worker's counts
+    /// instead: `lines` delivered, their `bytes`, and `errors` for each
+    /// `log` that failed or panicked. So `lines + errors + dropped` is
+    /// every message logged, once `close` has returned.
     fn stats(&self) -> LoggerStats {
+        let own = self.counts();
         let mut stats = self.inner.stats();
-        stats.dropped += self.dropped();
+        if stats == LoggerStats::default() {
+            stats.lines = own.delivered;
+            stats.bytes = own.delivered_bytes;
+            stats.errors = own.errors;
+        } else {
+            stats.errors += own.panics;
+        }
+        stats.dropped += own.dropped;
+        stats.truncated += own.truncated;
         stats
     }
 }
@@ -315,6 +362,9 @@ impl NonBlocking {
     /// it was closed already.
     fn shut(&self) -> bool {
         let mut state = self.shared.state.lock();
+        if !state.queue.closed {
+            state.queue.close_pending_lines();
+        }
         let was = std::mem::replace(&mut state.queue.closed, true);
         self.shared.nudge(&mut state);
         was

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::queue::{cost, Batch, Queue};
+use super::queue::{cost, Batch, Handed, Queue};
 use crate::error::{Error, Result};
 use crate::logger::{self, Logger};
 
@@ -134,66 +134,77 @@ impl Worker {
         let batches = self.inner.prefers_batches();
         while !batch.is_empty() {
             let n = batch.len().min(RELEASE_EVERY);
-            let bytes: usize = batch.iter().take(n).map(cost).sum();
-            let (delivered, errors, abandoned) = if self.abandoned() {
+            let (bytes, lines) = batch
+                .iter()
+                .take(n)
+                .fold((0, 0), |(b, l), m| (b + cost(m), l + m.line.len()));
+            let mut handed = Handed {
+                msgs: n,
+                bytes,
+                ..Handed::default()
+            };
+            if self.abandoned() {
                 batch.drain(..n);
-                (0, 0, n as u64)
+                handed.abandoned = n as u64;
             } else if batches {
-                let mut errors = 0u64;
-                let mut count = |_| errors += 1;
+                let mut count = |err: Error| {
+                    handed.errors += 1;
+                    handed.panics += u64::from(matches!(err, Error::Panicked { .. }));
+                };
                 if n == batch.len() {
                     logger::deliver(&*self.inner, &mut batch, &mut count);
                 } else {
                     let mut part: Batch = batch.drain(..n).collect();
                     logger::deliver(&*self.inner, &mut part, &mut count);
                 }
-                (n as u64 - errors, errors, 0)
+                handed.delivered = n as u64 - handed.errors;
+                // Which messages failed is not known: count the bytes of
+                // the ones that did not as the slice's share.
+                handed.delivered_bytes = (lines as u64 * handed.delivered)
+                    .checked_div(n as u64)
+                    .unwrap_or(0);
             } else {
-                self.deliver_each(&mut batch, n)
-            };
+                self.deliver_each(&mut batch, &mut handed);
+            }
             let emptied = batch.is_empty().then(|| std::mem::take(&mut batch));
-            self.report(bytes, delivered, errors, abandoned, emptied);
+            self.report(&handed, emptied);
         }
     }
 
-    /// Hands the first `n` messages of `batch` to the driver one by one,
-    /// with one unwind guard for them all: a panic costs its own message,
-    /// and the rest go on. Stops calling the driver at once when `close`
-    /// gives up. Returns how many were delivered, failed and abandoned.
-    fn deliver_each(&self, batch: &mut Batch, n: usize) -> (u64, u64, u64) {
-        let (mut delivered, mut errors, mut abandoned) = (0, 0, 0);
-        let mut left = n;
+    /// Hands the first `handed.msgs` messages of `batch` to the driver one
+    /// by one, with one unwind guard for them all: a panic costs its own
+    /// message, and the rest go on. Stops calling the driver at once when
+    /// `close` gives up.
+    fn deliver_each(&self, batch: &mut Batch, handed: &mut Handed) {
+        let mut left = handed.msgs;
         while left > 0 {
             let run = Error::guard(self.inner.name(), || {
                 while let Some(msg) = (left > 0).then(|| batch.pop_front()).flatten() {
                     left -= 1;
+                    let len = msg.line.len() as u64;
                     if self.abandoned() {
-                        abandoned += 1;
+                        handed.abandoned += 1;
                     } else if self.inner.log(msg).is_ok() {
-                        delivered += 1;
+                        handed.delivered += 1;
+                        handed.delivered_bytes += len;
                     } else {
-                        errors += 1;
+                        handed.errors += 1;
                     }
                 }
                 Ok(())
             });
-            errors += u64::from(run.is_err());
+            if run.is_err() {
+                handed.errors += 1;
+                handed.panics += 1;
+            }
         }
-        (delivered, errors, abandoned)
     }
 
     /// Gives the room of handed-over messages back, counts them, and keeps
     /// an emptied batch for reuse.
-    fn report(
-        &self,
-        bytes: usize,
-        delivered: u64,
-        errors: u64,
-        abandoned: u64,
-        emptied: Option<Batch>,
-    ) {
+    fn report(&self, handed: &Handed, emptied: Option<Batch>) {
         let mut state = self.shared.state.lock();
-        state.queue.delivered(bytes, delivered, errors, abandoned);
+        state.queue.delivered(handed);
         if let Some(batch) = emptied {
             state.queue.recycle(batch);
         }

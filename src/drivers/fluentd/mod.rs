@@ -574,6 +574,7 @@ impl Logger for FluentdLogger {
             bytes: s.bytes.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
+            ..LoggerStats::default()
         }
     }
 

@@ -687,6 +687,7 @@ impl Logger for NatsLogger {
             bytes: s.bytes.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
+            ..LoggerStats::default()
         }
     }
 
