@@ -680,3 +680,93 @@ fn a_full_stream_refuses_lines_and_they_are_counted_and_reported() {
     assert!(closed.is_ok() || matches!(closed, Err(Error::FlushTimeout { .. })));
     assert_eq!(read_stream(&server.url(), "LOGS", None).len(), 5);
 }
+
+#[test]
+fn a_server_that_comes_up_after_the_driver_gets_its_stream_and_every_line() {
+    // The start order of a compose stack or a booting host: no server
+    // when the driver is created.
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let logger = registry().create(NAME, &info(&url, &[])).unwrap();
+    for i in 0..100 {
+        logger
+            .log(Message::new(Source::Stdout, format!("before {i}")))
+            .unwrap();
+    }
+    let server = Server::start_on(port, scratch(), &[]);
+    for i in 0..100 {
+        logger
+            .log(Message::new(Source::Stdout, format!("after {i}")))
+            .unwrap();
+    }
+    logger.close().unwrap();
+    let s = logger.stats();
+    assert_eq!((s.lines, s.dropped, s.errors), (200, 0, 0));
+    assert_each_once(&read_stream(&server.url(), "LOGS", None), 200);
+}
+
+#[test]
+fn close_with_the_server_gone_returns_within_its_linger_and_counts_every_line() {
+    let mut server = Server::start(&[]);
+    let linger = Duration::from_secs(2);
+    let logger = registry()
+        .create(NAME, &info(&server.url(), &[("nats-linger", "2s")]))
+        .unwrap();
+    logger.log(Message::new(Source::Stdout, "first")).unwrap();
+    wait_acked(&*logger, 1);
+    server.kill();
+    let mut failed = 0;
+    for i in 0..3_000 {
+        failed += u64::from(
+            logger
+                .log(Message::new(Source::Stdout, format!("{i}")))
+                .is_err(),
+        );
+    }
+    let start = Instant::now();
+    let err = logger.close().unwrap_err();
+    let took = start.elapsed();
+    assert!(
+        took < linger + Duration::from_secs(1),
+        "close took {took:?}"
+    );
+    let Error::FlushTimeout { unflushed, .. } = err else {
+        panic!("{err:?}")
+    };
+    let s = logger.stats();
+    // Every line is acked, refused by `log`, or dropped by close.
+    assert_eq!(s.lines + s.dropped, 3_001, "{s:?}");
+    assert_eq!(s.dropped, unflushed + failed, "{s:?}");
+}
+
+#[test]
+fn log_and_close_work_from_inside_tokio_runtimes() {
+    let server = Server::start(&[]);
+    let no_server = format!("nats://127.0.0.1:{}", free_port());
+    let opts = [("nats-send-timeout", "200ms"), ("nats-linger", "200ms")];
+    for url in [server.url(), no_server] {
+        for multi in [false, true] {
+            let rt = if multi {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .unwrap()
+            } else {
+                runtime()
+            };
+            let logger = NatsLogger::new(&info(&url, &opts)).unwrap();
+            let (sent, closed) = rt.block_on(async {
+                let sent = logger.log(Message::new(Source::Stdout, "from async"));
+                (sent, logger.close())
+            });
+            if url == server.url() {
+                assert!(sent.is_ok() && closed.is_ok(), "{sent:?} {closed:?}");
+                assert_eq!(logger.stats().lines, 1);
+            } else {
+                // No server: the line waits its linger and is counted.
+                assert_eq!(logger.stats().lines + logger.stats().dropped, 1);
+            }
+        }
+    }
+}

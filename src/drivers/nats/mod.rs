@@ -46,12 +46,22 @@
 //! - **A stream that refuses a line** (full under `discard: new`, say)
 //!   gets it dropped and counted in [`Logger::stats`], and the next `log`
 //!   returns that error; so does a send timeout. No line is lost silently.
+//! - **The stream is made sure of on every connection**: with
+//!   `nats-create-stream=true` it is created on the first connection (a
+//!   server that comes up after the driver, as in a compose stack or a
+//!   booting host, gets it then) and after every reconnect, and a publish
+//!   that finds no stream creates it and is sent again.
 //! - **`close` returns once every line is acked, or at the end of the
-//!   linger**, counting what is left as dropped. It never hangs without a
+//!   linger**, which starts when `close` is called and bounds everything
+//!   after it: lines still queued or unacked then are counted as dropped
+//!   and reported in [`Error::FlushTimeout`]. It never hangs without a
 //!   server.
 //! - **The driver owns one small runtime thread** (tokio, current-thread).
-//!   `log` may be called from any thread and never needs to be inside a
-//!   runtime; the rest of the crate stays synchronous.
+//!   `log` may be called from any thread, a tokio runtime's included
+//!   (current-thread or multi-thread): it never enters a runtime itself.
+//!   `log` may wait up to `nats-send-timeout` and `close` up to
+//!   `nats-linger`, as blocking calls: from async code, call `close` in
+//!   `spawn_blocking`.
 //!
 //! # Trust
 //!
@@ -83,17 +93,21 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
+use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
+use async_nats::jetstream::{self, message::PublishMessage};
 use async_nats::{HeaderMap, ServerAddr};
 use bytes::Bytes;
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch};
 
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
 use crate::units::{parse_duration, MAX_DURATION};
+
+mod permits;
+use permits::{Permit, Permits};
 
 /// The name this driver is registered under.
 pub const NAME: &str = "nats";
@@ -235,7 +249,7 @@ struct Job {
     subject: String,
     publish: PublishMessage,
     line_bytes: u64,
-    _permit: OwnedSemaphorePermit,
+    _permit: Permit,
 }
 
 /// What `log`, `close` and the runtime share.
@@ -245,6 +259,9 @@ struct Shared {
     /// client connects.
     down: AtomicBool,
     closed: AtomicBool,
+    /// The stream is known to be there on this connection; cleared at
+    /// every (re)connect and when a publish finds no stream.
+    stream_ready: AtomicBool,
     /// A refusal not yet reported: the next `log` returns it.
     refused: Mutex<Option<String>>,
     lines: AtomicU64,
@@ -263,12 +280,13 @@ pub struct NatsLogger {
     /// `<full id>-<start ns>-`, the message id's start.
     id_prefix: String,
     seq: AtomicU64,
-    permits: Arc<Semaphore>,
+    permits: Arc<Permits>,
     /// To tell "no server" (drop at once after a timeout) from "a server,
     /// but no room yet" (every line waits its send timeout).
     client: async_nats::Client,
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
-    runtime: tokio::runtime::Handle,
+    /// `close` sends the end of its linger here.
+    closing: watch::Sender<Option<std::time::Instant>>,
     /// The runtime's thread; it ends once `close` drops the job sender
     /// and the in-flight publishes are settled or given up.
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -322,6 +340,7 @@ impl NatsLogger {
             max_pending: config.max_pending,
             down: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            stream_ready: AtomicBool::new(false),
             refused: Mutex::new(None),
             lines: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -333,9 +352,9 @@ impl NatsLogger {
             .enable_all()
             .build()
             .map_err(|e| Error::driver(NAME, format!("cannot start its runtime: {e}")))?;
-        let handle = runtime.handle().clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
+        let (closing, closing_rx) = watch::channel(None);
         let thread = {
             let (config, shared) = (config.clone(), Arc::clone(&shared));
             std::thread::Builder::new()
@@ -345,7 +364,14 @@ impl NatsLogger {
                         match connect(&config, &shared).await {
                             Ok(context) => {
                                 let _ = ready_tx.send(Ok(context.client()));
-                                publish_all(context, jobs_rx, &config, &shared).await;
+                                let link = Link {
+                                    context,
+                                    config,
+                                    shared,
+                                    given_up: linger(closing_rx),
+                                    ensuring: tokio::sync::Mutex::new(()),
+                                };
+                                publish_all(Arc::new(link), jobs_rx).await;
                             }
                             Err(e) => {
                                 let _ = ready_tx.send(Err(e));
@@ -368,12 +394,12 @@ impl NatsLogger {
         };
         Ok(NatsLogger {
             client,
-            permits: Arc::new(Semaphore::new(config.max_pending)),
+            permits: Permits::new(config.max_pending),
             payload_prefix: format!("{}: ", info.id()).into_bytes(),
             id_prefix: format!("{}-{start}-", info.full_id()),
             seq: AtomicU64::new(0),
             jobs: Mutex::new(Some(jobs_tx)),
-            runtime: handle,
+            closing,
             thread: Mutex::new(Some(thread)),
             shared,
             config,
@@ -465,6 +491,7 @@ async fn options(
     Ok(options.event_callback(move |event| {
         if let async_nats::Event::Connected = event {
             shared.down.store(false, Ordering::Release);
+            shared.stream_ready.store(false, Ordering::Release);
         }
         async {}
     }))
@@ -480,6 +507,7 @@ async fn connect(config: &Config, shared: &Arc<Shared>) -> Result<jetstream::Con
         Ok(client) => {
             let context = context(client);
             ensure_stream(&context, config).await?;
+            shared.stream_ready.store(true, Ordering::Release);
             return Ok(context);
         }
         Err(e)
@@ -551,90 +579,136 @@ async fn ensure_stream(context: &jetstream::Context, config: &Config) -> Result<
         })
 }
 
-/// Publishes every job in order; each ack is awaited on a task of its
-/// own, which publishes again (same message id) until it is acked, the
-/// stream refuses it, or `close`'s linger ends.
-async fn publish_all(
+/// What the publishing side of the runtime shares.
+struct Link {
     context: jetstream::Context,
-    mut jobs: mpsc::UnboundedReceiver<Job>,
-    config: &Config,
-    shared: &Arc<Shared>,
-) {
-    let inflight = tokio::task::JoinSet::new();
-    let inflight = Arc::new(tokio::sync::Mutex::new(inflight));
-    let (linger_tx, linger_rx) = tokio::sync::watch::channel(false);
-    while let Some(job) = jobs.recv().await {
-        let (context, shared) = (context.clone(), Arc::clone(shared));
-        let mut given_up = linger_rx.clone();
-        // Send now, in order; the ack is awaited by the task.
-        let first = context
+    config: Config,
+    shared: Arc<Shared>,
+    /// `true` once `close`'s linger is over: everything left is dropped.
+    given_up: watch::Receiver<bool>,
+    /// One stream check at a time.
+    ensuring: tokio::sync::Mutex<()>,
+}
+
+/// `true` on the receiver once the linger that `close` starts is over.
+fn linger(mut closing: watch::Receiver<Option<std::time::Instant>>) -> watch::Receiver<bool> {
+    let (over_tx, over_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let Ok(deadline) = closing.wait_for(Option::is_some).await.map(|d| *d) else {
+            return;
+        };
+        if let Some(deadline) = deadline {
+            tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+        }
+        let _ = over_tx.send(true);
+    });
+    over_rx
+}
+
+impl Link {
+    /// Waits until the linger is over (forever if `close` never comes).
+    async fn over(&self) {
+        let mut given_up = self.given_up.clone();
+        let _ = given_up.wait_for(|over| *over).await;
+    }
+
+    fn is_over(&self) -> bool {
+        *self.given_up.borrow()
+    }
+
+    fn drop_line(&self) {
+        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Makes sure of the stream once per connection, with
+    /// `nats-create-stream`: a server that came up after the driver, or
+    /// one that lost the stream, gets it before the next publish.
+    async fn make_sure_of_stream(&self) {
+        let ready = || self.shared.stream_ready.load(Ordering::Acquire);
+        let connected =
+            self.context.client().connection_state() == async_nats::connection::State::Connected;
+        if !self.config.create_stream || ready() || !connected {
+            return;
+        }
+        let _one = self.ensuring.lock().await;
+        if !ready() && ensure_stream(&self.context, &self.config).await.is_ok() {
+            self.shared.stream_ready.store(true, Ordering::Release);
+        }
+    }
+
+    /// Sends `job`, making sure of the stream first.
+    async fn send(&self, job: &Job) -> std::result::Result<PublishAckFuture, PublishError> {
+        self.make_sure_of_stream().await;
+        self.context
             .send_publish(job.subject.clone(), job.publish.clone())
-            .await;
-        inflight.lock().await.spawn(async move {
-            // The whole job, its permit with it: the permit is what bounds
-            // the publishes in flight, until this task ends.
-            let job = job;
-            let mut attempt = first;
-            loop {
-                let outcome = match attempt {
-                    Ok(ack) => tokio::select! {
-                        acked = ack.into_future() => acked.map(drop),
-                        // Close's linger is over: this line is given up.
-                        _ = given_up.wait_for(|over| *over) => {
-                            shared.dropped.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                    },
-                    Err(e) => Err(e),
-                };
-                match outcome {
-                    Ok(()) => {
-                        shared.down.store(false, Ordering::Release);
-                        shared.lines.fetch_add(1, Ordering::Relaxed);
-                        shared.bytes.fetch_add(job.line_bytes, Ordering::Relaxed);
-                        return;
-                    }
-                    Err(e) if !refused(&e, &context) => {}
-                    Err(e) => {
-                        shared.dropped.fetch_add(1, Ordering::Relaxed);
-                        *shared.refused.lock() = Some(format!("the stream refused a line: {e}"));
-                        return;
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                    _ = given_up.changed() => {}
-                }
-                if *given_up.borrow() {
-                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+            .await
+    }
+
+    /// Awaits `job`'s ack, sending it again (same message id) until it is
+    /// acked, the stream refuses it, or the linger is over.
+    async fn settle(&self, job: Job, first: std::result::Result<PublishAckFuture, PublishError>) {
+        let shared = &self.shared;
+        let mut attempt = first;
+        loop {
+            let outcome = match attempt {
+                Ok(ack) => ack.into_future().await.map(drop),
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => {
+                    shared.down.store(false, Ordering::Release);
+                    shared.lines.fetch_add(1, Ordering::Relaxed);
+                    shared.bytes.fetch_add(job.line_bytes, Ordering::Relaxed);
                     return;
                 }
-                attempt = context
-                    .send_publish(job.subject.clone(), job.publish.clone())
-                    .await;
+                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                    shared.stream_ready.store(false, Ordering::Release);
+                }
+                Err(e) if !refused(&e, &self.context) => {}
+                Err(e) => {
+                    self.drop_line();
+                    *shared.refused.lock() = Some(format!("the stream refused a line: {e}"));
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            attempt = self.send(&job).await;
+        }
+    }
+}
+
+/// Publishes every job in order; each ack is awaited on a task of its
+/// own. Once `close`'s linger is over, every wait ends: what is queued,
+/// in a send, or unacked is dropped and counted.
+async fn publish_all(link: Arc<Link>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut inflight = tokio::task::JoinSet::new();
+    while let Some(job) = jobs.recv().await {
+        if link.is_over() {
+            link.drop_line();
+            continue;
+        }
+        // Sent now, in order; the ack is awaited by the task.
+        let first = tokio::select! {
+            first = link.send(&job) => first,
+            () = link.over() => {
+                link.drop_line();
+                continue;
+            }
+        };
+        let task = Arc::clone(&link);
+        // The whole job goes to the task, its permit with it: the permit
+        // is what bounds the publishes in flight, until the task ends.
+        inflight.spawn(async move {
+            tokio::select! {
+                () = task.settle(job, first) => {}
+                () = task.over() => task.drop_line(),
             }
         });
         // Reap finished tasks, so that the set stays small.
-        let mut set = inflight.lock().await;
-        while set.try_join_next().is_some() {}
+        while inflight.try_join_next().is_some() {}
     }
-    // Closed: wait for the acks, at most the linger; then give up.
-    let mut set = Arc::try_unwrap(inflight)
-        .map(tokio::sync::Mutex::into_inner)
-        .unwrap_or_default();
-    let drain = async { while set.join_next().await.is_some() {} };
-    if tokio::time::timeout(config.linger, drain).await.is_err() {
-        let _ = linger_tx.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            while set.join_next().await.is_some() {}
-        })
-        .await;
-        // Tasks still running now are stuck in a send: each is a line lost.
-        shared
-            .dropped
-            .fetch_add(set.len() as u64, Ordering::Relaxed);
-        set.abort_all();
-    }
+    // Closed: wait for the acks until the linger is over.
+    while inflight.join_next().await.is_some() {}
 }
 
 /// Whether the stream itself refused the line (its ack says so, as a
@@ -706,6 +780,10 @@ impl Logger for NatsLogger {
             return Ok(());
         }
         let before = self.shared.dropped.load(Ordering::Relaxed);
+        // The linger starts now, and bounds everything after it.
+        let _ = self
+            .closing
+            .send(Some(std::time::Instant::now() + self.config.linger));
         drop(self.jobs.lock().take());
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
@@ -728,13 +806,8 @@ impl NatsLogger {
         if shared.down.load(Ordering::Acquire) {
             return Err(self.dropped("no NATS server answers; line dropped".into()));
         }
-        let permits = Arc::clone(&self.permits);
         let timeout = self.config.send_timeout;
-        // The runtime thread drives the timer; this thread only waits.
-        let permit = self
-            .runtime
-            .block_on(async move { tokio::time::timeout(timeout, permits.acquire_owned()).await });
-        let Ok(Ok(permit)) = permit else {
+        let Some(permit) = self.permits.acquire(timeout) else {
             let connected =
                 self.client.connection_state() == async_nats::connection::State::Connected;
             shared.down.store(!connected, Ordering::Release);
