@@ -219,6 +219,11 @@ pub struct LoggerStats {
     /// buffer is full). Each such line also counts its dropped chunks in
     /// `dropped`.
     pub truncated: u64,
+    /// Messages sent again because the peer's acknowledgement did not
+    /// come: each may have reached the peer twice. A driver whose peer
+    /// removes duplicates (NATS JetStream, by message id) does not count
+    /// them; fluentd with `fluentd-request-ack` does.
+    pub resent: u64,
 }
 
 macro_rules! forward_logger {

@@ -531,3 +531,162 @@ fn the_now_of_a_frame_is_the_lines_own_time() {
     assert!((before..=before + 1).contains(&secs));
     logger.close().unwrap();
 }
+
+/// Reads one whole MessagePack value from `conn`, or `None` at its end.
+fn read_frame(conn: &mut impl std::io::Read) -> Option<Value> {
+    rmpv::decode::read_value(conn).ok()
+}
+
+#[test]
+fn a_trickling_ack_cannot_hold_log_past_its_write_timeout() {
+    // The server reads each frame, then sends its ack a byte every 200 ms:
+    // progress within every socket timeout, never a whole ack in time.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut reader = conn.try_clone().unwrap();
+                while let Some(frame) = read_frame(&mut reader) {
+                    let chunk = frame
+                        .as_array()
+                        .and_then(|a| a.last())
+                        .and_then(|o| field(o, "chunk"))
+                        .cloned();
+                    let mut ack = Vec::new();
+                    rmpv::encode::write_value(
+                        &mut ack,
+                        &Value::Map(vec![("ack".into(), chunk.unwrap())]),
+                    )
+                    .unwrap();
+                    for byte in ack {
+                        thread::sleep(Duration::from_millis(200));
+                        if conn.write_all(&[byte]).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let logger = FluentdLogger::new(&info(&[
+        ("fluentd-address", &format!("tcp://127.0.0.1:{port}")),
+        ("fluentd-request-ack", "true"),
+        ("fluentd-write-timeout", "1s"),
+    ]))
+    .unwrap();
+    let start = Instant::now();
+    let sent = logger.log(Message::new(Source::Stdout, "slow ack"));
+    let took = start.elapsed();
+    assert!(sent.is_err(), "an ack that never came whole");
+    assert!(took < Duration::from_millis(1_800), "log took {took:?}");
+    assert_eq!(logger.stats().dropped, 1);
+}
+
+#[test]
+fn a_slow_reader_cannot_hold_a_batch_past_its_write_timeout() {
+    // An honest but slow server: 64 KiB every 250 ms.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 64 << 10];
+                while let Ok(n) = std::io::Read::read(&mut conn, &mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(250));
+                }
+            });
+        }
+    });
+    let logger = FluentdLogger::new(&info(&[
+        ("fluentd-address", &format!("tcp://127.0.0.1:{port}")),
+        ("fluentd-write-timeout", "1s"),
+    ]))
+    .unwrap();
+    // 32 MiB in one batch: far more than the socket buffers hold.
+    let mut batch: std::collections::VecDeque<Message> = (0..512)
+        .map(|_| Message::new(Source::Stdout, vec![b'x'; 64 << 10]))
+        .collect();
+    let start = Instant::now();
+    let mut failed = 0;
+    logger.log_batch(&mut batch, &mut |_| failed += 1);
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_millis(2_500),
+        "the batch took {took:?}"
+    );
+    let s = logger.stats();
+    assert!(failed > 0, "the slow reader took 32 MiB within a second");
+    assert_eq!((s.lines + s.dropped, s.dropped), (512, failed));
+}
+
+#[test]
+fn without_acks_frames_written_whole_before_a_stall_are_not_sent_again() {
+    // The first connection stalls (nothing read) until the driver gives up
+    // on it and connects again; then both are read to their ends. Every
+    // line must arrive exactly once: the frames that went out whole on
+    // the first connection are not sent again on the second.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, lines) = unbounded::<String>();
+    thread::spawn(move || {
+        let mut incoming = listener.incoming();
+        let first = incoming.next().unwrap().unwrap();
+        let second = incoming.next().unwrap().unwrap();
+        let read = |mut conn: TcpStream, tx: Sender<String>| {
+            thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(&mut conn);
+                while let Some(frame) = read_frame(&mut reader) {
+                    let record = &frame.as_array().unwrap()[2];
+                    let log = field(record, "log").unwrap();
+                    let text = String::from_utf8_lossy(
+                        log.as_slice().or(log.as_str().map(str::as_bytes)).unwrap(),
+                    );
+                    tx.send(text[..8].to_owned()).unwrap();
+                }
+            })
+        };
+        let a = read(first, tx.clone());
+        let b = read(second, tx);
+        a.join().unwrap();
+        b.join().unwrap();
+    });
+    let logger = FluentdLogger::new(&info(&[
+        ("fluentd-address", &format!("tcp://127.0.0.1:{port}")),
+        ("fluentd-async", "true"),
+        ("fluentd-buffer-limit", "64m"),
+        ("fluentd-write-timeout", "1s"),
+        ("fluentd-retry-wait", "100ms"),
+    ]))
+    .unwrap();
+    let n = 400;
+    for i in 0..n {
+        let mut line = format!("{i:0>8}").into_bytes();
+        line.resize(64 << 10, b'.');
+        logger.log(Message::new(Source::Stdout, line)).unwrap();
+    }
+    // 25 MiB: more than the first connection's buffers take.
+    let got: Vec<String> = (0..n)
+        .map(|_| {
+            lines
+                .recv_timeout(Duration::from_secs(30))
+                .expect("every line")
+        })
+        .collect();
+    logger.close().unwrap();
+    let mut seen = got.clone();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), n, "lines sent twice");
+    assert!(
+        lines.recv_timeout(Duration::from_millis(500)).is_err(),
+        "a line sent twice"
+    );
+    let s = logger.stats();
+    assert_eq!((s.lines, s.dropped, s.resent), (n as u64, 0, 0));
+}

@@ -1,10 +1,10 @@
 //! The connection to the server: TCP, a unix socket, or TCP with TLS.
 
 use std::io::{self, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::address::Address;
 
@@ -23,23 +23,52 @@ pub(super) enum Stream {
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
+/// The time left until `deadline`, or a timed-out error once none is.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    match deadline.saturating_duration_since(Instant::now()) {
+        d if d.is_zero() => Err(io::ErrorKind::TimedOut.into()),
+        d => Ok(d),
+    }
+}
+
+/// The addresses of `host`, resolved by `deadline`. A literal address
+/// needs no lookup; a name is looked up on a thread of its own, which is
+/// left to finish by itself if the resolver is slower than the deadline.
+fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("logdriver-fluentd-resolve".into())
+        .spawn(move || {
+            let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        })?;
+    rx.recv_timeout(left(deadline)?).unwrap_or_else(|_| {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{host}: no address within the timeout"),
+        ))
+    })
+}
+
 impl Stream {
-    /// Connects, waiting at most `timeout` for each address of the host,
-    /// and sets `timeout` as the read and write timeout.
+    /// Connects by `deadline`: the name's lookup, each address's connect
+    /// and the TLS handshake all count against it. The read and write
+    /// timeouts are set by each [`write_all_by`](Stream::write_all_by) and
+    /// [`read_by`](Stream::read_by).
     pub(super) fn connect(
         address: &Address,
         tls: Option<&Tls>,
-        timeout: Duration,
+        deadline: Instant,
     ) -> io::Result<Stream> {
-        let timeout = timeout.max(Duration::from_millis(1));
         let tcp = |host: &str, port: u16| -> io::Result<TcpStream> {
             let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address"));
-            for addr in (host, port).to_socket_addrs()? {
-                match TcpStream::connect_timeout(&addr, timeout) {
+            for addr in resolve(host, port, deadline)? {
+                match TcpStream::connect_timeout(&addr, left(deadline)?) {
                     Ok(s) => {
                         s.set_nodelay(true)?;
-                        s.set_read_timeout(Some(timeout))?;
-                        s.set_write_timeout(Some(timeout))?;
                         return Ok(s);
                     }
                     Err(e) => last = e,
@@ -49,12 +78,7 @@ impl Stream {
         };
         match address {
             Address::Tcp { host, port } => tcp(host, *port).map(Stream::Tcp),
-            Address::Unix { path } => {
-                let s = UnixStream::connect(path)?;
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
-                Ok(Stream::Unix(s))
-            }
+            Address::Unix { path } => UnixStream::connect(path).map(Stream::Unix),
             #[cfg(feature = "fluentd-tls")]
             Address::Tls { host, port } => {
                 let config = tls.expect("a tls:// address has TLS settings");
@@ -64,16 +88,47 @@ impl Stream {
                     .map_err(io::Error::other)?;
                 let mut sock = tcp(host, *port)?;
                 while conn.is_handshaking() {
+                    let left = Some(left(deadline)?);
+                    sock.set_read_timeout(left)?;
+                    sock.set_write_timeout(left)?;
                     conn.complete_io(&mut sock)?;
                 }
                 Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, sock))))
             }
             #[cfg(not(feature = "fluentd-tls"))]
             Address::Tls { .. } => {
-                let _ = tls;
+                let _ = (tls, deadline);
                 Err(io::Error::other("tls:// needs the fluentd-tls feature"))
             }
         }
+    }
+
+    /// Writes all of `buf` by `deadline`, however slowly the peer reads:
+    /// before each write the socket's timeout is set to the time left. On
+    /// failure, how many bytes of `buf` were written.
+    pub(super) fn write_all_by(&mut self, buf: &[u8], deadline: Instant) -> Result<(), usize> {
+        let mut written = 0;
+        while written < buf.len() {
+            let step = left(deadline)
+                .and_then(|left| self.set_timeout(left))
+                .and_then(|()| self.write(&buf[written..]));
+            match step {
+                Ok(0) => return Err(written),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(written),
+            }
+        }
+        let flushed = left(deadline)
+            .and_then(|left| self.set_timeout(left))
+            .and_then(|()| self.flush());
+        flushed.map_err(|_| written)
+    }
+
+    /// Reads what the peer sent, waiting at most until `deadline`.
+    pub(super) fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        self.set_timeout(left(deadline)?)?;
+        self.read(buf)
     }
 
     /// Ends the connection in order: TLS's close_notify, then the end of

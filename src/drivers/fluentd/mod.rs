@@ -98,7 +98,6 @@ mod msgpack;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -301,6 +300,8 @@ struct Shared {
     bytes: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+    /// Frames sent again after their ack did not come (see `resent`).
+    resent: AtomicU64,
 }
 
 impl Shared {
@@ -363,6 +364,7 @@ impl FluentdLogger {
             bytes: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            resent: AtomicU64::new(0),
         });
         let worker = if asynchronous {
             let shared = Arc::clone(&shared);
@@ -443,9 +445,9 @@ impl FluentdLogger {
     fn send_now(&self, msgs: &mut dyn Iterator<Item = Message>, failed: &mut dyn FnMut(Error)) {
         let shared = &self.shared;
         let deadline = Instant::now() + shared.config.write_timeout;
-        let (mut entries, mut bytes) = (Vec::new(), 0);
+        let (mut entries, mut sizes) = (Vec::new(), Vec::new());
         for msg in msgs {
-            bytes += msg.line.len() as u64;
+            sizes.push(msg.line.len() as u64);
             entries.push(self.entry(&msg));
         }
         if entries.is_empty() {
@@ -454,22 +456,26 @@ impl FluentdLogger {
         let mut link = shared.link.lock();
         // Down: one attempt to connect when the backoff allows, no waiting.
         let down = shared.down.load(Ordering::Acquire)
-            && (Instant::now() < link.next_attempt
-                || !link.connect(shared, shared.config.write_timeout));
+            && (Instant::now() < link.next_attempt || !link.connect(shared, deadline));
         let why = if shared.closed.load(Ordering::Acquire) {
             Some(Err(Error::closed(NAME)))
         } else if down {
             Some(Ok("the fluentd server is unreachable; line dropped"))
-        } else if link.send(shared, &entries, shared.config.forward_mode, Some(deadline)) {
-            shared.sent(entries.len() as u64, bytes);
-            None
         } else {
-            if link.stream.is_none() {
-                shared.down.store(true, Ordering::Release);
+            let through = link.send(shared, &entries, shared.config.forward_mode, Some(deadline));
+            let bytes = sizes[..through].iter().sum();
+            shared.sent(through as u64, bytes);
+            entries.drain(..through);
+            if entries.is_empty() {
+                None
+            } else {
+                if link.stream.is_none() {
+                    shared.down.store(true, Ordering::Release);
+                }
+                Some(Ok(
+                    "fluentd-write-timeout passed before the line could be sent; dropped",
+                ))
             }
-            Some(Ok(
-                "fluentd-write-timeout passed before the line could be sent; dropped",
-            ))
         };
         drop(link);
         match why {
@@ -574,6 +580,7 @@ impl Logger for FluentdLogger {
             bytes: s.bytes.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             errors: s.errors.load(Ordering::Relaxed),
+            resent: s.resent.load(Ordering::Relaxed),
             ..LoggerStats::default()
         }
     }
@@ -647,16 +654,18 @@ fn worker(shared: &Shared) {
             (batch, queue.closing)
         };
         let entries: Vec<Vec<u8>> = batch.iter().map(|e| e.entry.clone()).collect();
-        let bytes = batch.iter().map(|e| e.line_bytes).sum();
         // Once closing, nothing is sent past the close deadline.
         let mut link = shared.link.lock();
-        if link.send(shared, &entries, forward, closing) {
-            shared.sent(entries.len() as u64, bytes);
+        let through = link.send(shared, &entries, forward, closing);
+        drop(link);
+        let bytes = batch[..through].iter().map(|e| e.line_bytes).sum();
+        shared.sent(through as u64, bytes);
+        if through == batch.len() {
             continue;
         }
-        drop(link);
-        // Out of time or attempts: this batch, and at close all the rest.
-        let mut lost = batch.len();
+        // Out of time or attempts: the rest of this batch, and at close
+        // all the rest.
+        let mut lost = batch.len() - through;
         let mut queue = shared.queue.lock();
         if queue.closing.is_some_and(|d| Instant::now() >= d) {
             lost += queue.events.len();
@@ -675,6 +684,18 @@ struct Link {
     backoff: Duration,
     next_attempt: Instant,
     buf: Vec<u8>,
+    /// Where each frame in `buf` ends.
+    ends: Vec<usize>,
+}
+
+/// How far a failed write of frames got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    /// Frames through: acked, or without acks written whole.
+    through: usize,
+    /// Frames after those that were written whole, or whose ack did not
+    /// come: sent again, they may reach the server twice.
+    unsure: usize,
 }
 
 /// A chunk id: base64 of the time in seconds and 8 random bytes, both
@@ -721,12 +742,13 @@ impl Link {
             backoff: retry_wait,
             next_attempt: Instant::now(),
             buf: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
     /// Connects if not connected; `false` when that failed, with the next
     /// attempt put off by the backoff.
-    fn connect(&mut self, shared: &Shared, timeout: Duration) -> bool {
+    fn connect(&mut self, shared: &Shared, deadline: Instant) -> bool {
         let config = &shared.config;
         if let (Some((_, since)), Some(every)) = (&self.stream, config.reconnect_interval) {
             if since.elapsed() >= every {
@@ -736,7 +758,7 @@ impl Link {
         if self.stream.is_some() {
             return true;
         }
-        match Stream::connect(&config.address, shared.tls.as_ref(), timeout) {
+        match Stream::connect(&config.address, shared.tls.as_ref(), deadline) {
             Ok(stream) => {
                 self.stream = Some((stream, Instant::now()));
                 self.backoff = config.retry_wait;
@@ -759,15 +781,22 @@ impl Link {
 
     /// Sends `entries` (one frame each, or one Forward-mode frame) until
     /// they are through (and acked), or `deadline` passes, or
-    /// `fluentd-max-retries` attempts were made. Frames acked before a
-    /// failure are not sent again; the others are, with their chunk ids.
+    /// `fluentd-max-retries` attempts were made. Each attempt has one
+    /// deadline for its connect, its write and its acks, whatever the peer
+    /// does within it. Frames acked before a failure are not sent again,
+    /// nor, without acks, frames written whole; the others are, with their
+    /// chunk ids, and a frame written whole but not acked counts as
+    /// resent.
+    ///
+    /// Returns how many of `entries` went through: all, or those before
+    /// the first that did not.
     fn send(
         &mut self,
         shared: &Shared,
         entries: &[Vec<u8>],
         forward: bool,
         deadline: Option<Instant>,
-    ) -> bool {
+    ) -> usize {
         let config = &shared.config;
         let frames = if forward { 1 } else { entries.len() };
         let chunks: Vec<String> = if config.request_ack {
@@ -783,10 +812,12 @@ impl Link {
             let deadline = deadline.into_iter().chain(closing).min();
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) || attempts > config.max_retries {
-                return false;
+                // A Forward-mode frame goes whole or not at all.
+                return if forward { 0 } else { done };
             }
             attempts += 1;
             let timeout = left.map_or(config.write_timeout, |l| l.min(config.write_timeout));
+            let by = Instant::now() + timeout;
             let wait = self.next_attempt.saturating_duration_since(Instant::now());
             if self.stream.is_none() && !wait.is_zero() {
                 // Wait out the backoff; `close` cuts it short.
@@ -796,40 +827,38 @@ impl Link {
                 }
                 continue;
             }
-            if !self.connect(shared, timeout) {
+            if !self.connect(shared, by) {
                 continue;
             }
-            match self.write_frames(
-                shared,
-                &entries[done..],
-                forward,
-                chunks.get(done..),
-                timeout,
-            ) {
+            match self.write_frames(shared, &entries[done..], forward, chunks.get(done..), by) {
                 Ok(()) => done = frames,
-                Err(acked) => {
-                    done += acked;
+                Err(Cut { through, unsure }) => {
+                    done += through;
+                    shared.resent.fetch_add(unsure as u64, Ordering::Relaxed);
                     self.failed();
                 }
             }
         }
-        true
+        entries.len()
     }
 
     /// Writes the frames for `entries` in one `write`, then reads their
-    /// acks when `chunks` are given. On failure, how many frames were
-    /// acked before it.
+    /// acks when `chunks` are given, all by `deadline`. On failure, how
+    /// far it got.
     fn write_frames(
         &mut self,
         shared: &Shared,
         entries: &[Vec<u8>],
         forward: bool,
         chunks: Option<&[String]>,
-        timeout: Duration,
-    ) -> std::result::Result<(), usize> {
+        deadline: Instant,
+    ) -> std::result::Result<(), Cut> {
         let chunks = chunks.filter(|c| !c.is_empty());
         let buf = &mut self.buf;
         buf.clear();
+        // Where each frame ends in `buf`.
+        let ends = &mut self.ends;
+        ends.clear();
         if forward {
             msgpack::array(buf, 3);
             msgpack::str(buf, &shared.tag);
@@ -846,6 +875,7 @@ impl Link {
                 msgpack::str(buf, b"chunk");
                 msgpack::str(buf, chunk.as_bytes());
             }
+            ends.push(buf.len());
         } else {
             for (i, entry) in entries.iter().enumerate() {
                 msgpack::array(buf, 4);
@@ -857,25 +887,33 @@ impl Link {
                     msgpack::str(buf, b"chunk");
                     msgpack::str(buf, chunk.as_bytes());
                 }
+                ends.push(buf.len());
             }
         }
         let (stream, _) = self.stream.as_mut().expect("connected");
-        let written = stream
-            .set_timeout(timeout)
-            .and_then(|()| stream.write_all(buf))
-            .and_then(|()| stream.flush());
-        if written.is_err() {
-            return Err(0);
+        if let Err(written) = stream.write_all_by(buf, deadline) {
+            let whole = ends.iter().take_while(|&&end| end <= written).count();
+            // Without acks, a frame written whole went out: it is not sent
+            // again. With them, only an ack says so.
+            return Err(match chunks {
+                None => Cut {
+                    through: whole,
+                    unsure: 0,
+                },
+                Some(_) => Cut {
+                    through: 0,
+                    unsure: whole,
+                },
+            });
         }
         let Some(chunks) = chunks else {
             return Ok(());
         };
-        if stream
-            .set_timeout(shared.config.read_timeout.min(timeout))
-            .is_err()
-        {
-            return Err(0);
-        }
+        let by = deadline.min(Instant::now() + shared.config.read_timeout);
+        let cut = |acked: usize| Cut {
+            through: acked,
+            unsure: chunks.len() - acked,
+        };
         let mut answer = Vec::new();
         let mut part = [0u8; 4096];
         let mut acked = 0;
@@ -883,18 +921,18 @@ impl Link {
             match msgpack::value_len(&answer) {
                 Ok(Some(len)) => {
                     if msgpack::ack(&answer[..len]) != Some(chunks[acked].as_bytes()) {
-                        return Err(acked);
+                        return Err(cut(acked));
                     }
                     answer.drain(..len);
                     acked += 1;
                     continue;
                 }
-                Err(_) => return Err(acked),
+                Err(_) => return Err(cut(acked)),
                 Ok(None) => {}
             }
-            match stream.read(&mut part) {
+            match stream.read_by(&mut part, by) {
                 Ok(n) if n > 0 && answer.len() < 1 << 16 => answer.extend_from_slice(&part[..n]),
-                _ => return Err(acked),
+                _ => return Err(cut(acked)),
             }
         }
         Ok(())
