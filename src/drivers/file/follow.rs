@@ -149,13 +149,23 @@ impl Follow {
                 Ok(opened) => opened,
                 Err(e) => return Some(Err(e)),
             };
-            self.missed.extend(missed);
             self.rotations = rotations;
             let old = std::mem::replace(&mut self.file, new);
-            if let Err(e) = read_range(&old, self.pos, u64::MAX, &mut self.pending) {
-                return Some(Err(io_error(&self.path, e)));
-            }
+            let started = Vec::from(std::mem::take(&mut self.pending));
+            let rest = Segment::rest_of(self.path.clone(), old, self.pos, started, self.line);
             self.pos = 0;
+            self.line = 0;
+            let failed = match rest {
+                Ok(rest) => {
+                    self.missed.push_back(rest);
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            self.missed.extend(missed);
+            if let Some(e) = failed {
+                return Some(Err(e));
+            }
             if lost > 0 {
                 return Some(Err(Error::Io {
                     path: log.path.clone(),

@@ -110,6 +110,25 @@ impl Segment {
         }
     }
 
+    /// The rest of a file a follower was reading when it was rotated
+    /// away: the bytes it had read of an entry not yet whole, then `file`
+    /// from `from` to its end, read an entry at a time as any segment is,
+    /// so that a follower far behind holds one entry, not the file.
+    /// `line` entries of it were read before.
+    pub(crate) fn rest_of(
+        path: PathBuf,
+        mut file: File,
+        from: u64,
+        started: Vec<u8>,
+        line: u64,
+    ) -> Result<Segment> {
+        io::Seek::seek(&mut file, io::SeekFrom::Start(from)).map_err(|e| io_error(&path, e))?;
+        let reader = Box::new(BufReader::new(io::Cursor::new(started).chain(file)));
+        let mut segment = Segment::new(path, reader, None);
+        segment.line = line;
+        Ok(segment)
+    }
+
     /// The entries of plain `file` up to `end`.
     fn plain(path: PathBuf, file: File, end: u64) -> Result<Segment> {
         let reader = file.try_clone().map_err(|e| io_error(&path, e))?;
