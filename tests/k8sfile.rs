@@ -337,6 +337,30 @@ fn reopen_after_a_kubelet_rename_loses_nothing_and_a_follower_goes_on() {
 }
 
 #[test]
+fn a_reopen_that_finds_the_same_file_is_no_rotation() {
+    let dir = temp_dir();
+    let logger = Arc::new(K8sFileLogger::new(&info(&dir.log(), &[])).unwrap());
+    logger.log(Message::new(Source::Stdout, "a")).unwrap();
+    logger.log(Message::new(Source::Stdout, "b")).unwrap();
+    let follow = ReadConfig {
+        follow: true,
+        ..ReadConfig::default()
+    };
+    let mut follower = logger.read_logs(&follow).unwrap();
+    assert_eq!(&follower.next().unwrap().unwrap().line[..], b"a");
+    assert_eq!(&follower.next().unwrap().unwrap().line[..], b"b");
+    // Nothing renamed the file: the path is the file still open.
+    logger.reopen().unwrap();
+    logger.log(Message::new(Source::Stdout, "c")).unwrap();
+    logger.close().unwrap();
+    let rest: Vec<String> = follower
+        .map(|m| String::from_utf8(m.unwrap().line.to_vec()).unwrap())
+        .collect();
+    assert_eq!(rest, ["c"]);
+    assert_eq!(dir.names(), ["0.log"]);
+}
+
+#[test]
 fn follow_goes_on_across_the_drivers_own_rotations() {
     let dir = temp_dir();
     let opts = [

@@ -610,14 +610,25 @@ impl LogFile {
     /// Opens the path again, for a runtime whose kubelet renamed the file
     /// (CRI `ReopenContainerLog`): entries written so far are in the
     /// renamed file, the next ones go to a new file at the path. Followers
-    /// finish the old file, then follow the new one.
+    /// finish the old file, then follow the new one. A path that still
+    /// names the open file (the same device and inode: nothing renamed
+    /// it) is no rotation, and changes nothing.
     pub(crate) fn reopen(&self) -> io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
         let mut state = self.state.lock();
         if state.closed {
             return Err(io::Error::other("the log file is closed"));
         }
         let file = open_append(&self.path)?;
-        state.size = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let same = |open: &File| {
+            open.metadata()
+                .is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()))
+        };
+        if state.file.as_ref().is_some_and(same) {
+            return Ok(());
+        }
+        state.size = meta.len();
         state.file = Some(file);
         state.rotations += 1;
         state.last_time = None;
