@@ -787,6 +787,14 @@ fn file_must_be_a_fifo() {
     assert_eq!(status, 500);
     let err = answer["Err"].as_str().unwrap();
     assert!(err.contains("not a FIFO"), "{err}");
+    // Checked before it is opened: a directory cannot even be opened
+    // read-write, and is still refused as no FIFO.
+    let dir = daemon.dir.join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let (status, answer) = daemon.start_logging(&dir, "dir", json!({}), &[]);
+    assert_eq!(status, 500);
+    let err = answer["Err"].as_str().unwrap();
+    assert!(err.contains("not a FIFO"), "{err}");
     // Refused, so not claimed: a stop finds nothing.
     assert_eq!(
         daemon

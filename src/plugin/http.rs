@@ -8,6 +8,8 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest request head (request line and headers) accepted.
@@ -18,6 +20,49 @@ const MAX_BODY: usize = 16 << 20;
 
 /// How long a connection may sit idle between requests.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The most connections served at once, each on a thread of its own:
+/// dockerd holds a few, and one per `docker logs -f`.
+pub(super) const MAX_CONNECTIONS: usize = 256;
+
+/// The connections being served, bounded; a slot is given back when its
+/// guard drops.
+#[derive(Debug, Default)]
+pub(super) struct Slots(Arc<AtomicUsize>);
+
+/// One connection's place among [`Slots`].
+#[derive(Debug)]
+pub(super) struct Slot(Arc<AtomicUsize>);
+
+impl Slots {
+    /// A slot, if fewer than `max` are taken.
+    pub(super) fn take(&self, max: usize) -> Option<Slot> {
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(&self.0)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers `503` and closes, for a connection over [`MAX_CONNECTIONS`];
+/// within a second, so that the accepting thread never waits on it.
+pub(super) fn refuse_busy(stream: &UnixStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let mut responder = Responder {
+        stream,
+        http11: true,
+        close: true,
+    };
+    responder.send(503, "text/plain", b"too many connections");
+}
 
 /// One request: its path and body.
 pub(super) struct Request {
@@ -271,8 +316,10 @@ fn read_request(reader: &mut impl BufRead) -> Result<(Request, bool, bool), BadR
         if n > MAX_BODY {
             return Err(malformed("the request body is too large"));
         }
-        let mut body = vec![0; n];
-        reader.read_exact(&mut body)?;
+        // Grown as the bytes come, not allocated up front on the client's
+        // word.
+        let mut body = Vec::new();
+        read_exactly(reader, n, &mut body)?;
         body
     };
     let request = Request {
@@ -289,29 +336,41 @@ fn read_chunked(reader: &mut impl BufRead) -> Result<Vec<u8>, BadRequest> {
     loop {
         let mut line = String::new();
         reader.by_ref().take(1024).read_line(&mut line)?;
+        if !line.ends_with('\n') {
+            return Err(malformed("a chunk size line cut short or too long"));
+        }
         let size = line.trim_end().split(';').next().unwrap_or("");
         let size = usize::from_str_radix(size, 16).map_err(|_| malformed("a bad chunk size"))?;
         if size == 0 {
             break;
         }
-        if body.len() + size > MAX_BODY {
+        if size > MAX_BODY - body.len() {
             return Err(malformed("the request body is too large"));
         }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..])?;
+        read_exactly(reader, size, &mut body)?;
         let mut crlf = [0u8; 2];
         reader.read_exact(&mut crlf)?;
     }
     // Trailers, up to the blank line.
     loop {
         let mut line = String::new();
-        if reader.by_ref().take(MAX_HEAD as u64).read_line(&mut line)? == 0
-            || line.trim().is_empty()
-        {
+        reader.by_ref().take(MAX_HEAD as u64).read_line(&mut line)?;
+        if !line.ends_with('\n') {
+            return Err(malformed("the request ends inside its trailers"));
+        }
+        if line.trim().is_empty() {
             return Ok(body);
         }
     }
+}
+
+/// Appends exactly `n` bytes of `reader` to `out`, growing it as they come.
+fn read_exactly(reader: &mut impl BufRead, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+    let got = reader.by_ref().take(n as u64).read_to_end(out)?;
+    if got < n {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
 }
 
 fn reason(status: u16) -> &'static str {
@@ -319,6 +378,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         404 => "Not Found",
+        503 => "Service Unavailable",
         _ => "Internal Server Error",
     }
 }
@@ -391,5 +451,127 @@ mod tests {
             );
         }
         assert!(matches!(parse(b""), Err(BadRequest::Closed)));
+    }
+
+    #[test]
+    fn connection_slots_are_bounded_and_given_back() {
+        let slots = Slots::default();
+        let (a, b) = (slots.take(2).unwrap(), slots.take(2).unwrap());
+        assert!(slots.take(2).is_none());
+        drop(a);
+        let c = slots.take(2).unwrap();
+        drop((b, c));
+        assert_eq!(slots.0.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn a_busy_server_answers_503() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        refuse_busy(&server);
+        drop(server);
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        assert!(
+            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn a_huge_chunk_size_is_refused_not_an_overflow() {
+        let raw =
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n";
+        assert!(matches!(parse(raw), Err(BadRequest::Malformed(_))));
+    }
+
+    #[test]
+    fn a_huge_chunk_size_gets_a_400_answer() {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        client
+            .write_all(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\nffffffffffffffff\r\n")
+            .unwrap();
+        let served = std::thread::spawn(move || serve_connection(server, &|_, _| {}));
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        served.join().expect("no panic");
+        assert!(
+            answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+            "{answer}"
+        );
+    }
+
+    /// A request built from its parts: a method, a path, headers, and a
+    /// body sent with a length or in chunks.
+    fn request(
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        chunks: Option<&[usize]>,
+    ) -> Vec<u8> {
+        let mut raw = format!("POST {path} HTTP/1.1\r\n").into_bytes();
+        for (name, value) in headers {
+            raw.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        match chunks {
+            None => {
+                raw.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                raw.extend_from_slice(body);
+            }
+            Some(sizes) => {
+                raw.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                let mut rest = body;
+                for &size in sizes.iter().chain(std::iter::repeat(&usize::MAX)) {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (chunk, after) = rest.split_at(size.clamp(1, rest.len()));
+                    raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+                    raw.extend_from_slice(chunk);
+                    raw.extend_from_slice(b"\r\n");
+                    rest = after;
+                }
+                raw.extend_from_slice(b"0\r\n\r\n");
+            }
+        }
+        raw
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// A whole request parses to its path and body; any truncation of
+        /// it, and any bytes at all, give an error, never a panic.
+        #[test]
+        fn fuzz_requests_parse_whole_and_fail_cleanly_cut_or_garbled(
+            path in "/[A-Za-z.]{0,20}",
+            headers in proptest::collection::vec(("[A-Za-z-]{1,12}", "[ -~]{0,20}"), 0..4),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            chunks in proptest::option::of(proptest::collection::vec(1usize..64, 0..8)),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            // Headers this server reads itself are left to `request`.
+            let headers: Vec<(String, String)> = headers
+                .into_iter()
+                .filter(|(n, _)| {
+                    !["content-length", "transfer-encoding", "connection"]
+                        .contains(&n.to_ascii_lowercase().as_str())
+                })
+                .map(|(n, v)| (n, v.trim().to_owned()))
+                .collect();
+            let raw = request(&path, &headers, &body, chunks.as_deref());
+            let parsed = parse(&raw);
+            proptest::prop_assert!(
+                matches!(&parsed, Ok((req, true, false)) if req.url == path && req.body == body)
+            );
+            let cut = cut.index(raw.len());
+            proptest::prop_assert!(parse(&raw[..cut]).is_err());
+            let _ = parse(&garbage);
+            let mut spliced = raw[..cut].to_vec();
+            spliced.extend_from_slice(&garbage);
+            let _ = parse(&spliced);
+        }
     }
 }

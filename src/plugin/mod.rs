@@ -295,6 +295,7 @@ impl Plugin {
             thread::Builder::new()
                 .name(name.clone())
                 .spawn(move || {
+                    let slots = http::Slots::default();
                     for conn in listener.incoming() {
                         if stopping.load(Ordering::SeqCst) {
                             break;
@@ -305,11 +306,16 @@ impl Plugin {
                             continue;
                         };
                         let state = Arc::clone(&state);
+                        let Some(slot) = slots.take(http::MAX_CONNECTIONS) else {
+                            http::refuse_busy(&conn);
+                            continue;
+                        };
                         // Each connection on its own thread: StopLogging
                         // waits for a drain, and ReadLogs may follow for long.
                         let _ = thread::Builder::new()
                             .name("logdriver-plugin-conn".into())
                             .spawn(move || {
+                                let _slot = slot;
                                 http::serve_connection(conn, &|req, out| state.handle(req, out))
                             });
                     }

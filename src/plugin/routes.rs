@@ -316,6 +316,17 @@ impl State {
             path: path.to_owned(),
             source,
         };
+        let not_fifo = || {
+            io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "File is not a FIFO",
+            ))
+        };
+        // Checked before the open: opening some files (a device, say) has
+        // effects of its own. And again after it, on what was opened.
+        if !std::fs::metadata(path).map_err(io)?.file_type().is_fifo() {
+            return Err(not_fifo());
+        }
         // Read-write, as dockerd opens it: the open never blocks, and the
         // same handle writes the end marker.
         let fifo = OpenOptions::new()
@@ -325,10 +336,7 @@ impl State {
             .open(path)
             .map_err(io)?;
         if !fifo.metadata().map_err(io)?.file_type().is_fifo() {
-            return Err(io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "File is not a FIFO",
-            )));
+            return Err(not_fifo());
         }
         if let Some(dir) = info.log_path.as_deref().and_then(Path::parent) {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io {
