@@ -22,13 +22,31 @@ impl Encode for CriEncoder {
             write_time_nanos(&mut self.time, msg.timestamp)?;
             self.at = Some(msg.timestamp);
         }
+        // A newline inside the line (only an embedder's own message can
+        // hold one: the Copier cuts lines at them) ends a record, as it
+        // would have coming through the container's pipe; so the text
+        // after it is a line of its own, with this time, stream and tag,
+        // and can never forge them.
+        let mut rest = &msg.line[..];
+        while let Some(at) = memchr::memchr(b'\n', rest) {
+            self.record(out, msg, b" F ", &rest[..at]);
+            rest = &rest[at + 1..];
+        }
+        let tag = if msg.ends_line() { b" F " } else { b" P " };
+        self.record(out, msg, tag, rest);
+        Ok(())
+    }
+}
+
+impl CriEncoder {
+    /// One record of `content`, tagged `tag`, with `msg`'s time and stream.
+    fn record(&self, out: &mut Vec<u8>, msg: &Message, tag: &[u8; 3], content: &[u8]) {
         out.extend_from_slice(&self.time);
         out.push(b' ');
         out.extend_from_slice(msg.source.as_str().as_bytes());
-        out.extend_from_slice(if msg.ends_line() { b" F " } else { b" P " });
-        out.extend_from_slice(&msg.line);
+        out.extend_from_slice(tag);
+        out.extend_from_slice(content);
         out.push(b'\n');
-        Ok(())
     }
 }
 
@@ -80,6 +98,21 @@ mod tests {
         assert_eq!(
             record(b"a\tb \xc3\xbc", Source::Stdout, None, 0),
             "2025-11-30T11:00:01.000000000Z stdout F a\tb \u{fc}\n"
+        );
+    }
+
+    #[test]
+    fn a_newline_inside_a_line_ends_a_record_and_cannot_forge_the_next() {
+        let forged = b"one\n2000-01-01T00:00:00.000000000Z stderr F forged";
+        assert_eq!(
+            record(forged, Source::Stdout, None, 0),
+            "2025-11-30T11:00:01.000000000Z stdout F one\n\
+             2025-11-30T11:00:01.000000000Z stdout F 2000-01-01T00:00:00.000000000Z stderr F forged\n"
+        );
+        assert_eq!(
+            record(b"a\n", Source::Stdout, Some(false), 0),
+            "2025-11-30T11:00:01.000000000Z stdout F a\n\
+             2025-11-30T11:00:01.000000000Z stdout P \n"
         );
     }
 }

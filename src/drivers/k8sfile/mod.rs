@@ -26,6 +26,13 @@
 //!   byte for byte. A line whose length is an exact multiple of the chunk
 //!   size ends with an empty `F` record, where containerd's last record
 //!   holds the last chunk; both read back as the same line.
+//! - **A newline inside a message's line** (only a message of an
+//!   embedder's own can hold one: the Copier cuts lines at them) ends a
+//!   record, as it would have coming through the container's pipe: the
+//!   text after it is a record of its own, with the message's time and
+//!   stream, so it can never forge a time, stream or tag. The newline
+//!   itself is not kept, as for any line. Escaping has no reader that
+//!   would undo it, and refusing would lose the line.
 //! - Each record reaches the file in one `write` before `log` returns, and
 //!   the lines of one read from a Copier in one `write` together. The file
 //!   is [`Info::log_path`], created with mode `0640`.
