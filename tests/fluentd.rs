@@ -690,3 +690,64 @@ fn without_acks_frames_written_whole_before_a_stall_are_not_sent_again() {
     let s = logger.stats();
     assert_eq!((s.lines, s.dropped, s.resent), (n as u64, 0, 0));
 }
+
+#[test]
+fn a_periodic_reconnect_ends_the_old_connection_in_order_and_loses_nothing() {
+    // The server has said something on the first connection that the
+    // driver never asked for (as a TLS server's session tickets are), and
+    // reads that connection only once the driver has moved to a second.
+    // A connection dropped with unread input is reset, and a reset throws
+    // away what the server had not read yet.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, lines) = unbounded::<String>();
+    thread::spawn(move || {
+        let mut incoming = listener.incoming();
+        let mut first = incoming.next().unwrap().unwrap();
+        first.write_all(&[0xc0; 512]).unwrap();
+        let second = incoming.next().unwrap().unwrap();
+        for conn in [first, second] {
+            let mut reader = std::io::BufReader::new(conn);
+            while let Some(frame) = read_frame(&mut reader) {
+                let record = &frame.as_array().unwrap()[2];
+                let log = field(record, "log").unwrap();
+                let text = log.as_slice().or(log.as_str().map(str::as_bytes)).unwrap();
+                tx.send(String::from_utf8_lossy(text).into_owned()).unwrap();
+            }
+        }
+    });
+    let logger = FluentdLogger::new(&info(&[
+        ("fluentd-address", &format!("tcp://127.0.0.1:{port}")),
+        ("fluentd-async", "true"),
+        ("fluentd-async-reconnect-interval", "100ms"),
+    ]))
+    .unwrap();
+    for i in 0..5 {
+        logger
+            .log(Message::new(Source::Stdout, format!("first {i}")))
+            .unwrap();
+    }
+    // The interval is a time: only waiting it out makes the driver move on.
+    while logger.stats().lines < 5 {
+        thread::yield_now();
+    }
+    thread::sleep(Duration::from_millis(150));
+    for i in 0..5 {
+        logger
+            .log(Message::new(Source::Stdout, format!("second {i}")))
+            .unwrap();
+    }
+    logger.close().unwrap();
+    let got: Vec<String> = (0..10)
+        .map(|_| {
+            lines
+                .recv_timeout(Duration::from_secs(10))
+                .expect("every line")
+        })
+        .collect();
+    let want: Vec<String> = (0..5)
+        .map(|i| format!("first {i}"))
+        .chain((0..5).map(|i| format!("second {i}")))
+        .collect();
+    assert_eq!(got, want);
+}

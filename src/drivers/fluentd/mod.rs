@@ -43,7 +43,7 @@
 //! | `fluentd-write-timeout` | `5s` | the longest `log` waits in blocking mode, and the longest `close` waits for queued lines; `0` means the default, since waiting for ever is what this driver never does |
 //! | `fluentd-read-timeout` | the write timeout | the longest wait for an ack |
 //! | `fluentd-retry-wait` | `1s` | the first wait before reconnecting; each next one is 1.5 times longer, at most 60 s |
-//! | `fluentd-max-retries` | 2147483647 | attempts to send one event before it is dropped |
+//! | `fluentd-max-retries` | 2147483647 | attempts (a connect and a write) to send one event before it is dropped; a backoff wait is no attempt. `0` means 13, as in Docker's client (fluent-logger-golang) |
 //! | `fluentd-async-reconnect-interval` | `0` (never) | with `fluentd-async`, reconnect this often (100ms to 10s), to follow DNS changes |
 //! | `fluentd-sub-second-precision` | `false` | send an EventTime, with nanoseconds |
 //! | `fluentd-request-ack` | `false` | ask for an ack of each frame, and send again whatever was not acked |
@@ -214,6 +214,7 @@ impl Config {
                 .parse::<u64>()
                 .ok()
                 .filter(|&n| n <= i32::MAX as u64)
+                .map(|n| if n == 0 { ZERO_MAX_RETRIES } else { n })
                 .ok_or_else(|| {
                     invalid(
                         "fluentd-max-retries",
@@ -677,6 +678,13 @@ fn worker(shared: &Shared) {
     }
 }
 
+/// What `fluentd-max-retries=0` means: Docker's client's default.
+const ZERO_MAX_RETRIES: u64 = 13;
+
+/// How long a periodic reconnect waits for the server to end the old
+/// connection.
+const RECONNECT_GRACE: Duration = Duration::from_millis(100);
+
 /// The connection, and when to try again after it failed.
 struct Link {
     stream: Option<(Stream, Instant)>,
@@ -752,7 +760,12 @@ impl Link {
         let config = &shared.config;
         if let (Some((_, since)), Some(every)) = (&self.stream, config.reconnect_interval) {
             if since.elapsed() >= every {
-                self.stream = None;
+                // In order: TLS's close_notify, our end, and what the
+                // server still says, briefly; a connection dropped with
+                // unread input is reset instead.
+                if let Some((old, _)) = self.stream.take() {
+                    old.shutdown(RECONNECT_GRACE);
+                }
             }
         }
         if self.stream.is_some() {
@@ -811,11 +824,10 @@ impl Link {
             let closing = shared.queue.lock().closing;
             let deadline = deadline.into_iter().chain(closing).min();
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) || attempts > config.max_retries {
+            if left.is_some_and(|l| l.is_zero()) || attempts >= config.max_retries {
                 // A Forward-mode frame goes whole or not at all.
                 return if forward { 0 } else { done };
             }
-            attempts += 1;
             let timeout = left.map_or(config.write_timeout, |l| l.min(config.write_timeout));
             let by = Instant::now() + timeout;
             let wait = self.next_attempt.saturating_duration_since(Instant::now());
@@ -827,6 +839,7 @@ impl Link {
                 }
                 continue;
             }
+            attempts += 1;
             if !self.connect(shared, by) {
                 continue;
             }
@@ -942,6 +955,43 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_retries_zero_means_dockers_thirteen() {
+        let opts = |v: &str| HashMap::from([("fluentd-max-retries".to_owned(), v.to_owned())]);
+        assert_eq!(Config::parse(&opts("0")).unwrap().max_retries, 13);
+        assert_eq!(Config::parse(&opts("1")).unwrap().max_retries, 1);
+        assert_eq!(
+            Config::parse(&HashMap::new()).unwrap().max_retries,
+            2147483647
+        );
+    }
+
+    #[test]
+    fn one_attempt_is_one_connect_however_long_the_backoff() {
+        // Nothing listens: each attempt is a refused connect. With one
+        // attempt allowed, the backoff after it is never waited out.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("tcp://127.0.0.1:{port}");
+        let info = Info::new("0123456789ab")
+            .with_option("fluentd-address", &address)
+            .with_option("fluentd-max-retries", "1")
+            .with_option("fluentd-retry-wait", "10s");
+        let logger = FluentdLogger::new(&info).unwrap();
+        let start = Instant::now();
+        assert!(logger
+            .log(Message::new(crate::Source::Stdout, "x"))
+            .is_err());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
 
     #[test]
     fn chunk_ids_are_base64_of_16_bytes_and_differ() {
