@@ -770,3 +770,38 @@ fn log_and_close_work_from_inside_tokio_runtimes() {
         }
     }
 }
+
+#[test]
+fn a_log_waiting_for_room_when_close_comes_returns_at_once() {
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let opts = [
+        ("nats-max-pending", "1"),
+        ("nats-send-timeout", "30s"),
+        ("nats-linger", "200ms"),
+    ];
+    let logger = Arc::new(NatsLogger::new(&info(&url, &opts)).unwrap());
+    logger
+        .log(Message::new(Source::Stdout, "holds the room"))
+        .unwrap();
+    let waiting = {
+        let logger = Arc::clone(&logger);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let result = logger.log(Message::new(Source::Stdout, "waits"));
+            (result, start.elapsed())
+        })
+    };
+    let start = Instant::now();
+    assert!(logger.close().is_err(), "the first line was never acked");
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    let (result, waited) = waiting.join().unwrap();
+    // Refused as closed, or counted as dropped: never a wait of 30 s.
+    assert!(result.is_err(), "{result:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let s = logger.stats();
+    assert_eq!(s.lines, 0);
+}
