@@ -19,6 +19,10 @@ impl LogFile {
         last_time: Option<SystemTime>,
     ) -> io::Result<()> {
         let mut compressor = self.compressor.lock();
+        #[cfg(test)]
+        if self.fail_spawn.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io::Error::other("no thread, for a test"));
+        }
         if compressor.is_none() {
             let (tx, rx) = crossbeam_channel::unbounded::<CompressJob>();
             // The thread holds a weak handle: it must not keep the file open.

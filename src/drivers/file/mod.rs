@@ -6,6 +6,7 @@
 mod compress;
 pub(crate) mod driver;
 pub(crate) mod follow;
+mod moves;
 pub(crate) mod options;
 pub(crate) mod read;
 
@@ -23,6 +24,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::message::Message;
 use crate::time::YearOutOfRange;
+use moves::Moves;
 
 /// How a driver turns a message into the bytes of its entry.
 pub(crate) trait Encode: Send {
@@ -151,14 +153,6 @@ fn remove(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Renames `from` to `to`; a `from` that does not exist is fine.
-fn rename(from: &Path, to: &Path) -> io::Result<()> {
-    match fs::rename(from, to) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 fn open_new(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -222,6 +216,21 @@ struct Job {
 enum Slot {
     Index(usize),
     Stamped(PathBuf),
+}
+
+/// What a rotation's renames did, for the compression jobs.
+enum Renamed {
+    /// Nothing was kept (`max-file=1`).
+    Nothing,
+    /// `Numbered`: every `.N` moved to `.N+1`, the live file to `.1`,
+    /// which is to be compressed with `compress`.
+    Shifted { compress: bool },
+    /// `Stamped`: the live file took a stamped name; `removed` files (by
+    /// plain name) went, and `compress` is to be compressed.
+    Stamped {
+        removed: Vec<PathBuf>,
+        compress: Option<PathBuf>,
+    },
 }
 
 /// The rotated files' names, and the compressions running on them.
@@ -301,6 +310,12 @@ pub(crate) struct LogFile {
     /// Signalled after every write, rotation and close, for followers.
     changed: Condvar,
     compressor: Mutex<Option<Compressor>>,
+    /// For tests: the rename of the next rotation that fails.
+    #[cfg(test)]
+    fail_rename_at: Mutex<Option<usize>>,
+    /// For tests: the compressor thread cannot start.
+    #[cfg(test)]
+    fail_spawn: std::sync::atomic::AtomicBool,
 }
 
 /// Where the live file stands, as a reader sees it.
@@ -357,6 +372,10 @@ impl LogFile {
             names: Mutex::new(Names::default()),
             changed: Condvar::new(),
             compressor: Mutex::new(None),
+            #[cfg(test)]
+            fail_rename_at: Mutex::new(None),
+            #[cfg(test)]
+            fail_spawn: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -472,21 +491,37 @@ impl LogFile {
 
     /// Moves the full file aside and starts a new one.
     ///
-    /// The new file is created first, under a temporary name, so that a
-    /// failure to create it (no file descriptors, no space) deletes and
-    /// renames nothing: the history is kept and the next write tries again.
+    /// A failed rotation deletes and renames nothing, whatever step fails:
+    /// the new file is created first, under a temporary name; the renames
+    /// are undone if a later one fails; the files the rotation pushes out
+    /// are only set aside until every rename has succeeded; and a
+    /// compressor that cannot start leaves the rotated file plain. The
+    /// history is kept and the next write tries again.
     fn rotate(self: &Arc<Self>, state: &mut State) -> io::Result<()> {
         let next = self.rotating_path();
         let file = open_new(&next)?;
+        let mut names = self.names.lock();
+        let mut moves = Moves::default();
+        #[cfg(test)]
+        {
+            moves.fail_at = self.fail_rename_at.lock().take();
+        }
         let moved = match self.naming {
-            Naming::Numbered => self.shift_rotated(state),
-            Naming::Stamped => self.stamp_rotated(),
+            Naming::Numbered => self.shift_rotated(&mut moves),
+            Naming::Stamped => self.stamp_rotated(&mut moves),
         }
-        .and_then(|()| fs::rename(&next, &self.path));
-        if let Err(e) = moved {
-            let _ = remove(&next);
-            return Err(e);
-        }
+        .and_then(|compress| moves.rename(&next, &self.path).map(|()| compress));
+        let compress = match moved {
+            Ok(compress) => compress,
+            Err(e) => {
+                moves.undo();
+                let _ = remove(&next);
+                return Err(e);
+            }
+        };
+        moves.commit();
+        self.renamed(&mut names, compress, state.last_time);
+        drop(names);
         state.file = Some(file);
         state.size = 0;
         state.rotations += 1;
@@ -497,60 +532,81 @@ impl LogFile {
         Ok(())
     }
 
+    /// After a rotation's renames: moves the compression jobs with their
+    /// files, and queues the compression of `compress`, if any. A job
+    /// that cannot be queued leaves its file plain.
+    fn renamed(self: &Arc<Self>, names: &mut Names, compress: Renamed, last: Option<SystemTime>) {
+        let slot = match compress {
+            Renamed::Nothing => return,
+            Renamed::Shifted { compress } => {
+                let last_index = self.max_file - 1;
+                // A compression of the file pushed out has nothing to do.
+                names.jobs.retain(|j| j.slot != Slot::Index(last_index));
+                for job in &mut names.jobs {
+                    if let Slot::Index(index) = &mut job.slot {
+                        *index += 1;
+                    }
+                }
+                compress.then_some((Slot::Index(1), last))
+            }
+            Renamed::Stamped { removed, compress } => {
+                names.jobs.retain(|j| match &j.slot {
+                    Slot::Stamped(plain) => !removed.contains(plain),
+                    Slot::Index(_) => true,
+                });
+                // The kubelet's gzip carries no time: the entries have theirs.
+                compress.map(|plain| (Slot::Stamped(plain), None))
+            }
+        };
+        let Some((slot, last)) = slot else { return };
+        let id = names.next_id;
+        names.next_id += 1;
+        names.jobs.push(Job { id, slot });
+        if self.compress_later(id, last).is_err() {
+            names.jobs.retain(|j| j.id != id);
+        }
+    }
+
     /// Where the next file is created before it takes the path's name.
     fn rotating_path(&self) -> PathBuf {
         with_suffix(&self.path, ".rotating")
     }
 
-    /// Renames `.N` to `.N+1` (dropping the oldest) and the live file to
-    /// `.1`, queueing its compression; with `max-file=1`, nothing is kept.
-    fn shift_rotated(self: &Arc<Self>, state: &State) -> io::Result<()> {
+    /// Renames `.N` to `.N+1` (setting the oldest aside) and the live file
+    /// to `.1`; with `max-file=1`, nothing is kept.
+    fn shift_rotated(&self, moves: &mut Moves) -> io::Result<Renamed> {
         if self.max_file < 2 {
             // Nowhere to keep it: Docker drops the file's contents, and the
             // new file's rename replaces it.
-            return Ok(());
+            return Ok(Renamed::Nothing);
         }
-        let mut names = self.names.lock();
         let last = self.max_file - 1;
-        remove(&rotated_path(&self.path, last, false))?;
-        remove(&rotated_path(&self.path, last, true))?;
-        // A compression of the file just removed has nothing left to do.
-        names.jobs.retain(|j| j.slot != Slot::Index(last));
+        for gz in [false, true] {
+            let oldest = rotated_path(&self.path, last, gz);
+            moves.doom(&oldest, &with_suffix(&oldest, ".removing"))?;
+        }
         for index in (1..last).rev() {
             for gz in [false, true] {
-                rename(
+                moves.rename(
                     &rotated_path(&self.path, index, gz),
                     &rotated_path(&self.path, index + 1, gz),
                 )?;
             }
         }
-        for job in &mut names.jobs {
-            if let Slot::Index(index) = &mut job.slot {
-                *index += 1;
-            }
-        }
-        rename(&self.path, &rotated_path(&self.path, 1, false))?;
-        if self.compress {
-            let id = names.next_id;
-            names.next_id += 1;
-            names.jobs.push(Job {
-                id,
-                slot: Slot::Index(1),
-            });
-            drop(names);
-            self.compress_later(id, state.last_time)?;
-        }
-        Ok(())
+        moves.rename(&self.path, &rotated_path(&self.path, 1, false))?;
+        Ok(Renamed::Shifted {
+            compress: self.compress,
+        })
     }
 
-    /// Renames the live file to `<path>.<stamp>` and keeps at most
-    /// `max-file - 1` rotated files; with `compress`, queues the one that
-    /// was the newest until now. With `max-file=1`, nothing is kept.
-    fn stamp_rotated(self: &Arc<Self>) -> io::Result<()> {
+    /// Renames the live file to `<path>.<stamp>`, and sets aside what is
+    /// over `max-file - 1` rotated files; with `compress`, the one that was
+    /// the newest until now is to be compressed. With `max-file=1`,
+    /// nothing is kept.
+    fn stamp_rotated(&self, moves: &mut Moves) -> io::Result<Renamed> {
         if self.max_file < 2 {
-            return Ok(());
+            return Ok(Renamed::Nothing);
         }
-        let mut names = self.names.lock();
         let mut rotated = stamped_files(&self.path)?;
         // A later rotation within the same second sorts after every file
         // of that second, removed ones aside.
@@ -567,27 +623,18 @@ impl LogFile {
             n => with_suffix(&self.path, &format!(".{now}_{n}")),
         };
         let excess = rotated.len().saturating_sub(self.max_file - 2);
+        let mut removed = Vec::new();
         for old in rotated.drain(..excess) {
-            remove(&old.name())?;
-            names
-                .jobs
-                .retain(|j| j.slot != Slot::Stamped(old.plain.clone()));
+            let name = old.name();
+            moves.doom(&name, &with_suffix(&name, ".removing"))?;
+            removed.push(old.plain);
         }
-        fs::rename(&self.path, &target)?;
-        match rotated.pop() {
-            Some(newest) if self.compress && !newest.gz => {
-                let id = names.next_id;
-                names.next_id += 1;
-                names.jobs.push(Job {
-                    id,
-                    slot: Slot::Stamped(newest.plain),
-                });
-                drop(names);
-                // The kubelet's gzip carries no time: the entries have theirs.
-                self.compress_later(id, None)
-            }
-            _ => Ok(()),
-        }
+        moves.rename(&self.path, &target)?;
+        let compress = match rotated.pop() {
+            Some(newest) if self.compress && !newest.gz => Some(newest.plain),
+            _ => None,
+        };
+        Ok(Renamed::Stamped { removed, compress })
     }
 
     /// Where a job's file is, plain or compressed.
@@ -774,6 +821,95 @@ mod tests {
         log.close();
         assert!(most <= 1, "{most} jobs were listed at once");
         assert_eq!(log.jobs(), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The directory's files and their contents, sorted by name.
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().into_string().unwrap(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn write(log: &Arc<LogFile>, line: &str) -> Vec<AppendError> {
+        let mut errors = Vec::new();
+        log.append(
+            std::iter::once(Message::new(Source::Stdout, line.to_owned())),
+            &mut |e| errors.push(e),
+        );
+        errors
+    }
+
+    #[test]
+    fn a_rotation_that_fails_at_any_step_deletes_and_renames_nothing() {
+        for naming in [Naming::Numbered, Naming::Stamped] {
+            for step in 0..8 {
+                let dir = std::env::temp_dir().join(format!(
+                    "logdriver-failrot-{}-{naming:?}-{step}",
+                    std::process::id()
+                ));
+                let _ = fs::remove_dir_all(&dir);
+                fs::create_dir_all(&dir).unwrap();
+                // Every entry rotates the one before it away.
+                let log = open(dir.join("c.log"), Some(1), 3, false, naming);
+                for line in ["a", "b", "c"] {
+                    assert!(write(&log, line).is_empty());
+                }
+                let before = files(&dir);
+                assert_eq!(before.len(), 3, "{naming:?}: {before:?}");
+                *log.fail_rename_at.lock() = Some(step);
+                if write(&log, "d").is_empty() {
+                    // This rotation has fewer renames than `step`.
+                    assert!(step >= 2, "{naming:?} step {step}");
+                } else {
+                    assert_eq!(files(&dir), before, "{naming:?} step {step}");
+                    // The next write rotates as if nothing had happened.
+                    assert!(write(&log, "e").is_empty());
+                    let after = files(&dir);
+                    let contents: Vec<&[u8]> = after.iter().map(|(_, c)| &c[..]).collect();
+                    assert_eq!(after.len(), 3, "{naming:?} step {step}: {after:?}");
+                    for kept in [&b"b\n"[..], b"c\n", b"e\n"] {
+                        assert!(
+                            contents.contains(&kept),
+                            "{naming:?} step {step}: {after:?}"
+                        );
+                    }
+                }
+                log.close();
+                fs::remove_dir_all(&dir).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_compressor_that_cannot_start_leaves_the_rotated_file_plain() {
+        let dir = std::env::temp_dir().join(format!("logdriver-nogzip-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let log = open(dir.join("c.log"), Some(1), 3, true, Naming::Numbered);
+        log.fail_spawn
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for line in ["a", "b"] {
+            assert!(write(&log, line).is_empty());
+        }
+        assert_eq!(
+            files(&dir),
+            [
+                ("c.log".into(), b"b\n".to_vec()),
+                ("c.log.1".into(), b"a\n".to_vec())
+            ]
+        );
+        assert_eq!(log.jobs(), 0);
+        log.close();
         fs::remove_dir_all(&dir).unwrap();
     }
 }
