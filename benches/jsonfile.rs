@@ -5,7 +5,8 @@
 //! `log` directly, one `write` per line (the encoder's own cost); and
 //! through the Copier and a `NonBlocking` buffer, whose worker hands the
 //! driver batches as well.
-//! 100-byte lines, 50,000 per iteration.
+//! 100-byte lines, 50,000 per iteration. And `--tail 100` of a 1 GB
+//! file, against reading it forward.
 
 use std::fs;
 use std::io::Cursor;
@@ -101,5 +102,55 @@ fn jsonfile(c: &mut Criterion) {
     let _ = fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, jsonfile);
+/// `--tail 100` of a 1 GB json-file, against a `read_until` loop over the
+/// whole file (what reading it forward costs at the least), in the same
+/// run.
+fn tail(c: &mut Criterion) {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = std::env::temp_dir().join(format!("logdriver-bench-tail-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("container-json.log");
+    let entry = format!(
+        "{{\"log\":\"{}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-27T01:02:03.123456789Z\"}}\n",
+        "x".repeat(99)
+    );
+    let block = entry.repeat((1 << 20) / entry.len());
+    let mut out = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+    while fs::metadata(&path).unwrap().len() < 1_000_000_000 {
+        for _ in 0..64 {
+            out.write_all(block.as_bytes()).unwrap();
+        }
+        out.flush().unwrap();
+    }
+    drop(out);
+    let mut group = c.benchmark_group("jsonfile_tail");
+    group.sample_size(10);
+    group.bench_function("tail_100_of_1gb", |b| {
+        let tail = logdriver::ReadConfig {
+            tail: Some(100),
+            ..logdriver::ReadConfig::default()
+        };
+        b.iter(|| {
+            let n = logdriver::drivers::jsonfile::read_logs(&path, &tail)
+                .unwrap()
+                .count();
+            assert_eq!(n, 100);
+        })
+    });
+    group.bench_function("read_until_1gb_once", |b| {
+        b.iter(|| {
+            let mut reader = BufReader::new(fs::File::open(&path).unwrap());
+            let (mut line, mut n) = (Vec::new(), 0u64);
+            while reader.read_until(b'\n', &mut line).unwrap() > 0 {
+                n += 1;
+                line.clear();
+            }
+            n
+        })
+    });
+    group.finish();
+    let _ = fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, jsonfile, tail);
 criterion_main!(benches);

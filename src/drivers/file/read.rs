@@ -262,9 +262,12 @@ impl<D: Decode> FileReader<D> {
         };
         match (config.tail, D::FRAMING) {
             (None, _) => {}
-            (Some(n), Framing::Lengths) => tail_backwards(&mut reader.segments, n)?,
+            (Some(n), Framing::Lengths) => tail_backwards(&mut reader.segments, n, D::FRAMING)?,
             (Some(n), Framing::Lines) => {
-                // Keep the last `n` raw entries; decode only those.
+                // Only what holds the last `n` lines is read; of it, the
+                // last `n` raw entries are kept (a line too long to read
+                // is skipped), and only those decoded.
+                tail_backwards(&mut reader.segments, n, D::FRAMING)?;
                 reader.tailed = Some(last_entries(&mut reader.segments, D::FRAMING, n)?);
             }
         }
@@ -442,22 +445,26 @@ fn last_entries(
     Ok(last)
 }
 
-/// Leaves in `segments` only what holds their last `n` records: plain
-/// files are entered from the end, walking back over the trailing
-/// lengths; compressed ones (and a plain file whose lengths do not hold
-/// together) are read forward.
-fn tail_backwards(segments: &mut VecDeque<Segment>, n: usize) -> Result<()> {
+/// Leaves in `segments` only what holds their last `n` entries, so that
+/// `tail` costs what it returns, not the size of the files: plain files
+/// are entered from the end, walking back over the trailing lengths
+/// (`Lengths`) or newlines (`Lines`); compressed ones (and a plain file
+/// whose lengths do not hold together) are read forward.
+fn tail_backwards(segments: &mut VecDeque<Segment>, n: usize, framing: Framing) -> Result<()> {
     let mut kept = VecDeque::new();
     let mut need = n;
     while need > 0 {
         let Some(mut segment) = segments.pop_back() else {
             break;
         };
-        let walked = match &segment.file {
-            Some((file, end)) => {
+        let walked = match (&segment.file, framing) {
+            (Some((file, end)), Framing::Lengths) => {
                 walk_back(file, *end, need).map_err(|e| io_error(&segment.path, e))?
             }
-            None => None,
+            (Some((file, end)), Framing::Lines) => {
+                Some(walk_back_lines(file, *end, need).map_err(|e| io_error(&segment.path, e))?)
+            }
+            (None, _) => None,
         };
         match (walked, segment.file.take()) {
             (Some((start, found)), Some((file, end))) => {
@@ -472,7 +479,7 @@ fn tail_backwards(segments: &mut VecDeque<Segment>, n: usize) -> Result<()> {
             }
             _ => {
                 let path = segment.path.clone();
-                let last = last_entries(&mut VecDeque::from([segment]), Framing::Lengths, need)?;
+                let last = last_entries(&mut VecDeque::from([segment]), framing, need)?;
                 need -= last.len();
                 let bytes: Vec<u8> = last.into_iter().flat_map(|(_, _, raw)| raw).collect();
                 segment = Segment::new(path, Box::new(io::Cursor::new(bytes)), None);
@@ -508,6 +515,42 @@ fn walk_back(file: &File, end: u64, n: usize) -> io::Result<Option<(u64, usize)>
         found += 1;
     }
     Ok(Some((pos, found)))
+}
+
+/// Walks back from `end` over up to `n` lines of `file`; returns where the
+/// first of them starts and how many there are. Bytes after the last
+/// newline (an entry its writer never finished) are no line.
+fn walk_back_lines(file: &File, end: u64, n: usize) -> io::Result<(u64, usize)> {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: u64 = 64 << 10;
+    if end == 0 || n == 0 {
+        return Ok((end, 0));
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, end - 1)?;
+    // Each newline before the one that ends the file starts a line; a
+    // file that does not end in one has a first newline that starts none.
+    let mut uncounted = usize::from(last[0] != b'\n');
+    let mut found = 0;
+    let mut buf = vec![0u8; BLOCK as usize];
+    let mut scan = end - 1;
+    while scan > 0 {
+        let from = scan.saturating_sub(BLOCK);
+        let block = &mut buf[..(scan - from) as usize];
+        file.read_exact_at(block, from)?;
+        for i in memchr::memrchr_iter(b'\n', block) {
+            if uncounted > 0 {
+                uncounted -= 1;
+                continue;
+            }
+            found += 1;
+            if found == n {
+                return Ok((from + i as u64 + 1, n));
+            }
+        }
+        scan = from;
+    }
+    Ok((0, found + usize::from(uncounted == 0)))
 }
 
 /// Reads one entry, its newline included, into `raw`; returns the bytes
@@ -576,6 +619,61 @@ impl<D: Decode> Iterator for FileReader<D> {
                 return None;
             }
             return Some(Ok(msg));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Where the last `n` whole lines of `bytes` start, and how many there
+    /// are, found the slow way: forward.
+    fn forward(bytes: &[u8], n: usize) -> (u64, usize) {
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let starts: Vec<usize> = std::iter::once(0)
+            .chain(memchr::memchr_iter(b'\n', &bytes[..whole]).map(|i| i + 1))
+            .filter(|&s| s < whole)
+            .collect();
+        let kept = &starts[starts.len().saturating_sub(n)..];
+        (kept.first().map_or(bytes.len(), |&s| s) as u64, kept.len())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(
+            std::env::var("FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+        ))]
+
+        /// Walking back over lines finds what reading forward finds, for
+        /// any bytes (lines across the 64 KiB blocks, a last one unended).
+        #[test]
+        fn fuzz_walking_back_over_lines_agrees_with_reading_forward(
+            lines in proptest::collection::vec(0usize..40_000, 0..12),
+            unended in 0usize..10,
+            n in 0usize..15,
+        ) {
+            let mut bytes = Vec::new();
+            for (i, len) in lines.iter().enumerate() {
+                bytes.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, *len));
+                bytes.push(b'\n');
+            }
+            bytes.extend(std::iter::repeat_n(b'z', unended));
+            let path = std::env::temp_dir().join(format!(
+                "logdriver-walkback-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            std::fs::write(&path, &bytes).unwrap();
+            let file = File::open(&path).unwrap();
+            let back = walk_back_lines(&file, bytes.len() as u64, n).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            let (start, count) = forward(&bytes, n);
+            // With no line to keep, where reading would start is moot.
+            if count == 0 {
+                proptest::prop_assert_eq!(back.1, 0);
+            } else {
+                proptest::prop_assert_eq!(back, (start, count));
+            }
         }
     }
 }
