@@ -853,3 +853,40 @@ fn a_users_driver_behind_non_blocking_is_counted_through_the_registry() {
     assert_eq!((f.lines, f.bytes, f.errors, f.dropped), (0, 0, 3, 0));
     assert_eq!((w.lines, w.bytes, w.errors, w.dropped), (3, 11, 0, 0));
 }
+
+#[test]
+fn close_waits_for_the_drivers_own_close_once_everything_reached_it() {
+    /// Takes lines at once; counts them as sent only in its close, which
+    /// takes a while (a linger, as nats has).
+    struct Lingering(Mutex<u64>, Mutex<u64>);
+    impl Logger for Lingering {
+        fn log(&self, _: Message) -> Result<()> {
+            *self.0.lock() += 1;
+            Ok(())
+        }
+        fn name(&self) -> &str {
+            "lingering"
+        }
+        fn close(&self) -> Result<()> {
+            // Longer than the close timeout, within two of them.
+            std::thread::sleep(Duration::from_millis(1_500));
+            *self.1.lock() = *self.0.lock();
+            Ok(())
+        }
+        fn stats(&self) -> logdriver::LoggerStats {
+            let mut stats = logdriver::LoggerStats::default();
+            stats.lines = *self.1.lock();
+            stats
+        }
+    }
+    let driver = Arc::new(Lingering(Mutex::new(0), Mutex::new(0)));
+    let logger = NonBlocking::builder(driver)
+        .close_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for i in 0..10 {
+        logger.log(line(i, 10)).unwrap();
+    }
+    logger.close().unwrap();
+    assert_eq!(logger.stats().lines, 10);
+}

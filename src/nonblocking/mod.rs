@@ -20,7 +20,7 @@ use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
 use crate::read::LogReader;
 use queue::{Counts, Queue};
-use worker::{Shared, Worker};
+use worker::{Shared, Worker, WorkerState};
 
 /// How long [`NonBlocking`]'s `close` waits for the buffer to drain into the
 /// driver, by default: 5 seconds.
@@ -100,7 +100,10 @@ pub enum Overflow {
 ///   driver is stuck, `close` returns [`Error::FlushTimeout`] with the
 ///   number of messages it could not flush, the one the driver is on
 ///   included; they are counted as dropped, and every count is final when
-///   `close` returns.
+///   `close` returns. Once everything reached the driver, `close` waits
+///   for the driver's own close (which has its own bound, a linger say)
+///   up to one more close timeout, so that the driver's counts are final
+///   too.
 /// - [`name`](Logger::name) and [`buf_size`](Logger::buf_size) are the
 ///   driver's, so the [`Copier`](crate::Copier) cuts lines for the real
 ///   driver (Docker once got this wrong, moby #41794).
@@ -311,6 +314,19 @@ impl Logger for NonBlocking {
                 // Under the lock, so that every count is final when this
                 // returns, whatever the worker does afterwards.
                 let mut state = self.shared.state.lock();
+                if state.worker == WorkerState::ClosingDriver {
+                    // Everything reached the driver, whose own close is
+                    // bounded (its linger): its counts are final once it
+                    // returns. A driver that overruns gets one more timeout.
+                    drop(state);
+                    return done.recv_timeout(self.close_timeout).unwrap_or_else(|_| {
+                        Err(Error::FlushTimeout {
+                            driver: self.inner.name().to_owned(),
+                            unflushed: 0,
+                            timeout: self.close_timeout,
+                        })
+                    });
+                }
                 self.shared.abandon.store(true, Ordering::Relaxed);
                 let unflushed = state.queue.settle();
                 drop(state);

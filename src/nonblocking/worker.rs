@@ -34,6 +34,9 @@ pub(super) enum WorkerState {
     Polling,
     /// Waiting on [`Shared::wake`] for the next line.
     Asleep,
+    /// Everything is delivered; closing the driver, which has a bound of
+    /// its own.
+    ClosingDriver,
 }
 
 /// The queue and the worker's state, under one lock.
@@ -102,6 +105,7 @@ impl Worker {
                     // `closed` is set under this lock: once the queue is
                     // closed and empty, nothing more can arrive.
                     if state.queue.closed {
+                        state.worker = WorkerState::ClosingDriver;
                         drop(state);
                         return Error::guard(self.inner.name(), || self.inner.close());
                     }
