@@ -20,6 +20,15 @@
 //! stop the pipe from draining, so a broken logger cannot wedge a
 //! container.
 //!
+//! A caller that owns its read loop (a tokio program, a shim that shares
+//! the bytes with attach) pushes them through a [`LineWriter`] instead:
+//! the same law, the same counts, no thread. Which entry to use:
+//!
+//! | you have | use |
+//! |---|---|
+//! | a `std::io::Read` per stream, and a thread each to spare | [`Copier`] |
+//! | the bytes already, in a loop of your own (`Bytes` or `&[u8]`) | [`LineWriter`]: `push` without copying, or `impl Write` |
+//!
 //! In blocking mode (the default) a slow driver slows the container, and
 //! no line is lost. With `mode=non-blocking`, [`Registry::create`] puts a
 //! [`NonBlocking`] buffer in front of the driver: the container never
@@ -63,7 +72,7 @@
 //! |---|---|
 //! | `message.rs`, `logger.rs`, `info.rs`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`] |
 //! | `registry.rs` | [`Registry`]: names to creators and validators; it registers the built-in drivers itself |
-//! | `copier/` | [`Copier`]: `mod.rs` runs one thread per stream (read, cut, deliver); `lines.rs` cuts bytes into lines and chunks |
+//! | `copier/` | the line law and its entries: `lines.rs` cuts bytes into lines and chunks; `sink.rs` counts, batches and delivers them; `mod.rs` is [`Copier`] (one thread per stream: read, cut, deliver); `writer.rs` is [`LineWriter`] (pushed bytes) |
 //! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
 //! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry. `drivers/file/` is what the file drivers share: appends, rotation with Docker's or the kubelet's names, compression off the write path, readers and followers; a file driver brings its encoder and decoder |
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
@@ -205,7 +214,7 @@ struct ReadmeDoctests;
 pub use zmq;
 
 pub use crate::copier::{
-    Copier, CopierHandle, CopyStats, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
+    Copier, CopierHandle, CopyStats, LineWriter, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
 };
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{

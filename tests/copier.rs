@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
-use logdriver::{Copier, CopierHandle, CopyStats, Error, Logger, Message, Result, Source};
+use logdriver::{
+    Copier, CopierHandle, CopyStats, Error, LineWriter, Logger, Message, Result, Source,
+};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
@@ -200,6 +202,101 @@ proptest! {
         prop_assert_eq!(stats.lines, msgs.len() as u64);
         prop_assert_eq!(stats.partials, msgs.iter().filter(|m| m.partial.is_some()).count() as u64);
         prop_assert_eq!(stats.log_errors, 0);
+    }
+}
+
+/// `input` through a [`LineWriter`]: pushed as `Bytes` in pieces of the
+/// given sizes, or written as `&[u8]` in them, in turn.
+fn run_writer(
+    input: &[u8],
+    sizes: &[usize],
+    chunk: usize,
+    batched: bool,
+    write: bool,
+) -> (Vec<Message>, CopyStats) {
+    let logger = Arc::new(MaybeBatches {
+        collect: Collect::default(),
+        batched,
+    });
+    let mut writer = LineWriter::with_buffer_size(logger.clone(), Source::Stdout, chunk);
+    let (mut at, mut turn) = (0, 0);
+    while at < input.len() {
+        let n = sizes[turn % sizes.len()].min(input.len() - at);
+        turn += 1;
+        if write {
+            writer.write_all(&input[at..at + n]).unwrap();
+        } else {
+            writer.push(bytes::Bytes::copy_from_slice(&input[at..at + n]));
+        }
+        at += n;
+    }
+    let stats = writer.finish();
+    let msgs = std::mem::take(&mut *logger.collect.0.lock());
+    (msgs, stats)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// The Copier's law for a LineWriter: any input, in any pushes or
+    /// writes, gives the same messages as splitting it at once, with the
+    /// same counts.
+    #[test]
+    fn any_pushes_or_writes_give_the_copiers_messages(
+        input in input_strategy(),
+        sizes in proptest::collection::vec(1usize..70, 1..8),
+        chunk in prop::sample::select(vec![1usize, 2, 3, 7, 16, 64, 1024]),
+        batched in any::<bool>(),
+        write in any::<bool>(),
+    ) {
+        let (msgs, stats) = run_writer(&input, &sizes, chunk, batched, write);
+        let mut joined = Vec::with_capacity(input.len());
+        for m in &msgs {
+            rejoin(&mut joined, m);
+        }
+        prop_assert_eq!(&joined, &input);
+        let got: Expected = msgs
+            .iter()
+            .map(|m| (m.line.to_vec(), m.partial.as_ref().map(|p| (p.ordinal, p.last))))
+            .collect();
+        prop_assert_eq!(&got, &reference(&input, chunk));
+        let (_, copied) = run_copier(input.clone(), sizes, chunk, batched);
+        prop_assert_eq!(stats, copied);
+    }
+}
+
+#[test]
+fn a_push_hands_out_slices_of_the_pushed_bytes() {
+    let logger = Arc::new(Collect::default());
+    let mut writer = LineWriter::new(logger.clone(), Source::Stderr);
+    let pushed = bytes::Bytes::from_static(b"one\ntwo\nthr");
+    writer.push(pushed.clone());
+    writer.push(bytes::Bytes::from_static(b"ee\n"));
+    let stats = writer.finish();
+    let msgs = logger.0.lock();
+    let range = pushed.as_ptr_range();
+    // Lines wholly inside a push are that push's bytes, not copies.
+    for m in &msgs[..2] {
+        assert!(range.contains(&m.line.as_ptr()), "{:?} was copied", m.line);
+    }
+    assert_eq!(&msgs[2].line[..], b"three");
+    assert_eq!((stats.lines, stats.bytes, stats.complete_lines), (3, 14, 3));
+}
+
+#[test]
+fn a_writer_survives_a_driver_that_fails_or_panics() {
+    silence_panics_on("driver exploded");
+    for panics in [false, true] {
+        let driver = Arc::new(Broken {
+            panics,
+            calls: AtomicU64::new(0),
+        });
+        let mut writer = LineWriter::new(driver.clone(), Source::Stdout);
+        writer.push(bytes::Bytes::from_static(b"a\nb\nc"));
+        writer.write_all(b"\nd\n").unwrap();
+        let stats = writer.finish();
+        assert_eq!((stats.lines, stats.log_errors), (4, 4));
+        assert_eq!(driver.calls.load(Ordering::Relaxed), 4);
     }
 }
 

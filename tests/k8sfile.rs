@@ -517,3 +517,58 @@ fn every_validation_error_names_driver_key_and_value() {
     ]);
     K8sFileLogger::validate(&ok).unwrap();
 }
+
+#[test]
+fn conmon_style_pushes_write_the_file_a_copier_writes_from_a_pipe() {
+    // Lines short and long (past the 16 KiB chunk), and a last one with
+    // no newline; conmon-rs reads its pipes 4 KiB at a time.
+    let mut input = Vec::new();
+    for i in 0..300 {
+        let len = [3, 100, 4096, 16_384, 40_000][i % 5];
+        input.extend(std::iter::repeat_n(b'a' + (i % 26) as u8, len));
+        input.push(b'\n');
+    }
+    input.extend_from_slice(b"no newline at the end");
+
+    let pushed = temp_dir();
+    let logger = Arc::new(K8sFileLogger::new(&info(&pushed.log(), &[])).unwrap());
+    let mut writer = logdriver::LineWriter::new(logger.clone(), Source::Stdout);
+    for piece in input.chunks(4096) {
+        writer.push(bytes::Bytes::copy_from_slice(piece));
+    }
+    writer.finish();
+    logger.close().unwrap();
+
+    let piped = temp_dir();
+    let logger = Arc::new(K8sFileLogger::new(&info(&piped.log(), &[])).unwrap());
+    let (reader, mut w) = std::io::pipe().unwrap();
+    let feeder = {
+        let input = input.clone();
+        std::thread::spawn(move || std::io::Write::write_all(&mut w, &input))
+    };
+    Copier::new(logger.clone())
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait();
+    feeder.join().unwrap().unwrap();
+    logger.close().unwrap();
+
+    // Record for record the same, but for the times the two runs took.
+    let records = |dir: &TempDir| -> Vec<Vec<u8>> {
+        fs::read(dir.log())
+            .unwrap()
+            .split(|&b| b == b'\n')
+            .map(|r| {
+                r.splitn(2, |&b| b == b' ')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_vec()
+            })
+            .collect()
+    };
+    let (a, b) = (records(&pushed), records(&piped));
+    assert_eq!(a.len(), b.len());
+    assert!(a == b, "the files differ beyond their times");
+    assert!(a.len() > 300);
+}

@@ -130,16 +130,7 @@ impl LineCutter {
         for nl in memchr::memchr_iter(b'\n', &data[from..end]) {
             let nl = from + nl;
             let line = data.slice(mem::replace(&mut self.next, nl + 1)..nl);
-            if line.len() < self.chunk && self.group.is_none() {
-                sink(Message {
-                    line,
-                    source: self.source,
-                    timestamp: self.now,
-                    partial: None,
-                });
-            } else {
-                self.long_line(line, sink);
-            }
+            self.line(line, sink);
         }
         drop(data);
         // What follows the last newline is held back, but never a whole
@@ -153,6 +144,52 @@ impl LineCutter {
         self.next_buffer();
     }
 
+    /// Hands out the messages of `data`, bytes the caller already holds,
+    /// at `now`, without copying them: each line is a slice of `data`.
+    /// Only the carry is copied: the start of a line that an earlier push
+    /// left without its newline is completed from the front of `data`, up
+    /// to the line's end or a chunk, and what `data` leaves without a
+    /// newline (less than a chunk) is kept for the next push.
+    ///
+    /// `sink` must not panic: unlike [`cut`](LineCutter::cut), this cannot
+    /// be called again to go on.
+    pub(super) fn push(&mut self, data: &Bytes, now: SystemTime, sink: &mut impl FnMut(Message)) {
+        let mut at = 0;
+        while self.held > 0 && at < data.len() {
+            let rest = &data[at..];
+            let window = &rest[..rest.len().min(self.chunk - self.held)];
+            let n = memchr::memchr(b'\n', window).map_or(window.len(), |i| i + 1);
+            let space = self.space();
+            let n = n.min(space.len());
+            space[..n].copy_from_slice(&window[..n]);
+            at += n;
+            self.filled(n, now);
+            self.cut(sink);
+        }
+        if at == data.len() {
+            return;
+        }
+        // Nothing carried: the rest is cut where it lies.
+        self.now = now;
+        let mut next = at;
+        for nl in memchr::memchr_iter(b'\n', &data[at..]) {
+            let nl = at + nl;
+            let line = data.slice(mem::replace(&mut next, nl + 1)..nl);
+            self.line(line, sink);
+        }
+        while data.len() - next >= self.chunk {
+            let chunk = data.slice(next..next + self.chunk);
+            next += self.chunk;
+            self.send_chunk(chunk, false, sink);
+        }
+        let tail = &data[next..];
+        if self.buf.len() < tail.len() + MIN_READ_SPACE {
+            self.buf = BytesMut::zeroed(self.size);
+        }
+        self.buf[..tail.len()].copy_from_slice(tail);
+        self.held = tail.len();
+    }
+
     /// At the end of input: hands out the held bytes, which have no
     /// newline, as a chunk that does not end its line, as Docker does, so
     /// that joining the messages gives back the stream byte for byte.
@@ -161,6 +198,21 @@ impl LineCutter {
             let rest = self.buf.split_to(mem::take(&mut self.held)).freeze();
             self.now = SystemTime::now();
             self.send_chunk(rest, false, sink);
+        }
+    }
+
+    /// Hands out a line that ended with a newline: whole, or as the chunks
+    /// of a long line.
+    fn line(&mut self, line: Bytes, sink: &mut impl FnMut(Message)) {
+        if line.len() < self.chunk && self.group.is_none() {
+            sink(Message {
+                line,
+                source: self.source,
+                timestamp: self.now,
+                partial: None,
+            });
+        } else {
+            self.long_line(line, sink);
         }
     }
 

@@ -4,8 +4,9 @@
 //! into messages, and `logger::deliver` hands batches to the driver.
 
 mod lines;
+mod sink;
+mod writer;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +15,11 @@ use std::thread::{self, JoinHandle};
 use std::time::SystemTime;
 
 use crate::error::{Error, Result};
-use crate::logger::{self, Logger};
-use crate::message::{Message, Source};
+use crate::logger::Logger;
+use crate::message::Source;
 use lines::LineCutter;
+use sink::Delivery;
+pub use writer::LineWriter;
 
 /// The line buffer size used when neither [`Copier::buffer_size`] nor the
 /// driver's [`Logger::buf_size`] sets one: 16 KiB, as in Docker.
@@ -37,7 +40,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 ///
 /// This is Docker's `logger.Copier`. Each source gets its own named thread
 /// (`logdriver-copier-stdout`, …) that reads the stream to its end, cuts it
-/// into [`Message`]s and calls [`Logger::log`] for each, in order. A driver
+/// into [`Message`](crate::Message)s and calls [`Logger::log`] for each, in order. A driver
 /// whose [`Logger::prefers_batches`] is `true` gets the messages of each
 /// read at once (at most [`MAX_BATCH`]), in order, through [`Logger::log_batch`].
 ///
@@ -45,7 +48,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 ///
 /// - A stream is split on `'\n'` only. The `'\n'` is dropped; a `'\r'`
 ///   before it is kept. Bytes need not be UTF-8.
-/// - Lines are zero-copy: each [`Message::line`] is a slice of the buffer
+/// - Lines are zero-copy: each [`Message::line`](crate::Message::line) is a slice of the buffer
 ///   the bytes were read into.
 /// - A line of at least the buffer size (16 KiB by default; see
 ///   [`buffer_size`](Copier::buffer_size)) goes out as chunks of exactly
@@ -54,7 +57,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 /// - Bytes left at the end of input without a newline go out as a partial
 ///   chunk with `last: false`, as Docker does. So, for every input and
 ///   however the reader splits it, concatenating each message's `line`,
-///   plus `"\n"` after each one where [`Message::ends_line`] holds, gives
+///   plus `"\n"` after each one where [`Message::ends_line`](crate::Message::ends_line) holds, gives
 ///   back the input byte for byte.
 /// - The clock is read once per `read` call: every line that arrived in one
 ///   read gets the same timestamp. The chunks of one long line share the
@@ -169,11 +172,7 @@ impl Copier {
     /// did start are asked to [close](CopierHandle::close) and left to end
     /// on their own.
     pub fn run(self) -> Result<CopierHandle> {
-        let chunk = self
-            .buffer_size
-            .or(self.dst.buf_size().filter(|&n| n > 0))
-            .unwrap_or(DEFAULT_BUFFER_SIZE)
-            .min(MAX_BUFFER_SIZE);
+        let chunk = chunk_size(self.buffer_size, &*self.dst);
         let mut handle = CopierHandle {
             threads: Vec::with_capacity(self.sources.len()),
             closed: Arc::new(AtomicBool::new(false)),
@@ -181,16 +180,12 @@ impl Copier {
         for (source, reader) in self.sources {
             let name = format!("logdriver-copier-{source}");
             let mut copy = SourceCopy {
-                source,
-                dst: Arc::clone(&self.dst),
-                on_error: self.on_error.clone(),
+                to: Delivery::new(source, Arc::clone(&self.dst), self.on_error.clone()),
                 closed: Arc::clone(&handle.closed),
-                stats: CopyStats::default(),
-                batch: self.dst.prefers_batches().then(VecDeque::new),
             };
             let spawned = thread::Builder::new().name(name.clone()).spawn(move || {
                 copy.run(reader, chunk);
-                copy.stats
+                copy.to.stats
             });
             match spawned {
                 Ok(thread) => handle.threads.push(thread),
@@ -277,94 +272,58 @@ impl std::ops::AddAssign for CopyStats {
     }
 }
 
+/// The chunk size for `dst`: an explicit size, else the driver's
+/// [`Logger::buf_size`], else [`DEFAULT_BUFFER_SIZE`]; at most
+/// [`MAX_BUFFER_SIZE`].
+fn chunk_size(explicit: Option<usize>, dst: &dyn Logger) -> usize {
+    explicit
+        .or(dst.buf_size().filter(|&n| n > 0))
+        .unwrap_or(DEFAULT_BUFFER_SIZE)
+        .min(MAX_BUFFER_SIZE)
+}
+
 /// One source's copying state, owned by its thread.
 struct SourceCopy {
-    source: Source,
-    dst: Arc<dyn Logger>,
-    on_error: Option<Arc<ErrorHook>>,
+    to: Delivery,
     closed: Arc<AtomicBool>,
-    stats: CopyStats,
-    /// The messages of the current read, for a driver that prefers
-    /// batches; `None` for one that takes lines one by one.
-    batch: Option<VecDeque<Message>>,
 }
 
 impl SourceCopy {
     /// Copies `reader` to its end: read, cut, deliver.
     fn run(&mut self, mut reader: Box<dyn Read + Send>, chunk: usize) {
-        let mut cutter = LineCutter::new(self.source, chunk);
+        let mut cutter = LineCutter::new(self.to.source, chunk);
         while !self.closed.load(Ordering::Relaxed) {
             let n = match reader.read(cutter.space()) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
-                    self.stats.read_errors += 1;
+                    self.to.stats.read_errors += 1;
                     break;
                 }
             };
-            self.stats.bytes += n as u64;
+            self.to.stats.bytes += n as u64;
             cutter.filled(n, SystemTime::now());
-            // One unwind guard per read, not per line: a panic in `log`
-            // costs its own line, and the cutter goes on after it.
-            let dst = Arc::clone(&self.dst);
-            while let Err(err) = Error::guard(dst.name(), || {
-                cutter.cut(&mut |msg| self.send(msg));
-                Ok(())
-            }) {
-                self.failed(err);
-            }
-            self.deliver();
+            cut_read(&mut cutter, &mut self.to);
         }
         // End of input (or close): what is held back has no newline.
-        cutter.finish(&mut |msg| self.send(msg));
-        self.deliver();
-    }
-
-    /// Sends one message, or adds it to the batch. A panic in `log`
-    /// unwinds to the caller's guard.
-    #[inline]
-    fn send(&mut self, msg: Message) {
-        self.stats.lines += 1;
-        self.stats.complete_lines += u64::from(msg.ends_line());
-        self.stats.partials += u64::from(msg.partial.is_some());
-        if let Some(batch) = &mut self.batch {
-            batch.push_back(msg);
-            if batch.len() >= MAX_BATCH {
-                self.deliver();
-            }
-        } else if let Err(err) = self.dst.log(msg) {
-            self.failed(err);
-        }
-    }
-
-    /// Hands the batch to the driver, if it takes batches, surviving its
-    /// errors and panics as [`logger::deliver`] says.
-    fn deliver(&mut self) {
-        let Some(batch) = &mut self.batch else {
-            return;
-        };
-        let (stats, hook, source) = (&mut self.stats, &self.on_error, self.source);
-        let mut failed = |err: Error| count_failure(stats, hook.as_deref(), source, err);
-        logger::deliver(&*self.dst, batch, &mut failed);
-    }
-
-    /// Counts a failed `log` and shows it to the hook.
-    fn failed(&mut self, err: Error) {
-        count_failure(&mut self.stats, self.on_error.as_deref(), self.source, err);
+        cutter.finish(&mut |msg| self.to.send_guarded(msg));
+        self.to.deliver();
     }
 }
 
-/// Counts a failed `log` and shows it to the hook, if there is one.
-fn count_failure(stats: &mut CopyStats, hook: Option<&ErrorHook>, source: Source, err: Error) {
-    stats.log_errors += 1;
-    if let Some(hook) = hook {
-        // A panicking hook must not stop the copy either.
-        let _ = Error::guard("on_error hook", || {
-            hook(source, &err);
-            Ok(())
-        });
+/// Hands the messages of the read `cutter` just took to `to`, then the
+/// batch. One unwind guard per read, not per line: a panic in `log` costs
+/// its own line, and the cutter goes on after it.
+fn cut_read(cutter: &mut LineCutter, to: &mut Delivery) {
+    let dst = Arc::clone(&to.dst);
+    while let Err(err) = Error::guard(dst.name(), || {
+        cutter.cut(&mut |msg| to.send(msg));
+        Ok(())
+    }) {
+        to.failed(err);
     }
+    to.deliver();
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The Copier's unit tests: boundaries of lines and chunks, end to end.
 
 use super::*;
+use crate::message::Message;
 use crate::testing::Collect;
 
 /// A message as `(line, Some((ordinal, last)))`, or `(line, None)`.
