@@ -28,6 +28,7 @@
 //! |---|---|
 //! | a `std::io::Read` per stream, and a thread each to spare | [`Copier`] |
 //! | the bytes already, in a loop of your own (`Bytes` or `&[u8]`) | [`LineWriter`]: `push` without copying, or `impl Write` |
+//! | a tokio `AsyncRead` (a child's pipe, a ttrpc stream) on your runtime | `copy_async` (feature `tokio`): a future you spawn; the driver runs on the blocking pool, so a slow one never stalls the runtime |
 //!
 //! In blocking mode (the default) a slow driver slows the container, and
 //! no line is lost. With `mode=non-blocking`, [`Registry::create`] puts a
@@ -213,6 +214,8 @@ struct ReadmeDoctests;
 #[cfg(feature = "zmq")]
 pub use zmq;
 
+#[cfg(feature = "tokio")]
+pub use crate::copier::copy_async;
 pub use crate::copier::{
     Copier, CopierHandle, CopyStats, LineWriter, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
 };

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use proptest::prelude::*;
 
 mod common;
+use common::law::{reference, rejoin, Expected};
 use common::{silence_panics_on, Batches, Collect};
 
 /// Returns `data` in reads of the given sizes, in turn.
@@ -46,15 +47,6 @@ impl Read for ShortReads {
     }
 }
 
-/// Appends `msg` as the stream had it: its line, and the newline if the
-/// message ends one.
-fn rejoin(out: &mut Vec<u8>, msg: &Message) {
-    out.extend_from_slice(&msg.line);
-    if msg.ends_line() {
-        out.push(b'\n');
-    }
-}
-
 /// Copies `reader` as stdout into `dst`, to its end.
 fn copy_stdout(dst: Arc<dyn Logger>, reader: impl Read + Send + 'static) -> CopyStats {
     Copier::new(dst)
@@ -62,39 +54,6 @@ fn copy_stdout(dst: Arc<dyn Logger>, reader: impl Read + Send + 'static) -> Copy
         .run()
         .unwrap()
         .wait()
-}
-
-type Expected = Vec<(Vec<u8>, Option<(u32, bool)>)>;
-
-/// The naive reference: split the whole input at once.
-fn reference(input: &[u8], chunk: usize) -> Expected {
-    let mut out = Vec::new();
-    let mut rest = input;
-    while !rest.is_empty() {
-        let (line, terminated) = match rest.iter().position(|&b| b == b'\n') {
-            Some(i) => (&rest[..i], true),
-            None => (rest, false),
-        };
-        rest = &rest[line.len() + usize::from(terminated)..];
-        if terminated && line.len() < chunk {
-            out.push((line.to_vec(), None));
-            continue;
-        }
-        let mut ordinal = 0;
-        let full = if terminated {
-            line.len() / chunk
-        } else {
-            line.len().div_ceil(chunk)
-        };
-        for piece in line.chunks(chunk).take(full) {
-            ordinal += 1;
-            out.push((piece.to_vec(), Some((ordinal, false))));
-        }
-        if terminated {
-            out.push((line[full * chunk..].to_vec(), Some((ordinal + 1, true))));
-        }
-    }
-    out
 }
 
 /// [`Collect`], taking the lines of each read at once if `batched`.

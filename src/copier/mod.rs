@@ -3,6 +3,8 @@
 //! Each source's thread does read → cut → deliver: [`lines`] cuts bytes
 //! into messages, and `logger::deliver` hands batches to the driver.
 
+#[cfg(feature = "tokio")]
+mod async_copy;
 mod lines;
 mod sink;
 mod writer;
@@ -17,6 +19,8 @@ use std::time::SystemTime;
 use crate::error::{Error, Result};
 use crate::logger::Logger;
 use crate::message::Source;
+#[cfg(feature = "tokio")]
+pub use async_copy::copy_async;
 use lines::LineCutter;
 use sink::Delivery;
 pub use writer::LineWriter;

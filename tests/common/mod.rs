@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod law;
+
 use std::collections::VecDeque;
 
 use logdriver::{Error, Logger, Message, Result};
