@@ -29,6 +29,7 @@
 //! | a `std::io::Read` per stream, and a thread each to spare | [`Copier`] |
 //! | the bytes already, in a loop of your own (`Bytes` or `&[u8]`) | [`LineWriter`]: `push` without copying, or `impl Write` |
 //! | a tokio `AsyncRead` (a child's pipe, a ttrpc stream) on your runtime | `copy_async` (feature `tokio`): a future you spawn; the driver runs on the blocking pool, so a slow one never stalls the runtime |
+//! | file descriptors of many containers (a runtime, a shim serving thousands) | `Pump` (feature `pump`): one epoll thread and four delivery threads for all of them; no buffer for an idle pipe; a stuck driver slows only its own container |
 //!
 //! In blocking mode (the default) a slow driver slows the container, and
 //! no line is lost. With `mode=non-blocking`, [`Registry::create`] puts a
@@ -73,7 +74,7 @@
 //! |---|---|
 //! | `message.rs`, `logger.rs`, `info.rs`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`] |
 //! | `registry.rs` | [`Registry`]: names to creators and validators; it registers the built-in drivers itself |
-//! | `copier/` | the line law and its entries: `lines.rs` cuts bytes into lines and chunks; `sink.rs` counts, batches and delivers them; `mod.rs` is [`Copier`] (one thread per stream: read, cut, deliver); `writer.rs` is [`LineWriter`] (pushed bytes) |
+//! | `copier/` | the line law and its entries: `lines.rs` cuts bytes into lines and chunks; `sink.rs` counts, batches and delivers them; `mod.rs` is [`Copier`] (one thread per stream: read, cut, deliver); `writer.rs` is [`LineWriter`] (pushed bytes); `async_copy.rs` is `copy_async` (feature `tokio`); `pump.rs` is `Pump` (feature `pump`) |
 //! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
 //! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry. `drivers/file/` is what the file drivers share: appends, rotation with Docker's or the kubelet's names, compression off the write path, readers and followers; a file driver brings its encoder and decoder |
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
@@ -219,6 +220,8 @@ pub use crate::copier::copy_async;
 pub use crate::copier::{
     Copier, CopierHandle, CopyStats, LineWriter, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
 };
+#[cfg(feature = "pump")]
+pub use crate::copier::{Pump, PumpSource};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{
     reject_unknown_options, Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT,

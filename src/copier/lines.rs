@@ -79,7 +79,9 @@ impl LineCutter {
             source,
             chunk,
             size,
-            buf: BytesMut::zeroed(size),
+            // Allocated at the first read: a cutter that has not read yet,
+            // or has let go of its buffer, holds none.
+            buf: BytesMut::new(),
             held: 0,
             data: Bytes::new(),
             end: 0,
@@ -93,7 +95,22 @@ impl LineCutter {
 
     /// Where the next read goes: never empty.
     pub(super) fn space(&mut self) -> &mut [u8] {
+        if self.buf.len() <= self.held {
+            let mut fresh = BytesMut::zeroed(self.size);
+            fresh[..self.held].copy_from_slice(&self.buf[..self.held]);
+            self.buf = fresh;
+        }
         &mut self.buf[self.held..]
+    }
+
+    /// Lets go of the buffer, if it holds no bytes of a line: an idle
+    /// source then holds no memory (the next read allocates one again).
+    #[cfg_attr(not(feature = "pump"), allow(dead_code))]
+    pub(super) fn release(&mut self) {
+        if self.held == 0 {
+            self.buf = BytesMut::new();
+            self.retired.clear();
+        }
     }
 
     /// Takes the `n` bytes just read into [`space`](LineCutter::space), at
@@ -182,9 +199,10 @@ impl LineCutter {
             next += self.chunk;
             self.send_chunk(chunk, false, sink);
         }
+        // The carry: room for it and for what completes it, a chunk.
         let tail = &data[next..];
-        if self.buf.len() < tail.len() + MIN_READ_SPACE {
-            self.buf = BytesMut::zeroed(self.size);
+        if !tail.is_empty() && self.buf.len() < self.chunk {
+            self.buf = BytesMut::zeroed(self.chunk);
         }
         self.buf[..tail.len()].copy_from_slice(tail);
         self.held = tail.len();

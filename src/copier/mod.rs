@@ -6,6 +6,8 @@
 #[cfg(feature = "tokio")]
 mod async_copy;
 mod lines;
+#[cfg(feature = "pump")]
+mod pump;
 mod sink;
 mod writer;
 
@@ -22,6 +24,8 @@ use crate::message::Source;
 #[cfg(feature = "tokio")]
 pub use async_copy::copy_async;
 use lines::LineCutter;
+#[cfg(feature = "pump")]
+pub use pump::{Pump, PumpSource};
 use sink::Delivery;
 pub use writer::LineWriter;
 
