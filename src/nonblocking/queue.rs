@@ -28,12 +28,6 @@ pub(super) fn cost(msg: &Message) -> usize {
     msg.line.len().max(1)
 }
 
-/// Whether `msg` is a chunk after the first of its line: what stays of its
-/// line in the buffer, at least a closing chunk, if its line is evicted.
-fn is_tail(msg: &Message) -> bool {
-    msg.partial.as_ref().is_some_and(|p| p.ordinal > 1)
-}
-
 /// Whether `msg` is an empty `last` chunk after others: evicting it would
 /// only put the same closing chunk back, so it is never evicted alone.
 fn is_closing(msg: &Message) -> bool {
@@ -106,9 +100,6 @@ pub(super) struct Queue {
     spares: Vec<Batch>,
     /// The cost of the queued messages.
     queued: usize,
-    /// How many queued messages are chunks after the first of their line:
-    /// a bound on what eviction cannot take back (see `evict_for`).
-    tails: usize,
     /// The cost of the messages the worker has taken and not yet handed
     /// over: they count against the limit until the driver has them.
     held: usize,
@@ -135,7 +126,6 @@ impl Queue {
             batches: VecDeque::new(),
             spares: Vec::new(),
             queued: 0,
-            tails: 0,
             held: 0,
             held_msgs: 0,
             max,
@@ -163,13 +153,10 @@ impl Queue {
     /// message may go over the limit, so a batch that does not fit goes in
     /// message by message.
     pub(super) fn push_batch(&mut self, batch: &mut Batch) {
-        let (cost, tails) = batch.iter().fold((0, 0), |(c, t), m| {
-            (c + cost(m), t + usize::from(is_tail(m)))
-        });
+        let cost: usize = batch.iter().map(cost).sum();
         let fits = self.queued + self.held + cost <= self.max;
         if fits && self.dropping == [None, None] && !batch.is_empty() {
             self.queued += cost;
-            self.tails += tails;
             self.counts.offered += batch.len() as u64;
             let spare = self.spares.pop().unwrap_or_default();
             self.batches.push_back(std::mem::replace(batch, spare));
@@ -243,7 +230,6 @@ impl Queue {
     /// Queues `msg` whatever the limit, after the newest message.
     fn admit(&mut self, msg: Message) {
         self.queued += cost(&msg);
-        self.tails += usize::from(is_tail(&msg));
         match self.batches.back_mut() {
             Some(newest) if newest.len() < MAX_JOINED => newest.push_back(msg),
             _ => {
@@ -326,12 +312,15 @@ impl Queue {
     ///
     /// What eviction cannot take back is what the worker holds, and one
     /// byte per line whose first queued chunk comes after others (its
-    /// closing chunk stays). Each step takes at least one message out for
-    /// good, so this ends within as many steps as there are messages.
+    /// closing chunk stays). Those lines are, per stream, at most the
+    /// first one queued (the worker took its start) and the lines this
+    /// queue cut: a bound that is checked first, before counting exactly.
+    /// Each step takes at least one message out for good, so this ends
+    /// within as many steps as there are messages.
     /// The queued chunks of line `own`, if given, stay.
     fn evict_for(&mut self, cost: usize, own: Option<(Source, &str)>) -> bool {
         let room = |stays: usize| stays == 0 || stays + cost <= self.max;
-        let quick = own.is_none() && room(self.held + self.tails);
+        let quick = own.is_none() && room(self.held + 2 + self.closings.len());
         if !quick && !room(self.held + self.pinned(own)) {
             return false;
         }
@@ -430,7 +419,6 @@ impl Queue {
             self.counts.truncated += 1;
             self.closings.push((source, p.id.clone()));
             self.queued += cost(&close);
-            self.tails += 1;
             self.batches[b].insert(i, close);
         } else {
             self.count_drop(&msg, !counted);
@@ -448,7 +436,6 @@ impl Queue {
     /// Takes `msg`'s cost out of the queue's.
     fn unqueue(&mut self, msg: &Message) {
         self.queued -= cost(msg);
-        self.tails -= usize::from(is_tail(msg));
     }
 
     /// Forgets this queue's closing chunk for `id`, if it made one.
@@ -473,14 +460,12 @@ impl Queue {
     /// [`delivered`](Queue::delivered). Only a batch that alone is over the
     /// budget is split.
     pub(super) fn take(&mut self, budget: usize, out: &mut VecDeque<Batch>) {
-        let (mut taken, mut tails, mut msgs) = (0, 0, 0);
+        let (mut taken, mut msgs) = (0, 0);
         let start = out.len();
         while let Some(batch) = self.batches.front_mut() {
-            let (c, t) = batch.iter().fold((0, 0), |(c, t), m| {
-                (c + cost(m), t + usize::from(is_tail(m)))
-            });
+            let c: usize = batch.iter().map(cost).sum();
             if taken + c <= budget {
-                (taken, tails, msgs) = (taken + c, tails + t, msgs + batch.len());
+                (taken, msgs) = (taken + c, msgs + batch.len());
                 out.push_back(self.batches.pop_front().expect("front exists"));
                 continue;
             }
@@ -493,7 +478,6 @@ impl Queue {
                         break;
                     }
                     taken += c;
-                    tails += usize::from(is_tail(msg));
                     part.push_back(batch.pop_front().expect("front exists"));
                 }
                 msgs += part.len();
@@ -519,7 +503,6 @@ impl Queue {
             }
         }
         self.queued -= taken;
-        self.tails -= tails;
         self.held += taken;
         self.held_msgs += msgs;
     }
@@ -552,7 +535,6 @@ impl Queue {
             self.counts.dropped += self.held_msgs as u64;
             self.counts.lines_dropped += self.held_msgs as u64;
             self.queued = 0;
-            self.tails = 0;
             self.closings.clear();
             self.settled = true;
         }
@@ -991,7 +973,7 @@ mod tests {
                 hand(&mut q, batch, &mut got);
             }
             prop_assert!(q.is_empty());
-            prop_assert_eq!((q.queued, q.held, q.tails), (0, 0, 0));
+            prop_assert_eq!((q.queued, q.held), (0, 0));
             let c = q.counts;
             let total = (offered[0].len() + offered[1].len()) as u64;
             prop_assert_eq!(c.offered, total);
