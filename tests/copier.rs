@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use proptest::prelude::*;
 
 mod common;
-use common::law::{reference, rejoin, Expected};
-use common::{silence_panics_on, Batches, Collect};
+use common::law::{input, reference, rejoin, Expected};
+use common::{silence_panics_on, Batches, Broken, Collect};
 
 /// Returns `data` in reads of the given sizes, in turn.
 struct ShortReads {
@@ -99,18 +99,12 @@ fn run_copier(
     (msgs, stats)
 }
 
-fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
-    // Newlines are common enough to make short, long and empty lines.
-    let byte = prop_oneof![3 => Just(b'\n'), 1 => Just(b'\r'), 10 => any::<u8>()];
-    proptest::collection::vec(byte, 0..600)
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
     fn any_chunking_reassembles_and_matches_the_reference(
-        input in input_strategy(),
+        input in input(600),
         sizes in proptest::collection::vec(1usize..70, 1..8),
         chunk in prop::sample::select(vec![1usize, 2, 3, 7, 16, 64, 1024]),
         batched in any::<bool>(),
@@ -202,7 +196,7 @@ proptest! {
     /// same counts.
     #[test]
     fn any_pushes_or_writes_give_the_copiers_messages(
-        input in input_strategy(),
+        input in input(600),
         sizes in proptest::collection::vec(1usize..70, 1..8),
         chunk in prop::sample::select(vec![1usize, 2, 3, 7, 16, 64, 1024]),
         batched in any::<bool>(),
@@ -246,38 +240,13 @@ fn a_push_hands_out_slices_of_the_pushed_bytes() {
 fn a_writer_survives_a_driver_that_fails_or_panics() {
     silence_panics_on("driver exploded");
     for panics in [false, true] {
-        let driver = Arc::new(Broken {
-            panics,
-            calls: AtomicU64::new(0),
-        });
+        let driver = Arc::new(Broken::new(panics));
         let mut writer = LineWriter::new(driver.clone(), Source::Stdout);
         writer.push(bytes::Bytes::from_static(b"a\nb\nc"));
         writer.write_all(b"\nd\n").unwrap();
         let stats = writer.finish();
         assert_eq!((stats.lines, stats.log_errors), (4, 4));
         assert_eq!(driver.calls.load(Ordering::Relaxed), 4);
-    }
-}
-
-/// A driver that fails on every line, by error or by panic.
-struct Broken {
-    panics: bool,
-    calls: AtomicU64,
-}
-
-impl Logger for Broken {
-    fn log(&self, _msg: Message) -> Result<()> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        if self.panics {
-            panic!("driver exploded");
-        }
-        Err(Error::driver("broken", io::Error::other("hub unreachable")))
-    }
-    fn name(&self) -> &str {
-        "broken"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -307,10 +276,7 @@ fn drain_pipe_through(driver: Arc<dyn Logger>) -> CopyStats {
 /// 50 MiB through a pipe into a driver that fails on every line: the
 /// writer finishes, and every line was offered and counted.
 fn assert_pipe_drains_through_broken_driver(panics: bool) {
-    let driver = Arc::new(Broken {
-        panics,
-        calls: AtomicU64::new(0),
-    });
+    let driver = Arc::new(Broken::new(panics));
     let stats = drain_pipe_through(driver.clone());
     let lines = (PIPE_BYTES / PIPE_LINE) as u64;
     assert_eq!(stats.bytes, PIPE_BYTES as u64);

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use logdriver::{copy_async, Error, Logger, Message, Result, Source};
+use logdriver::{copy_async, Logger, Message, Result, Source};
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, ReadBuf};
 
 mod common;
-use common::law::{reference, rejoin, Expected};
-use common::silence_panics_on;
+use common::law::{input, reference, rejoin, Expected};
+use common::{silence_panics_on, Broken};
 
 /// Gives `data` in reads of the given sizes, in turn.
 struct ShortReads {
@@ -44,11 +44,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
-    let byte = prop_oneof![3 => Just(b'\n'), 1 => Just(b'\r'), 10 => any::<u8>()];
-    proptest::collection::vec(byte, 0..600)
 }
 
 /// Keeps every message; takes the lines of each read at once if `batched`.
@@ -93,7 +88,7 @@ proptest! {
     /// Any input, in any reads: the Copier's messages, and its counts.
     #[test]
     fn any_reads_give_the_copiers_messages(
-        input in input_strategy(),
+        input in input(600),
         sizes in proptest::collection::vec(1usize..70, 1..8),
         batched in any::<bool>(),
     ) {
@@ -190,24 +185,6 @@ fn a_slow_driver_never_stalls_the_callers_runtime() {
     );
 }
 
-/// Fails every line, by error or by panic.
-struct Broken(bool);
-
-impl Logger for Broken {
-    fn log(&self, _: Message) -> Result<()> {
-        if self.0 {
-            panic!("driver exploded");
-        }
-        Err(Error::driver("broken", "down"))
-    }
-    fn name(&self) -> &str {
-        "broken"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_driver_that_fails_or_panics_is_counted_and_the_copy_goes_on() {
     silence_panics_on("driver exploded");
@@ -215,7 +192,7 @@ fn a_driver_that_fails_or_panics_is_counted_and_the_copy_goes_on() {
         let stats = runtime().block_on(copy_async(
             &b"a\nb\nc"[..],
             Source::Stdout,
-            Arc::new(Broken(panics)),
+            Arc::new(Broken::new(panics)),
         ));
         assert_eq!((stats.lines, stats.log_errors), (3, 3));
     }

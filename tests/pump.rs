@@ -7,18 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use logdriver::{Error, Logger, Message, Pump, Result, Source};
+use logdriver::{Logger, Message, Pump, Result, Source};
 use parking_lot::Mutex;
 use proptest::prelude::*;
 
 mod common;
-use common::law::{reference, rejoin, Expected};
-use common::{silence_panics_on, Collect};
-
-fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
-    let byte = prop_oneof![3 => Just(b'\n'), 1 => Just(b'\r'), 10 => any::<u8>()];
-    proptest::collection::vec(byte, 0..3000)
-}
+use common::law::{input, reference, rejoin, Expected};
+use common::{silence_panics_on, Broken, Collect};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
@@ -26,7 +21,7 @@ proptest! {
     /// Any input, written into a pipe in any pieces: the Copier's messages.
     #[test]
     fn any_writes_into_a_pipe_give_the_copiers_messages(
-        input in input_strategy(),
+        input in input(3000),
         sizes in proptest::collection::vec(1usize..700, 1..8),
     ) {
         let pump = Pump::new().unwrap();
@@ -173,24 +168,6 @@ fn close_delivers_what_was_held_back_and_closes_the_fd() {
     pump.shutdown();
 }
 
-/// Fails every line, by error or by panic.
-struct Broken(bool);
-
-impl Logger for Broken {
-    fn log(&self, _: Message) -> Result<()> {
-        if self.0 {
-            panic!("driver exploded");
-        }
-        Err(Error::driver("broken", "down"))
-    }
-    fn name(&self) -> &str {
-        "broken"
-    }
-    fn close(&self) -> Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_driver_that_fails_or_panics_is_counted_and_its_pipe_drains() {
     silence_panics_on("driver exploded");
@@ -198,7 +175,7 @@ fn a_driver_that_fails_or_panics_is_counted_and_its_pipe_drains() {
     for panics in [false, true] {
         let (reader, mut writer) = std::io::pipe().unwrap();
         let source = pump
-            .add(Source::Stdout, reader.into(), Arc::new(Broken(panics)))
+            .add(Source::Stdout, reader.into(), Arc::new(Broken::new(panics)))
             .unwrap();
         // More than a pipe holds: the pipe must keep draining.
         let line = [b"x".repeat(99), b"\n".to_vec()].concat();

@@ -67,11 +67,7 @@ impl LineWriter {
     /// A writer of `source`'s lines into `logger`, cutting long lines at
     /// the driver's [`Logger::buf_size`] or 16 KiB, as the Copier does.
     pub fn new(logger: Arc<dyn Logger>, source: Source) -> LineWriter {
-        let chunk = chunk_size(None, &*logger);
-        LineWriter {
-            cutter: LineCutter::new(source, chunk),
-            to: Delivery::new(source, logger, None),
-        }
+        LineWriter::with_buffer_size(logger, source, 0)
     }
 
     /// A writer that cuts long lines at `bytes` instead, as

@@ -493,13 +493,7 @@ impl Queue {
         if !self.closings.is_empty() {
             for m in out.range(start..).flatten().filter(|m| is_closing(m)) {
                 let id = &m.partial.as_ref().expect("a chunk").id;
-                let at = self
-                    .closings
-                    .iter()
-                    .position(|(s, i)| *s == m.source && i == id);
-                if let Some(at) = at {
-                    self.closings.swap_remove(at);
-                }
+                self.forget_closing(m.source, id);
             }
         }
         self.queued -= taken;

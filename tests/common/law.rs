@@ -3,6 +3,14 @@
 //! rejoined from its messages.
 
 use logdriver::Message;
+use proptest::prelude::*;
+
+/// Any bytes up to `max` long, with newlines common enough to make short,
+/// long and empty lines.
+pub fn input(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    let byte = prop_oneof![3 => Just(b'\n'), 1 => Just(b'\r'), 10 => any::<u8>()];
+    proptest::collection::vec(byte, 0..max)
+}
 
 /// Appends `msg` as the stream had it: its line, and the newline if the
 /// message ends one.

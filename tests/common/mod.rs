@@ -140,3 +140,39 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A driver that fails on every line, by error or by panic, and counts
+/// its calls.
+pub struct Broken {
+    pub panics: bool,
+    pub calls: std::sync::atomic::AtomicU64,
+}
+
+impl Broken {
+    pub fn new(panics: bool) -> Broken {
+        Broken {
+            panics,
+            calls: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Logger for Broken {
+    fn log(&self, _msg: Message) -> Result<()> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if self.panics {
+            panic!("driver exploded");
+        }
+        Err(Error::driver(
+            "broken",
+            std::io::Error::other("hub unreachable"),
+        ))
+    }
+    fn name(&self) -> &str {
+        "broken"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
