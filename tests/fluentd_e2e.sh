@@ -54,6 +54,12 @@ wait_events() {
     done
 }
 
+if ! command -v busybox >/dev/null; then
+    say "installing busybox-static (the container's shell)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq busybox-static >/dev/null
+fi
 bash tests/fluentd/setup.sh
 say "building the writer, with tls://"
 cargo build -q --features fluentd-tls --example write_log
