@@ -197,3 +197,66 @@ fn a_driver_that_fails_or_panics_is_counted_and_the_copy_goes_on() {
         assert_eq!((stats.lines, stats.log_errors), (3, 3));
     }
 }
+
+/// Gives `total` bytes of `"x\n"` lines, counting what it gave.
+struct Endless {
+    given: Arc<std::sync::atomic::AtomicUsize>,
+    total: usize,
+}
+
+impl AsyncRead for Endless {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        use std::sync::atomic::Ordering;
+        let given = self.given.load(Ordering::Relaxed);
+        let n = buf.remaining().min(self.total - given) & !1;
+        buf.put_slice(&b"x\n".repeat(n / 2));
+        self.given.fetch_add(n, Ordering::Relaxed);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Holds every line until the gate opens.
+struct Gated(parking_lot::Mutex<()>);
+
+impl Logger for Gated {
+    fn log(&self, _: Message) -> Result<()> {
+        drop(self.0.lock());
+        Ok(())
+    }
+    fn name(&self) -> &str {
+        "gated"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stuck_driver_holds_the_reading_to_one_mebibyte_ahead() {
+    let given = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let gated = Arc::new(Gated(parking_lot::Mutex::new(())));
+    let gate = gated.0.lock();
+    let rt = runtime();
+    let copy = rt.spawn(copy_async(
+        Endless {
+            given: Arc::clone(&given),
+            total: 8 << 20,
+        },
+        Source::Stdout,
+        gated.clone(),
+    ));
+    rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
+    let ahead = given.load(std::sync::atomic::Ordering::Relaxed);
+    // The queue's mebibyte, and the read that filled it.
+    assert!(
+        (1 << 20..=(1 << 20) + (64 << 10)).contains(&ahead),
+        "read {ahead} bytes ahead of a stuck driver"
+    );
+    drop(gate);
+    let stats = rt.block_on(copy).unwrap();
+    assert_eq!((stats.lines, stats.bytes), (4 << 20, 8 << 20));
+}

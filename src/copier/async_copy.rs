@@ -1,33 +1,45 @@
 //! [`copy_async`]: the Copier's line law over a tokio `AsyncRead`, as a
 //! future on the caller's runtime (feature `tokio`).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Notify;
 
-use super::lines::LineCutter;
+use super::lines::{LineCutter, READ_SIZE};
 use super::sink::Delivery;
 use super::{chunk_size, CopyStats};
 use crate::logger::Logger;
-use crate::message::{Message, Source};
+use crate::message::Source;
 
 /// Reads `reader` to its end and hands its lines to `logger`, exactly as a
 /// [`Copier`](crate::Copier) source would: the same messages, the same
 /// counts, the same survival of a driver's errors and panics.
 ///
 /// The future runs on the caller's runtime; [`Logger`] stays synchronous.
-/// The driver is called on tokio's blocking pool
-/// ([`spawn_blocking`](tokio::task::spawn_blocking)), one read's lines at a
-/// time, while the next read goes on: a slow driver never stalls the
-/// runtime, and the reads and the driver overlap. In blocking mode a slow
-/// driver still slows the stream (the next read's lines wait for the
-/// previous ones to be delivered, so the pipe fills and the container
-/// waits), exactly as with a Copier. Why this shape: a delivery thread per
-/// stream is what a tokio program does not want to pay, and
-/// `spawn_blocking` per read costs a few microseconds against a read of up
-/// to 64 KiB, while overlapping the read with the delivery wins them back
-/// (see `benches/copy_async.rs`).
+/// The future only reads: it queues each read, and a task on tokio's
+/// blocking pool ([`spawn_blocking`](tokio::task::spawn_blocking)) cuts
+/// the queued reads into lines and calls the driver, for as long as reads
+/// keep coming; it ends when the queue is empty, and the next read starts
+/// another. A slow driver never stalls the runtime, and the reading and
+/// the driver overlap. The queue holds at most 1 MiB: past that the future
+/// waits for the driver, so in blocking mode a slow driver still slows the
+/// stream (the pipe fills and the container waits), exactly as with a
+/// Copier.
+///
+/// Why this shape, measured by `benches/copy_async.rs`: a thread per
+/// stream is what a tokio program does not want to pay; one
+/// `spawn_blocking` per read ran at half the Copier's speed for 100-byte
+/// lines and an eighth for 16 KB ones, paying two thread wake-ups per
+/// 64 KiB; and cutting on the runtime's side made both threads touch every
+/// line's reference count.
+///
+/// Dropping the future stops the reading; what it has read is still
+/// delivered, except a last line that has no newline yet.
 ///
 /// Needs a tokio runtime with its blocking pool (any runtime has one).
 ///
@@ -50,13 +62,29 @@ pub async fn copy_async<R>(mut reader: R, source: Source, logger: Arc<dyn Logger
 where
     R: AsyncRead + Unpin,
 {
-    let mut cutter = LineCutter::new(source, chunk_size(None, &*logger));
-    let mut idle = Some(Delivery::new(source, logger, None));
-    let mut busy: Option<tokio::task::JoinHandle<(Delivery, Vec<Message>)>> = None;
-    let mut spare = Vec::new();
+    let chunk = chunk_size(None, &*logger);
+    let link = Arc::new(Link {
+        queue: Mutex::new(Queue {
+            reads: VecDeque::new(),
+            bytes: 0,
+            idle: Some(Cut {
+                cutter: LineCutter::new(source, chunk),
+                to: Delivery::new(source, logger, None),
+            }),
+            free: Vec::new(),
+        }),
+        changed: Notify::new(),
+    });
     let mut stats = CopyStats::default();
+    let mut buf = BytesMut::new();
     loop {
-        let n = match reader.read(cutter.space()).await {
+        if buf.capacity() - buf.len() < MIN_READ {
+            // A buffer the driver has let go of, whose pages are in
+            // already, else a new one.
+            buf = link.queue.lock().free.pop().unwrap_or_default();
+            buf.reserve(READ_SIZE);
+        }
+        let n = match reader.read_buf(&mut buf).await {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -66,59 +94,119 @@ where
             }
         };
         stats.bytes += n as u64;
-        cutter.filled(n, SystemTime::now());
-        let mut msgs = std::mem::take(&mut spare);
-        cutter.cut(&mut |msg| msgs.push(msg));
-        hand_over(&mut idle, &mut busy, &mut spare, &mut stats, msgs).await;
+        if link.queue(buf.split().freeze()) {
+            link.wait(|queue| (queue.bytes <= MAX_QUEUED / 2).then_some(()))
+                .await;
+        }
     }
-    let mut msgs = std::mem::take(&mut spare);
-    cutter.finish(&mut |msg| msgs.push(msg));
-    hand_over(&mut idle, &mut busy, &mut spare, &mut stats, msgs).await;
-    settle(&mut idle, &mut busy, &mut spare).await;
-    if let Some(done) = idle {
-        stats += done.stats;
+    let mut last = link.wait(|queue| queue.idle.take()).await;
+    let finish = tokio::task::spawn_blocking(move || {
+        let Cut { cutter, to } = &mut last;
+        cutter.finish(&mut |msg| to.send_guarded(msg));
+        to.deliver();
+        last.to.stats
+    });
+    if let Ok(delivered) = finish.await {
+        stats += delivered;
     }
     stats
 }
 
-/// Waits for the delivery in flight, if any, then starts delivering
-/// `msgs` on the blocking pool.
-async fn hand_over(
-    idle: &mut Option<Delivery>,
-    busy: &mut Option<tokio::task::JoinHandle<(Delivery, Vec<Message>)>>,
-    spare: &mut Vec<Message>,
-    stats: &mut CopyStats,
-    mut msgs: Vec<Message>,
-) {
-    if msgs.is_empty() {
-        *spare = msgs;
-        return;
-    }
-    settle(idle, busy, spare).await;
-    let Some(mut to) = idle.take() else {
-        // The runtime is going away and took the delivery with it.
-        stats.lines += msgs.len() as u64;
-        stats.log_errors += msgs.len() as u64;
-        return;
-    };
-    *busy = Some(tokio::task::spawn_blocking(move || {
-        to.send_all(&mut msgs);
-        (to, msgs)
-    }));
+/// The most bytes queued for the driver: how far reading runs ahead.
+const MAX_QUEUED: usize = 1024 * 1024;
+
+/// The least read space worth a read; below it, another buffer is taken.
+const MIN_READ: usize = READ_SIZE / 4;
+
+/// How many read buffers wait to be reused: enough for a full queue.
+const MAX_FREE: usize = MAX_QUEUED / READ_SIZE + 2;
+
+/// The stream's cutter and delivery, which travel together to the
+/// blocking pool.
+struct Cut {
+    cutter: LineCutter,
+    to: Delivery,
 }
 
-/// Waits for the delivery in flight, if any: its `Delivery` comes back
-/// idle, its emptied batch as the spare.
-async fn settle(
-    idle: &mut Option<Delivery>,
-    busy: &mut Option<tokio::task::JoinHandle<(Delivery, Vec<Message>)>>,
-    spare: &mut Vec<Message>,
-) {
-    let Some(job) = busy.take() else { return };
-    // Cancelled by a runtime shutting down (delivery never panics): its
-    // counts are lost with it, and later lines count as failed.
-    if let Ok((to, emptied)) = job.await {
-        *idle = Some(to);
-        *spare = emptied;
+/// What the reading future and the delivering task share.
+struct Link {
+    queue: Mutex<Queue>,
+    /// Told when the task has taken reads off the queue, or ended.
+    changed: Notify,
+}
+
+struct Queue {
+    /// Reads not yet cut, each with the time it came back.
+    reads: VecDeque<(Bytes, SystemTime)>,
+    /// The bytes of the reads queued and of those being delivered.
+    bytes: usize,
+    /// The cut, while no task is delivering.
+    idle: Option<Cut>,
+    /// Read buffers to reuse, each emptied and whole.
+    free: Vec<BytesMut>,
+}
+
+impl Link {
+    /// Queues a read, and starts a task to deliver it if none is running.
+    /// Returns whether the queue is full.
+    fn queue(self: &Arc<Link>, read: Bytes) -> bool {
+        let mut queue = self.queue.lock();
+        queue.bytes += read.len();
+        queue.reads.push_back((read, SystemTime::now()));
+        if let Some(cut) = queue.idle.take() {
+            let link = Arc::clone(self);
+            tokio::task::spawn_blocking(move || link.deliver(cut));
+        }
+        queue.bytes >= MAX_QUEUED
+    }
+
+    /// Waits until `take` takes something from the queue.
+    async fn wait<T>(&self, mut take: impl FnMut(&mut Queue) -> Option<T>) -> T {
+        loop {
+            // Made before the look, so that a change after it is not missed.
+            let changed = self.changed.notified();
+            if let Some(taken) = take(&mut self.queue.lock()) {
+                return taken;
+            }
+            changed.await;
+        }
+    }
+
+    /// The delivering task: cuts and delivers queued reads, one at a time,
+    /// until none is left, then leaves the cut idle. Never panics: every
+    /// driver call is guarded.
+    fn deliver(&self, mut cut: Cut) {
+        let mut done: Option<Bytes> = None;
+        loop {
+            let (read, at) = {
+                let mut queue = self.queue.lock();
+                if let Some(read) = done.take() {
+                    let before = queue.bytes;
+                    queue.bytes -= read.len();
+                    if before > MAX_QUEUED / 2 && queue.bytes <= MAX_QUEUED / 2 {
+                        self.changed.notify_one();
+                    }
+                    // The last read of its buffer, and no line of it kept.
+                    if queue.free.len() < MAX_FREE {
+                        if let Ok(mut buf) = read.try_into_mut() {
+                            buf.clear();
+                            queue.free.push(buf);
+                        }
+                    }
+                }
+                match queue.reads.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        queue.idle = Some(cut);
+                        self.changed.notify_one();
+                        return;
+                    }
+                }
+            };
+            let Cut { cutter, to } = &mut cut;
+            cutter.push(&read, at, &mut |msg| to.send_guarded(msg));
+            to.deliver();
+            done = Some(read);
+        }
     }
 }

@@ -66,16 +66,6 @@ impl Delivery {
         }
     }
 
-    /// Sends every message of `msgs`, guarded, then the batch; `msgs` is
-    /// left empty.
-    #[cfg(feature = "tokio")]
-    pub(super) fn send_all(&mut self, msgs: &mut Vec<Message>) {
-        for msg in msgs.drain(..) {
-            self.send_guarded(msg);
-        }
-        self.deliver();
-    }
-
     fn count(&mut self, msg: &Message) {
         self.stats.lines += 1;
         self.stats.complete_lines += u64::from(msg.ends_line());
