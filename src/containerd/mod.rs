@@ -21,6 +21,14 @@
 //! nerdctl run --log-driver "binary:///usr/local/bin/containerd_logger?driver=json-file&log-dir=/var/log/ctr" …
 //! ```
 //!
+//! # Why the Copier and not `Pump`
+//!
+//! containerd starts one logger process per container, so the process
+//! serves two pipes: the Copier's two threads cost less than a `Pump`'s
+//! poll thread and four delivery threads. A process that serves many
+//! containers' descriptors at once (a shim or runtime of your own) should
+//! choose `Pump` (feature `pump`) instead.
+//!
 //! # The shim's contract
 //!
 //! As containerd 1.6 keeps it (its `NewBinaryIO`), checked against a real

@@ -45,6 +45,16 @@
 //! [stopped](crate::Stopper) within a second, even on a container that
 //! writes nothing more.
 //!
+//! # Why not `Pump`
+//!
+//! dockerd's FIFOs carry framed `LogEntry` messages, not a container's
+//! raw bytes: the plugin decodes them on a thread per container, as
+//! Docker's own plugin helpers do, and keeps the partial metadata dockerd
+//! sends. `Pump` cuts raw bytes into lines, so it is the
+//! entry for an embedder that holds many containers' raw pipes, not for
+//! this protocol. A plugin that serves thousands of containers pays a
+//! thread each while they log.
+//!
 //! # Choosing the driver
 //!
 //! The plugin creates the driver it was started with, or the one a
