@@ -22,8 +22,8 @@ pub const MAX_BUFFER_SIZE_OPT: &str = "max-buffer-size";
 /// (the default, as in Docker) or `oldest`. Not a Docker option.
 pub const NON_BLOCKING_DROP_OPT: &str = "non-blocking-drop";
 /// The option that bounds how long `close` waits for a non-blocking
-/// buffer to drain: a duration such as `500ms`, `5s` or `1m`, at most
-/// `60m`; by default [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
+/// buffer to drain: a Go duration such as `500ms`, `1.5s` or `1m30s`, at
+/// most `1h`; by default [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
 /// Not a Docker option.
 pub const NON_BLOCKING_CLOSE_TIMEOUT_OPT: &str = "non-blocking-close-timeout";
 /// The options the registry handles itself; drivers' validators never see them.
@@ -234,8 +234,8 @@ impl Registry {
     /// 3. `max-buffer-size` needs `mode=non-blocking` and a size such as
     ///    `1m` (binary units: `1m` is 1 MiB), at most
     ///    [`MAX_BUFFER_SIZE_LIMIT`]; so do `non-blocking-drop`, which must be
-    ///    `newest` or `oldest`, and `non-blocking-close-timeout`, a duration
-    ///    of at most `60m`.
+    ///    `newest` or `oldest`, and `non-blocking-close-timeout`, a Go
+    ///    duration of at most `1h`.
     /// 4. The driver must be registered.
     /// 5. The other options go to the driver's validator, if it has one.
     ///

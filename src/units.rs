@@ -1,7 +1,7 @@
 //! Sizes and durations in options, with their bounds.
 //!
 //! Sizes are Docker's strings (`go-units`): `1m`, `64KiB`, `1.5g`, `1000`.
-//! Durations are a whole number with a unit: `500ms`, `5s`, `1m`. Every
+//! Durations are Go's, as Docker takes them: `500ms`, `1.5s`, `1m30s`. Every
 //! option that takes one has a maximum, checked at validation, so that no
 //! arithmetic on an option's value can overflow later.
 
@@ -10,31 +10,110 @@ use std::time::Duration;
 /// The longest duration any option takes: one hour.
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(3600);
 
-/// Parses `500ms`, `5s` or `1m`, at most `max`; `0` alone, as in Go.
+/// What a duration looks like, for the error that says it is not one.
+const DURATION_SHAPE: &str = "not a duration such as 250ms, 1.5s, 1m30s or 1h";
+
+/// Go's duration units, in nanoseconds. `µs` comes as U+00B5 or U+03BC.
+const DURATION_UNITS: &[(&str, u128)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("\u{b5}s", 1_000),
+    ("\u{3bc}s", 1_000),
+    ("ms", 1_000_000),
+    ("s", 1_000_000_000),
+    ("m", 60_000_000_000),
+    ("h", 3_600_000_000_000),
+];
+
+/// Parses a duration as Go's `time.ParseDuration` does (Docker's options
+/// are Go durations): a sequence of numbers, each with an optional
+/// fraction and a unit `ns`, `us` (or `µs`), `ms`, `s`, `m` or `h`, such
+/// as `250ms`, `1.5s` or `1m30s`; `0` alone needs no unit. At most `max`:
+/// a value of the right shape past it gets an error that names the bound.
+/// Negative durations mean nothing for an option, and are refused.
 pub(crate) fn parse_duration(s: &str, max: Duration) -> Result<Duration, String> {
-    const SHAPE: &str = "not a duration such as 500ms, 5s or 1m";
-    if s == "0" {
+    match s.strip_prefix('-') {
+        Some(magnitude) => match parse_magnitude(magnitude, max) {
+            Ok(d) if d.is_zero() => Ok(d),
+            Ok(_) => Err("must not be negative".to_owned()),
+            Err(e) => Err(e),
+        },
+        None => parse_magnitude(s.strip_prefix('+').unwrap_or(s), max),
+    }
+}
+
+/// A duration without its sign.
+fn parse_magnitude(unsigned: &str, max: Duration) -> Result<Duration, String> {
+    let too_long = || format!("must be at most {}", go_duration(max));
+    if unsigned == "0" {
         return Ok(Duration::ZERO);
     }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let too_long = || format!("must be at most {}s", max.as_secs());
-    let n: u64 = match number.parse() {
-        Ok(n) => n,
-        // All digits, and still no u64: far too long.
-        Err(_) if !number.is_empty() && !unit.is_empty() => return Err(too_long()),
-        Err(_) => return Err(SHAPE.to_owned()),
-    };
-    let millis = match unit {
-        "ms" => Some(n),
-        "s" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        _ => return Err(SHAPE.to_owned()),
-    };
-    match millis.map(Duration::from_millis) {
-        Some(d) if d <= max => Ok(d),
-        _ => Err(too_long()),
+    if unsigned.is_empty() {
+        return Err(DURATION_SHAPE.to_owned());
     }
+    let max_nanos = max.as_nanos();
+    let mut total: u128 = 0;
+    let mut rest = unsigned;
+    while !rest.is_empty() {
+        let int_len = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let (int, after) = rest.split_at(int_len);
+        let (frac, after) = match after.strip_prefix('.') {
+            Some(f) => {
+                let n = f.find(|c: char| !c.is_ascii_digit()).unwrap_or(f.len());
+                f.split_at(n)
+            }
+            None => ("", after),
+        };
+        if int.is_empty() && frac.is_empty() {
+            return Err(DURATION_SHAPE.to_owned());
+        }
+        let unit_len = after
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let Some(&(_, scale)) = DURATION_UNITS.iter().find(|(name, _)| *name == unit) else {
+            return Err(DURATION_SHAPE.to_owned());
+        };
+        // Past the bound already: the digits need not fit anything.
+        let whole = match int.trim_start_matches('0') {
+            "" => 0,
+            digits if digits.len() > 20 => return Err(too_long()),
+            digits => digits.parse::<u128>().map_err(|_| too_long())?,
+        };
+        // Go truncates what a fraction gives below a nanosecond; 18 digits
+        // are more than any unit here resolves.
+        let frac = &frac[..frac.len().min(18)];
+        let part = if frac.is_empty() {
+            0
+        } else {
+            frac.parse::<u128>().unwrap_or(0) * scale / 10u128.pow(frac.len() as u32)
+        };
+        total = whole
+            .checked_mul(scale)
+            .and_then(|n| n.checked_add(part))
+            .and_then(|n| n.checked_add(total))
+            .filter(|&n| n <= max_nanos)
+            .ok_or_else(too_long)?;
+        rest = next;
+    }
+    Ok(Duration::from_nanos(total as u64))
+}
+
+/// Writes `d` as Go writes a duration it would parse back, in the largest
+/// unit that holds it whole: `1h`, `90s`, `250ms`.
+pub(crate) fn go_duration(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    DURATION_UNITS
+        .iter()
+        .rev()
+        .filter(|(name, _)| name.is_ascii())
+        .find(|&&(_, scale)| nanos.is_multiple_of(scale))
+        .map_or_else(
+            || format!("{nanos}ns"),
+            |(name, scale)| format!("{}{name}", nanos / scale),
+        )
 }
 
 /// Parses a size as [`parse_size`] does, at most `max` bytes.
@@ -95,34 +174,83 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_their_bound() {
+    fn durations_as_go_parses_them() {
         let hour = MAX_DURATION;
-        assert_eq!(
-            parse_duration("250ms", hour),
-            Ok(Duration::from_millis(250))
-        );
-        assert_eq!(parse_duration("5s", hour), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("60m", hour), Ok(hour));
+        let ms = Duration::from_millis;
+        for (text, want) in [
+            ("0", Duration::ZERO),
+            ("-0", Duration::ZERO),
+            ("+5s", ms(5000)),
+            ("250ms", ms(250)),
+            ("5s", ms(5000)),
+            ("1.5s", ms(1500)),
+            (".5s", ms(500)),
+            ("5.s", ms(5000)),
+            ("1m30s", ms(90_000)),
+            ("1h", hour),
+            ("60m", hour),
+            ("0.5h", ms(1_800_000)),
+            ("250us", Duration::from_micros(250)),
+            ("250\u{b5}s", Duration::from_micros(250)),
+            ("250\u{3bc}s", Duration::from_micros(250)),
+            ("100ns", Duration::from_nanos(100)),
+            ("1.0000000001s", Duration::from_nanos(1_000_000_000)),
+            ("0.9999999999s", Duration::from_nanos(999_999_999)),
+            ("1h0m0s", hour),
+            ("0000000000000000000000001s", ms(1000)),
+        ] {
+            assert_eq!(parse_duration(text, hour), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_duration_past_its_bound_names_the_bound() {
+        let hour = MAX_DURATION;
         for long in [
             "61m",
+            "2h",
             "3601s",
+            "1h0.001s",
             "18446744073709551615s",
             "99999999999999999999999m",
+            "99999999999999999999999999999999999999999h",
         ] {
             assert_eq!(
                 parse_duration(long, hour),
-                Err("must be at most 3600s".into()),
+                Err("must be at most 1h".into()),
                 "{long}"
             );
         }
-        for bad in ["", "5", "s", "-1s", "1.5s", "5 s", "5h", "1e3ms"] {
-            assert!(
-                parse_duration(bad, hour)
-                    .unwrap_err()
-                    .starts_with("not a duration"),
-                "{bad}"
+        assert_eq!(
+            parse_duration("2s", Duration::from_millis(1500)),
+            Err("must be at most 1500ms".into())
+        );
+        assert_eq!(
+            parse_duration("-1s", hour),
+            Err("must not be negative".into())
+        );
+    }
+
+    #[test]
+    fn what_is_not_a_duration_is_told_so() {
+        for bad in [
+            "", "5", "s", ".s", "5 s", "5d", "1e3ms", "1.5.5s", "5s3", "1h-1m", "--1s", "+", "-",
+            "5S", "1ms ",
+        ] {
+            assert_eq!(
+                parse_duration(bad, MAX_DURATION),
+                Err(DURATION_SHAPE.to_owned()),
+                "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn go_writes_durations_in_their_largest_whole_unit() {
+        assert_eq!(go_duration(Duration::from_secs(3600)), "1h");
+        assert_eq!(go_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(go_duration(Duration::from_nanos(7)), "7ns");
     }
 
     proptest::proptest! {

@@ -343,7 +343,7 @@ fn every_numeric_option_has_a_bound_named_at_validation() {
             "non-blocking-close-timeout",
             "61m",
             true,
-            "must be at most 3600s",
+            "must be at most 1h",
         ),
         (
             "json-file",
@@ -393,10 +393,7 @@ fn zmq_durations_are_bounded_and_never_overflow() {
         let o = opts(&[("zmq-address", "tcp://127.0.0.1:1"), (key, value)]);
         match r.validate("zmq", &o) {
             Err(Error::InvalidOption { key: k, reason, .. }) => {
-                assert_eq!(
-                    (k.as_str(), reason.as_str()),
-                    (key, "must be at most 3600s")
-                );
+                assert_eq!((k.as_str(), reason.as_str()), (key, "must be at most 1h"));
             }
             other => panic!("{key}={value}: {other:?}"),
         }
@@ -507,4 +504,31 @@ fn log_after_close_is_an_error_for_every_built_in_driver_and_wrapper() {
     none.close().unwrap();
     none.log(Message::new(Source::Stdout, "gone")).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn durations_are_taken_as_docker_takes_them_go_style() {
+    let r = Registry::with_builtins();
+    let nb = |k: &str, v: &str| opts(&[("mode", "non-blocking"), (k, v)]);
+    for value in ["1h", "1.5s", "1m30s", "250us", "100ns", "0"] {
+        r.validate("json-file", &nb("non-blocking-close-timeout", value))
+            .unwrap_or_else(|e| panic!("{value}: {e}"));
+    }
+    for value in ["1h", "1.5s"] {
+        r.validate("fluentd", &opts(&[("fluentd-retry-wait", value)]))
+            .unwrap_or_else(|e| panic!("fluentd-retry-wait={value}: {e}"));
+    }
+    match r.validate("json-file", &nb("non-blocking-close-timeout", "2h")) {
+        Err(Error::InvalidOption { key, reason, .. }) => assert_eq!(
+            (key.as_str(), reason.as_str()),
+            ("non-blocking-close-timeout", "must be at most 1h")
+        ),
+        other => panic!("{other:?}"),
+    }
+    match r.validate("json-file", &nb("non-blocking-close-timeout", "5d")) {
+        Err(Error::InvalidOption { reason, .. }) => {
+            assert_eq!(reason, "not a duration such as 250ms, 1.5s, 1m30s or 1h")
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -372,7 +372,7 @@ fn every_validation_error_names_driver_key_and_value() {
         ("zmq-sndhwm", "many"),
         ("zmq-send-timeout", "5"),
         ("zmq-send-timeout", "soon"),
-        ("zmq-linger", "1h"),
+        ("zmq-linger", "2h"),
     ];
     for (key, value) in invalid {
         let mut pairs = vec![(key, value)];

@@ -49,8 +49,8 @@
 //! | `zmq-linger` | `5s` | how long `close` waits for queued lines to reach the hubs |
 //! | `zmq-partial-frame` | `false` | add a fourth frame that marks the chunks of long lines (see below) |
 //!
-//! Durations are a whole number with a unit, `ms`, `s` or `m`, from `0ms`
-//! to `60m`; `zmq-sndhwm` is from `0` to `2147483647`. A value out of range
+//! Durations are Go's, as Docker's options take them (`250ms`, `1.5s`,
+//! `1m30s`), from `0` to `1h`; `zmq-sndhwm` is from `0` to `2147483647`. A value out of range
 //! is refused at validation, naming the bound.
 //!
 //! # Nothing lost while a hub listens
