@@ -37,6 +37,16 @@ pub enum Error {
         name: String,
     },
 
+    /// The driver is one of the crate's own, but this build leaves out the
+    /// cargo feature it needs.
+    #[error("the log driver {name:?} is not in this build: enable logdriver's cargo feature {feature:?}")]
+    DriverNotBuilt {
+        /// The name that was asked for.
+        name: String,
+        /// The cargo feature that builds it.
+        feature: String,
+    },
+
     /// A driver or validator is already registered under this name.
     #[error("a log {what} named {name:?} is already registered")]
     AlreadyRegistered {

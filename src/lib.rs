@@ -184,6 +184,8 @@
 #![deny(missing_docs, missing_debug_implementations, unreachable_pub)]
 // The one exception: `drivers::zmq::set_xpub_nodrop`, see its SAFETY comment.
 #![deny(unsafe_code)]
+// On docs.rs: a badge on every item that needs a feature.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
 #[cfg(feature = "containerd")]
@@ -234,6 +236,6 @@ pub use crate::nonblocking::{
 };
 pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};
 pub use crate::registry::{
-    registry, Mode, Registry, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT, MODE_OPT,
-    NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,
+    registry, Mode, Registry, BUILTIN_DRIVERS, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT,
+    MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,
 };

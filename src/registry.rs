@@ -14,6 +14,54 @@ use crate::logger::Logger;
 use crate::nonblocking::{NonBlocking, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE};
 use crate::units::{parse_duration, parse_size_at_most, MAX_DURATION};
 
+/// The crate's own drivers, each with the cargo feature it needs (`None`:
+/// always built), as [`Registry::with_builtins`] registers them.
+///
+/// | driver | module | feature |
+/// |---|---|---|
+/// | `fluentd` | [`drivers::fluentd`](crate::drivers::fluentd) | |
+/// | `json-file` | [`drivers::jsonfile`](crate::drivers::jsonfile) | |
+/// | `k8s-file` | [`drivers::k8sfile`](crate::drivers::k8sfile) | |
+/// | `local` | [`drivers::local`](crate::drivers::local) | |
+/// | `nats` | `drivers::nats` | `nats` |
+/// | `none` | [`drivers::none`](crate::drivers::none) | |
+/// | `zmq` | `drivers::zmq` | `zmq` (on by default) |
+///
+/// Asked for a driver of this list whose feature is off, a registry says
+/// so: [`Error::DriverNotBuilt`] names the feature.
+pub const BUILTIN_DRIVERS: &[(&str, Option<&str>)] = &[
+    ("fluentd", None),
+    ("json-file", None),
+    ("k8s-file", None),
+    ("local", None),
+    ("nats", Some("nats")),
+    ("none", None),
+    ("zmq", Some("zmq")),
+];
+
+/// The error for a name no driver is registered under: a built-in
+/// driver whose feature this build leaves out says which feature.
+fn not_registered(name: &str) -> Error {
+    let feature = BUILTIN_DRIVERS
+        .iter()
+        .find(|(builtin, _)| *builtin == name)
+        .and_then(|&(_, feature)| feature);
+    match feature {
+        Some(feature) if !feature_enabled(feature) => Error::DriverNotBuilt {
+            name: name.to_owned(),
+            feature: feature.to_owned(),
+        },
+        _ => Error::UnknownDriver {
+            name: name.to_owned(),
+        },
+    }
+}
+
+/// Whether this build has the cargo feature of a built-in driver.
+fn feature_enabled(feature: &str) -> bool {
+    (feature == "nats" && cfg!(feature = "nats")) || (feature == "zmq" && cfg!(feature = "zmq"))
+}
+
 /// The option that picks blocking or non-blocking delivery.
 pub const MODE_OPT: &str = "mode";
 /// The option that sizes the non-blocking buffer, in Docker's binary units.
@@ -126,11 +174,13 @@ impl Registry {
         Registry::default()
     }
 
-    /// A registry holding every built-in driver of the enabled features,
-    /// each with its validator: `json-file`
-    /// ([`drivers::jsonfile`](crate::drivers::jsonfile)), `none`
-    /// ([`drivers::none`](crate::drivers::none)) and, with feature `zmq`,
-    /// `zmq` ([`drivers::zmq`](crate::drivers::zmq)).
+    /// A registry holding every driver of [`BUILTIN_DRIVERS`] whose
+    /// feature is enabled, each with its validator.
+    ///
+    /// ```
+    /// let names = logdriver::Registry::with_builtins().names();
+    /// assert!(names.iter().any(|name| name == "json-file"));
+    /// ```
     pub fn with_builtins() -> Registry {
         let registry = Registry::new();
         registry
@@ -242,7 +292,8 @@ impl Registry {
     /// # Errors
     ///
     /// The first of these checks that fails: [`Error::InvalidOption`] for
-    /// `mode` or `max-buffer-size`, [`Error::UnknownDriver`], or whatever
+    /// `mode` or `max-buffer-size`, [`Error::UnknownDriver`] (or
+    /// [`Error::DriverNotBuilt`] for a built-in driver left out), or whatever
     /// the driver's validator returns.
     pub fn validate(&self, name: &str, opts: &HashMap<String, String>) -> Result<()> {
         if name == crate::drivers::none::NAME {
@@ -265,9 +316,7 @@ impl Registry {
         overflow(name, opts)?;
         close_timeout(name, opts)?;
         if !self.creators.read().contains_key(name) {
-            return Err(Error::UnknownDriver {
-                name: name.to_owned(),
-            });
+            return Err(not_registered(name));
         }
         let validator = self.validators.read().get(name).cloned();
         if let Some(validator) = validator {
@@ -298,14 +347,12 @@ impl Registry {
     /// returns; [`Error::Spawn`] if the non-blocking worker cannot start.
     pub fn create(&self, name: &str, info: &Info) -> Result<Arc<dyn Logger>> {
         self.validate(name, &info.config)?;
-        let creator =
-            self.creators
-                .read()
-                .get(name)
-                .cloned()
-                .ok_or_else(|| Error::UnknownDriver {
-                    name: name.to_owned(),
-                })?;
+        let creator = self
+            .creators
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_registered(name))?;
         // The creator sees the same options as the validator: its own.
         let logger: Arc<dyn Logger> = if BUILTIN_OPTS.iter().any(|k| info.config.contains_key(*k)) {
             let mut own = info.clone();

@@ -532,3 +532,43 @@ fn durations_are_taken_as_docker_takes_them_go_style() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_builtins_are_the_documented_list_of_this_builds_features() {
+    let built: Vec<String> = logdriver::BUILTIN_DRIVERS
+        .iter()
+        .filter(|(_, feature)| match feature {
+            None => true,
+            Some("nats") => cfg!(feature = "nats"),
+            Some("zmq") => cfg!(feature = "zmq"),
+            Some(other) => panic!("a feature this test does not know: {other}"),
+        })
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(Registry::with_builtins().names(), built);
+}
+
+#[test]
+fn a_builtin_left_out_of_the_build_names_its_feature() {
+    let r = Registry::with_builtins();
+    for (name, feature) in logdriver::BUILTIN_DRIVERS {
+        let Some(feature) = feature else { continue };
+        if r.names().iter().any(|n| n == name) {
+            continue;
+        }
+        match r.validate(name, &HashMap::new()) {
+            Err(e @ Error::DriverNotBuilt { .. }) => assert_eq!(
+                e.to_string(),
+                format!(
+                    "the log driver {name:?} is not in this build: \
+                     enable logdriver's cargo feature {feature:?}"
+                )
+            ),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        r.validate("no-such", &HashMap::new()),
+        Err(Error::UnknownDriver { name }) if name == "no-such"
+    ));
+}
