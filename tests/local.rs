@@ -123,7 +123,7 @@ fn validation_is_dockers_and_names_driver_key_and_value() {
         }
         other => panic!("{pairs:?}: {other:?}"),
     };
-    invalid(&[("max-file", "1")], "compress", "true (the default)");
+    invalid(&[("max-file", "1")], "max-file", "1");
     invalid(
         &[("max-file", "1"), ("compress", "true")],
         "compress",

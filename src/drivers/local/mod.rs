@@ -134,14 +134,21 @@ impl Config {
         let max_file = options::max_file(NAME, opts)?.unwrap_or(DEFAULT_MAX_FILE);
         let compress = options::compress(NAME, opts)?.unwrap_or(true);
         if compress && max_file == 1 {
-            let value = opts
-                .get("compress")
-                .map_or("true (the default)", String::as_str);
-            return Err(invalid(
-                "compress",
-                value,
-                "compression cannot be enabled when max file count is 1",
-            ));
+            // Name what the user wrote: compress if they asked for it,
+            // else the max-file that clashes with the default.
+            return Err(match opts.get("compress") {
+                Some(value) => invalid(
+                    "compress",
+                    value,
+                    "compression cannot be enabled when max file count is 1",
+                ),
+                None => invalid(
+                    "max-file",
+                    opts.get("max-file").map_or("1", String::as_str),
+                    "must be more than 1 while compress is on, as it is by default; \
+                     set compress=false to keep one file",
+                ),
+            });
         }
         // Regexes are checked now, not at container start.
         Info {
@@ -341,7 +348,7 @@ impl LocalLogger {
     /// let opts = HashMap::from([("max-file".to_string(), "1".to_string())]);
     /// assert_eq!(
     ///     LocalLogger::validate(&opts).unwrap_err().to_string(),
-    ///     r#"invalid value "true (the default)" for option "compress" of log driver "local": compression cannot be enabled when max file count is 1"#
+    ///     r#"invalid value "1" for option "max-file" of log driver "local": must be more than 1 while compress is on, as it is by default; set compress=false to keep one file"#
     /// );
     /// ```
     ///
