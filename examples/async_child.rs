@@ -9,8 +9,7 @@ use std::process::Stdio;
 
 use logdriver::{copy_async, registry, Info, Source};
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .map(std::path::PathBuf::from)
@@ -42,4 +41,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{} lines from stdout, {} from stderr", out.lines, err.lines);
     print!("{}", std::fs::read_to_string(&path)?);
     Ok(())
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

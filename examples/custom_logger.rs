@@ -49,7 +49,7 @@ impl Logger for Console {
     }
 }
 
-fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     registry().register(NAME, |info: &Info| {
         Ok(Box::new(Console::new(info)?) as Box<dyn Logger>)
     })?;
@@ -85,4 +85,15 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         stats.lines, stats.bytes, stats.log_errors
     );
     Ok(())
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

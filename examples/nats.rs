@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use logdriver::{registry, Copier, Info, Source};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let url = args
         .next()
@@ -84,4 +84,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.lines, sent.lines, sent.dropped
     );
     Ok(())
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

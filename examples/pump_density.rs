@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use logdriver::{drivers::none::NoneLogger, Copier, Logger, Message, Pump, Result, Source};
 
-fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--hold") {
         return hold(Path::new(&args[2]), args[3].parse()?);
@@ -221,4 +221,15 @@ fn busy_containers(n: usize) -> std::result::Result<(), Box<dyn std::error::Erro
         pumped / copied
     );
     Ok(())
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -69,7 +69,7 @@ fn run_hub(hub: zmq::Socket, expected: Receiver<u64>) -> u64 {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some(DEMO_ARG) {
         demo_child();
@@ -134,4 +134,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("the hub received {received} of {delivered} lines").into());
     }
     Ok(())
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::io::Write;
 
 use logdriver::{drivers, ReadConfig, Source};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: read_log DRIVER PATH [--tail N]";
     let (Some(driver), Some(path)) = (args.next(), args.next()) else {
@@ -55,4 +55,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{corrupt} corrupt entries skipped").into());
     }
     Ok(())
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use logdriver::{registry, Copier, Info, Source};
 
-fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: write_log DRIVER PATH [KEY=VALUE]... -- COMMAND [ARG]...";
     let split = args.iter().position(|a| a == "--").ok_or(usage)?;
@@ -52,4 +52,12 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     Ok(ExitCode::from(
         status.code().unwrap_or(1).clamp(0, 255) as u8
     ))
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> ExitCode {
+    run().unwrap_or_else(|err| {
+        eprintln!("error: {err}");
+        ExitCode::FAILURE
+    })
 }

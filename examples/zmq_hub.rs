@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let address = args
         .next()
@@ -48,6 +48,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         *n += 1;
         if n.is_multiple_of(10_000) {
             eprintln!("hub: {counts:?}");
+        }
+    }
+}
+
+/// Runs the example; an error is shown as its message, not its `Debug`.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
         }
     }
 }
