@@ -43,18 +43,27 @@ pub struct Options {
 pub enum Command {
     /// Serve, with these options.
     Serve(Options),
-    /// Print this text on stdout and exit successfully (`--help`, `--version`).
-    Print(String),
+    /// Print the [`usage`] and exit successfully (`--help`).
+    Help,
+    /// Print the version and exit successfully (`--version`).
+    Version,
 }
 
-/// The usage text, with every default.
-pub fn usage() -> String {
+/// The usage text of the binary `program`, with every default and the
+/// `drivers` it serves.
+///
+/// ```
+/// let help = logdriver::plugin::cli::usage("my-plugin", &logdriver::registry().names());
+/// assert!(help.starts_with("my-plugin "));
+/// assert!(help.contains("json-file"));
+/// ```
+pub fn usage(program: &str, drivers: &[String]) -> String {
     format!(
         "\
-logdriver-plugin {version}: any registered log driver as a Docker logging plugin
+{program} {version}: any registered log driver as a Docker logging plugin
 
 USAGE:
-    logdriver-plugin [OPTIONS]
+    {program} [OPTIONS]
 
 OPTIONS:
     --socket PATH      the unix socket dockerd connects to
@@ -71,8 +80,12 @@ OPTIONS:
 
 Each container's start and stop is reported on stderr, with its driver,
 the error of a start that failed, and the counts at stop.
+
+DRIVERS:
+    {drivers}
 ",
         version = env!("CARGO_PKG_VERSION"),
+        drivers = drivers.join(", "),
     )
 }
 
@@ -92,7 +105,7 @@ the error of a start that failed, and the counts at stop.
 /// let Command::Serve(options) = parse(args, |_| None)? else { unreachable!() };
 /// assert_eq!(options.driver, "zmq");
 /// assert_eq!(options.socket.to_str(), Some("/run/docker/plugins/logdriver.sock"));
-/// assert!(matches!(parse(["--help".to_string()], |_| None)?, Command::Print(_)));
+/// assert_eq!(parse(["--help".to_string()], |_| None)?, Command::Help);
 /// # Ok::<(), String>(())
 /// ```
 pub fn parse(
@@ -125,13 +138,8 @@ pub fn parse(
                 .ok_or_else(|| format!("{arg} needs a value; see --help"))
         };
         match arg.as_str() {
-            "-h" | "--help" => return Ok(Command::Print(usage())),
-            "-V" | "--version" => {
-                return Ok(Command::Print(format!(
-                    "logdriver-plugin {}\n",
-                    env!("CARGO_PKG_VERSION")
-                )))
-            }
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
             "--socket" => options.socket = value()?.into(),
             "--driver" => options.driver = value()?,
             "--log-dir" => options.log_dir = value()?.into(),
@@ -148,19 +156,28 @@ pub fn parse(
 ///
 /// Register your own drivers in `registry` before calling it.
 pub fn run(registry: &'static Registry, args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let args: Vec<String> = args
-        .into_iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    // The binary's own name: yours, if you built one on this.
+    let program = args
+        .next()
+        .map(|path| match path.rsplit_once('/') {
+            Some((_, name)) => name.to_owned(),
+            None => path,
+        })
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "logdriver-plugin".to_owned());
     let options = match parse(args, |key| std::env::var(key).ok()) {
         Ok(Command::Serve(options)) => options,
-        Ok(Command::Print(text)) => {
-            print!("{text}");
+        Ok(Command::Help) => {
+            print!("{}", usage(&program, &registry.names()));
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Version) => {
+            println!("{program} {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            eprintln!("logdriver-plugin: {err}");
+            eprintln!("{program}: {err}");
             return ExitCode::from(2);
         }
     };
@@ -245,10 +262,14 @@ mod tests {
     }
 
     #[test]
-    fn help_names_every_flag_and_default() {
-        let Ok(Command::Print(help)) = parse(args(&["--help"]), |_| None) else {
-            panic!()
-        };
+    fn help_names_the_program_every_flag_default_and_driver() {
+        assert_eq!(parse(args(&["--help"]), |_| None), Ok(Command::Help));
+        assert_eq!(parse(args(&["-V"]), |_| None), Ok(Command::Version));
+        let help = usage("my-plugin", &["json-file".into(), "zmq".into()]);
+        assert!(help.starts_with("my-plugin 0."), "{help}");
+        assert!(help.contains("    my-plugin [OPTIONS]\n"));
+        assert!(help.ends_with("DRIVERS:\n    json-file, zmq\n"), "{help}");
+        assert!(!help.contains("logdriver-plugin"));
         for needle in [
             "--socket",
             "--driver",
