@@ -732,6 +732,7 @@ fn stop_logging_returns_within_its_timeout_on_a_truncated_frame() {
 
 #[test]
 fn container_ids_that_name_no_plain_file_are_refused() {
+    warnings();
     let daemon = Daemon::with_driver("json-file");
     let (path, _fifo) = daemon.fifo("esc");
     for id in [
@@ -747,6 +748,9 @@ fn container_ids_that_name_no_plain_file_are_refused() {
         assert_eq!(status, 500, "{id:?}");
         let err = answer["Err"].as_str().unwrap();
         assert!(err.starts_with("invalid ContainerID"), "{id:?}: {err}");
+        // And the operator sees it on the plugin's stderr.
+        let line = format!("{}: cannot start logging: {err}", path.display());
+        assert!(warnings().contains(&line), "{id:?}: no warning {line:?}");
     }
     assert!(!daemon.dir.join("escaped-json.log").exists());
     assert!(!daemon
@@ -1026,4 +1030,27 @@ fn a_containers_lines_reach_a_nats_stream_through_the_plugin() {
             ("logs.acme.default".to_string(), "n1: oops".to_string()),
         ]
     );
+}
+
+/// Every warning the plugin has logged in this test binary, in order.
+fn warnings() -> Vec<String> {
+    struct Capture;
+    static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    impl log::Log for Capture {
+        fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+            metadata.level() <= log::Level::Warn
+        }
+        fn log(&self, record: &log::Record<'_>) {
+            if self.enabled(record.metadata()) {
+                WARNINGS.lock().push(record.args().to_string());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        log::set_logger(&Capture).unwrap();
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+    WARNINGS.lock().clone()
 }

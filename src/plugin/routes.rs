@@ -286,12 +286,21 @@ impl State {
     }
 
     fn start(&self, req: StartRequest) -> std::result::Result<(), String> {
-        let (driver, info) = self.to_info(req.info)?;
+        // A refusal is reported on stderr as well as to dockerd, which
+        // shows it only to whoever ran the container.
+        let refused = |e: String| {
+            log::warn!("{}: cannot start logging: {e}", req.file.display());
+            e
+        };
+        let (driver, info) = self.to_info(req.info).map_err(refused)?;
         // Claim the FIFO first, so that two requests for it cannot both start.
         {
             let mut streams = self.streams.lock();
             if streams.contains_key(&req.file) {
-                return Err(format!("{} is already being logged", req.file.display()));
+                return Err(refused(format!(
+                    "{} is already being logged",
+                    req.file.display()
+                )));
             }
             streams.insert(req.file.clone(), None);
         }
