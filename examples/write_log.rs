@@ -25,6 +25,10 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let (program, program_args) = command.split_first().ok_or(usage)?;
 
+    // A runtime makes the container's folder; so does this example.
+    if let Some(folder) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(folder)?;
+    }
     let mut info = Info::new("write-log").with_log_path(path);
     for option in options {
         let (key, value) = option.split_once('=').ok_or(usage)?;
