@@ -28,7 +28,7 @@
 //! |---|---|
 //! | a `std::io::Read` per stream, and a thread each to spare | [`Copier`] |
 //! | the bytes already, in a loop of your own (`Bytes` or `&[u8]`) | [`LineWriter`]: `push` without copying, or `impl Write` |
-//! | a tokio `AsyncRead` (a child's pipe, a ttrpc stream) on your runtime | `copy_async` (feature `tokio`): a future you spawn; the driver runs on the blocking pool, so a slow one never stalls the runtime |
+//! | a tokio `AsyncRead` (a child's pipe, a ttrpc stream) on your runtime | `copy_async` (feature `tokio`): a future you spawn; the driver runs on the blocking pool, so a slow one never stalls the runtime. The `asynchronous` page shows closing and following too |
 //! | file descriptors of many containers (a runtime, a shim serving thousands) | `Pump` (feature `pump`): one epoll thread and four delivery threads for all of them; no buffer for an idle pipe; a stuck driver slows only its own container |
 //!
 //! In blocking mode (the default) a slow driver slows the container, and
@@ -72,13 +72,14 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `message.rs`, `logger.rs`, `info.rs`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`] |
+//! | `message.rs`, `logger.rs`, `info/`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`] |
 //! | `registry.rs` | [`Registry`]: names to creators and validators; it registers the built-in drivers itself |
 //! | `copier/` | the line law and its entries: `lines.rs` cuts bytes into lines and chunks; `sink.rs` counts, batches and delivers them; `mod.rs` is [`Copier`] (one thread per stream: read, cut, deliver); `writer.rs` is [`LineWriter`] (pushed bytes); `async_copy.rs` is `copy_async` (feature `tokio`); `pump.rs` is `Pump` (feature `pump`) |
 //! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
 //! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry. `drivers/file/` is what the file drivers share: appends, rotation with Docker's or the kubelet's names, compression off the write path, readers and followers; a file driver brings its encoder and decoder |
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
-//! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs |
+//! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs, `proto.rs` Docker's `LogEntry` protobuf, `cli.rs` the `logdriver-plugin` command line |
+//! | `asynchronous.rs` | a page (feature `tokio`): how a tokio program copies, closes and follows |
 //! | `units.rs`, `time.rs` | sizes and durations with their bounds; RFC 3339 times |
 //!
 //! # Example
@@ -171,7 +172,9 @@
 //!   clamped to [`MAX_BUFFER_SIZE`].
 //! - **Driver creators** see `info.config` without the options the
 //!   registry handles itself (`mode`, `max-buffer-size`,
-//!   `non-blocking-drop`), as validators do.
+//!   `non-blocking-drop`, `non-blocking-close-timeout`), as validators do.
+//! - **Durations are Go's**, as Docker's options take them: `250ms`,
+//!   `1.5s`, `1m30s`, `1h`; a value past its bound is told the bound.
 //! - **json-file** rejects bad option values at validation, not at
 //!   container start, and compresses rotated files without stalling the
 //!   writer. Rotation never falls between the chunks of a line, and a
@@ -188,6 +191,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "tokio")]
+pub mod asynchronous;
 #[cfg(feature = "containerd")]
 pub mod containerd;
 mod copier;

@@ -447,3 +447,25 @@ pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
     REGISTRY.get_or_init(Registry::with_builtins)
 }
+
+#[cfg(test)]
+mod doc_tests {
+    /// The crate docs' list of what creators do not see is this file's
+    /// list of what the registry handles: one cannot change alone.
+    #[test]
+    fn the_decisions_name_every_option_the_registry_keeps() {
+        let docs = include_str!("lib.rs");
+        let start = docs.find("**Driver creators**").unwrap();
+        let bullet = &docs[start..];
+        let bullet = &bullet[..bullet.find("//! - **").unwrap()];
+        let listed = &bullet[bullet.find('(').unwrap() + 1..bullet.find(')').unwrap()];
+        let mut listed: Vec<String> = listed
+            .split(',')
+            .map(|key| key.replace("//!", "").trim().trim_matches('`').to_owned())
+            .collect();
+        let mut kept: Vec<String> = super::BUILTIN_OPTS.map(String::from).to_vec();
+        listed.sort_unstable();
+        kept.sort_unstable();
+        assert_eq!(listed, kept);
+    }
+}
