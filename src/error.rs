@@ -141,6 +141,19 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A follower fell behind the writer by more rotations than the driver
+    /// keeps files (`max-file`): these rotated files were removed before it
+    /// could read them, and their entries are lost. Their entries cannot be
+    /// counted, since the files are gone. The follow goes on after the gap,
+    /// with the oldest file still there.
+    #[error("{}: {files} rotated files were removed before they could be followed; their entries are lost", path.display())]
+    FollowLost {
+        /// The log being followed.
+        path: std::path::PathBuf,
+        /// How many rotated files were removed unread.
+        files: u64,
+    },
+
     /// An entry of a log file could not be decoded; readers skip it and go on.
     #[error("{}:{line}: corrupt log entry: {reason}", path.display())]
     CorruptEntry {

@@ -797,3 +797,49 @@ fn max_file_is_bounded() {
         }
     }
 }
+
+#[test]
+fn a_follower_that_falls_behind_max_file_is_told_how_many_files_it_lost() {
+    let dir = temp_dir();
+    let logger =
+        JsonFileLogger::new(&info(&dir.log(), &[("max-size", "1k"), ("max-file", "2")])).unwrap();
+    logger
+        .log(msg(b"before", Source::Stdout, at(1, 0)))
+        .unwrap();
+    let mut reader = logger
+        .read_logs(&ReadConfig {
+            follow: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(&reader.next().unwrap().unwrap().line[..], b"before");
+    // Six rotations while the follower reads nothing: two files are kept.
+    let written: Vec<String> = (0..3).flat_map(|_| write_36(&logger)).collect();
+    let mut seen = Vec::new();
+    let mut lost = None;
+    logger.close().unwrap();
+    for entry in reader {
+        match entry {
+            Ok(m) => seen.push(String::from_utf8(m.line.to_vec()).unwrap()),
+            Err(Error::FollowLost { path, files }) => {
+                assert_eq!(path, dir.log());
+                assert!(lost.replace(files).is_none(), "told twice");
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(lost, Some(4));
+    // What it saw is the written lines in order, with one gap.
+    let before_gap = seen
+        .iter()
+        .zip(&written)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let after_gap = seen.len() - before_gap;
+    assert!(
+        before_gap > 0 && after_gap > 0,
+        "{before_gap} + {after_gap}"
+    );
+    assert_eq!(seen[before_gap..], written[written.len() - after_gap..]);
+    assert!(seen.len() < written.len());
+}

@@ -167,11 +167,9 @@ impl Follow {
                 return Some(Err(e));
             }
             if lost > 0 {
-                return Some(Err(Error::Io {
+                return Some(Err(Error::FollowLost {
                     path: log.path.clone(),
-                    source: io::Error::other(format!(
-                        "{lost} rotated files were removed before they could be followed; their entries are lost"
-                    )),
+                    files: lost as u64,
                 }));
             }
         }
