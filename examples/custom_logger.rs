@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 
 use logdriver::{registry, Copier, Error, Info, Logger, Message, Result, Source};
-use parking_lot::Mutex;
 
 /// Writes `<tag> <stream>| <line>` to standard output.
 struct Console {
@@ -35,7 +35,9 @@ impl Console {
 
 impl Logger for Console {
     fn log(&self, msg: Message) -> Result<()> {
-        let mut out = self.out.lock();
+        // Both streams' threads call `log`: one line at a time. A line
+        // that panicked half-written leaves nothing to repair.
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
         let line = String::from_utf8_lossy(&msg.line);
         writeln!(out, "{} {}| {line}", self.tag, msg.source).map_err(|e| Error::driver(NAME, e))
     }
@@ -45,14 +47,13 @@ impl Logger for Console {
     }
 
     fn close(&self) -> Result<()> {
-        self.out.lock().flush().map_err(|e| Error::driver(NAME, e))
+        let mut out = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        out.flush().map_err(|e| Error::driver(NAME, e))
     }
 }
 
 fn run() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    registry().register(NAME, |info: &Info| {
-        Ok(Box::new(Console::new(info)?) as Box<dyn Logger>)
-    })?;
+    registry().register_driver(NAME, Console::new)?;
     registry().register_validator(NAME, Console::validate)?;
 
     // What a runtime knows about the container, and its `--log-opt`s.

@@ -13,11 +13,11 @@
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
-use logdriver::{registry, Copier, Info, Source};
+use logdriver::{registry, zmq, Copier, Info, Source};
 
 /// The demo child: this same program, run with this argument.
 const DEMO_ARG: &str = "--demo-child";
@@ -84,7 +84,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let address = hub
         .get_last_endpoint()?
         .map_err(|_| "endpoint is not UTF-8")?;
-    let (expected_tx, expected_rx) = bounded(1);
+    let (expected_tx, expected_rx) = sync_channel(1);
     let hub = thread::spawn(move || run_hub(hub, expected_rx));
 
     // The container, as a runtime describes it, with its --log-opt options.

@@ -14,6 +14,8 @@
 
 use std::collections::BTreeMap;
 
+use logdriver::zmq;
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let address = args
