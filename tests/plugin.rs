@@ -570,7 +570,18 @@ fn read_logs_serves_back_to_dockerd(driver: &str) {
     );
 
     // The file is the driver's own format.
-    let bytes = std::fs::read(daemon.dir.join("logs/c7-json.log")).unwrap();
+    // Named for its format: only json-file's is Docker's `-json.log`.
+    let name = match driver {
+        "json-file" => "c7-json.log".to_owned(),
+        other => format!("c7-{other}.log"),
+    };
+    let bytes = std::fs::read(daemon.dir.join("logs").join(&name)).unwrap();
+    let others = std::fs::read_dir(daemon.dir.join("logs")).unwrap();
+    let names: Vec<String> = others
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("c7"))
+        .collect();
+    assert_eq!(names, std::slice::from_ref(&name));
     let text = String::from_utf8_lossy(&bytes);
     let first = text.lines().next().unwrap();
     match driver {
@@ -627,7 +638,8 @@ fn read_logs_serves_back_to_dockerd(driver: &str) {
         &json!({"Info": {"ContainerID": "gone"}, "Config": {}}),
     );
     assert_eq!((status, body), (200, Vec::new()));
-    assert!(daemon.dir.join("logs/gone-json.log").exists());
+    let gone = name.replace("c7", "gone");
+    assert!(daemon.dir.join("logs").join(gone).exists());
 }
 
 #[test]

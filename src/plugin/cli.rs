@@ -71,7 +71,7 @@ OPTIONS:
     --driver NAME      the driver for containers that name none (a container
                        picks another with --log-opt driver=NAME)
                        [env LOGDRIVER_DRIVER] [default: {DEFAULT_DRIVER}]
-    --log-dir DIR      where file drivers write <container id>-json.log
+    --log-dir DIR      where file drivers write <container id>-<format>.log
                        [env LOGDRIVER_LOG_DIR] [default: {DEFAULT_LOG_DIR}]
     --log-level LEVEL  what is reported on stderr: off, error, warn, info, debug
                        [env LOGDRIVER_LOG] [default: info]

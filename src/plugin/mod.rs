@@ -61,8 +61,15 @@
 //! container names with `--log-opt driver=NAME`. The other `--log-opt`s
 //! are the driver's options, checked by the registry: an error reaches
 //! `docker run` as the reason the container could not start. A driver that
-//! writes files gets `<log dir>/<container id>-json.log` as its
-//! [`Info::log_path`](crate::Info::log_path).
+//! writes files gets a file under the log directory, named for its format,
+//! as its [`Info::log_path`](crate::Info::log_path):
+//!
+//! | driver | file |
+//! |---|---|
+//! | `json-file` | `<log dir>/<container id>-json.log`, Docker's name |
+//! | `k8s-file` | `<log dir>/<container id>-k8s-file.log` (CRI text) |
+//! | `local` | `<log dir>/<container id>-local.log` (Docker's protobuf) |
+//! | any other `NAME` | `<log dir>/<container id>-NAME.log` |
 //!
 //! # Trust
 //!
@@ -240,7 +247,8 @@ impl Plugin {
         }
     }
 
-    /// Where drivers that write files put them: `<dir>/<container id>-json.log`.
+    /// Where drivers that write files put them: `<dir>/<container id>-json.log`
+    /// for json-file, `<dir>/<container id>-<driver>.log` for the others.
     ///
     /// By default, `/var/lib/logdriver`.
     pub fn log_dir(mut self, dir: impl Into<PathBuf>) -> Plugin {

@@ -121,6 +121,20 @@ pub(super) struct DockerInfo {
     daemon_name: String,
 }
 
+/// The name of a container's log file, for what is in it: Docker's
+/// `<id>-json.log` for json-file, so that tools that know Docker's name find
+/// it, and `<id>-<driver>.log` for any other driver (`<id>-k8s-file.log`
+/// holds CRI text, `<id>-local.log` Docker's protobuf), so that a shipper
+/// globbing `*-json.log` never misreads them. A driver name that could not
+/// be part of a file name gets `<id>.log`.
+pub(super) fn log_file_name(id: &str, driver: &str) -> String {
+    match driver {
+        "json-file" => format!("{id}-json.log"),
+        _ if check_container_id(driver).is_ok() => format!("{id}-{driver}.log"),
+        _ => format!("{id}.log"),
+    }
+}
+
 /// Checks a container id that will name a file: 1 to 128 characters of
 /// `[A-Za-z0-9_.-]`, without `..`.
 fn check_container_id(id: &str) -> std::result::Result<(), String> {
@@ -221,19 +235,19 @@ impl State {
     }
 
     /// Where a file driver writes for the container `id`: always under the
-    /// log directory.
-    fn log_path(&self, id: &str) -> std::result::Result<PathBuf, String> {
+    /// log directory, named for its format (see [`log_file_name`]).
+    fn log_path(&self, id: &str, driver: &str) -> std::result::Result<PathBuf, String> {
         check_container_id(id)?;
-        Ok(self.plugin.log_dir.join(format!("{id}-json.log")))
+        Ok(self.plugin.log_dir.join(log_file_name(id, driver)))
     }
 
     /// The driver a container names (or the plugin's), and its `Info`.
     fn to_info(&self, docker: DockerInfo) -> std::result::Result<(String, Info), String> {
-        let log_path = self.log_path(&docker.container_id)?;
         let mut config = docker.config.unwrap_or_default();
         let driver = config
             .remove(DRIVER_OPT)
             .unwrap_or_else(|| self.plugin.driver.clone());
+        let log_path = self.log_path(&docker.container_id, &driver)?;
         let info = Info {
             config,
             container_name: docker.container_name,
