@@ -204,6 +204,9 @@ packaging/docker-plugin/build.sh "$work/managed" "$plugin" >/dev/null
 dk plugin create logdriver-managed:e2e "$work/managed" >/dev/null
 # The packaged default is json-file; an operator picks the driver so:
 dk plugin set logdriver-managed:e2e LOGDRIVER_DRIVER=zmq
+# Its files land on the host, where the operator points its mount.
+mkdir -p "$work/managed-logs"
+dk plugin set logdriver-managed:e2e logs.source="$work/managed-logs"
 dk plugin enable logdriver-managed:e2e >/dev/null
 : >"$work/hub.out"
 dk run --rm --network none --log-driver logdriver-managed:e2e \
@@ -213,6 +216,14 @@ for _ in $(seq 1 300); do
     grep -q "from a managed plugin" "$work/hub.out" && break
     sleep 0.1
 done
+id=$(dk run -d --network none --log-driver logdriver-managed:e2e --log-opt driver=json-file \
+    logdriver-e2e sh -c 'echo to the host')
+dk wait "$id" >/dev/null
+wait_for_lines "$work/managed-logs/$id-json.log" 1
+grep -q '"log":"to the host\\n"' "$work/managed-logs/$id-json.log" ||
+    { say "FAILED: the managed plugin's file is not on the host"; ls -la "$work/managed-logs"; exit 1; }
+dk rm "$id" >/dev/null
+say "managed plugin: its json-file file is on the host, under logs.source"
 dk plugin disable -f logdriver-managed:e2e >/dev/null
 dk plugin rm -f logdriver-managed:e2e >/dev/null
 grep -q '^\[managed/default\] [0-9a-f]\{12\}: from a managed plugin$' "$work/hub.out" ||

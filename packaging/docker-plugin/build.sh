@@ -3,6 +3,8 @@
 # the plugin binary and the shared libraries it needs.
 #   packaging/docker-plugin/build.sh DIR [BINARY]
 # then: docker plugin create logdriver DIR && docker plugin enable logdriver
+# The plugin's log directory is a bind mount of the host's /var/lib/logdriver
+# (it must exist); move it with: docker plugin set logdriver logs.source=DIR
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:?usage: build.sh DIR [BINARY]}
