@@ -20,6 +20,8 @@ port=$((40000 + ($$ + 7) % 20000))
 pids=()
 
 say() { printf '== containerd e2e: %s\n' "$*"; }
+source tests/cgroup_layout.sh
+say "cgroup layout: $(cgroup_layout)"
 
 cleanup() {
     set +e

@@ -23,6 +23,8 @@ port=$((40000 + $$ % 20000))
 pids=()
 
 say() { printf '== docker e2e: %s\n' "$*"; }
+source tests/cgroup_layout.sh
+say "cgroup layout: $(cgroup_layout)"
 # A failing command names itself.
 trap 'say "FAILED at line $LINENO: $BASH_COMMAND"' ERR
 

@@ -18,10 +18,18 @@ LINES=${LINES:-3000}
 work=$(mktemp -d /tmp/logdriver-podman-e2e.XXXXXX)
 
 say() { printf '== podman e2e: %s\n' "$*"; }
+source tests/cgroup_layout.sh
+say "cgroup layout: $(cgroup_layout)"
+
+# runc runs in every layout; crun refuses a hybrid one ("cgroups in hybrid
+# mode not supported"). runc comes with docker.io.
+runtime=()
+if command -v runc >/dev/null; then runtime=(--runtime "$(command -v runc)"); fi
+say "runtime: ${runtime[1]:-the default}"
 
 pm() {
     podman --root "$work/root" --runroot "$work/run" --storage-driver vfs \
-        --cgroup-manager cgroupfs --events-backend file "$@"
+        --cgroup-manager cgroupfs --events-backend file "${runtime[@]}" "$@"
 }
 
 cleanup() {
