@@ -150,14 +150,18 @@ impl Link {
     /// Queues a read, and starts a task to deliver it if none is running.
     /// Returns whether the queue is full.
     fn queue(self: &Arc<Link>, read: Bytes) -> bool {
-        let mut queue = self.queue.lock();
-        queue.bytes += read.len();
-        queue.reads.push_back((read, SystemTime::now()));
-        if let Some(cut) = queue.idle.take() {
+        let (idle, full) = {
+            let mut queue = self.queue.lock();
+            queue.bytes += read.len();
+            queue.reads.push_back((read, SystemTime::now()));
+            (queue.idle.take(), queue.bytes >= MAX_QUEUED)
+        };
+        // Started outside the lock, which the task takes first thing.
+        if let Some(cut) = idle {
             let link = Arc::clone(self);
             tokio::task::spawn_blocking(move || link.deliver(cut));
         }
-        queue.bytes >= MAX_QUEUED
+        full
     }
 
     /// Waits until `take` takes something from the queue.
