@@ -12,5 +12,6 @@ pub mod local;
 #[cfg(feature = "nats")]
 pub mod nats;
 pub mod none;
+pub(crate) mod util;
 #[cfg(feature = "zmq")]
 pub mod zmq;

@@ -4,12 +4,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
 use parking_lot::Mutex;
 
 use super::{AppendError, Encode, LogFile, Rotation};
+use crate::drivers::util::Counters;
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::LoggerStats;
@@ -21,9 +22,7 @@ pub(crate) struct FileDriver {
     pub(crate) log: Arc<LogFile>,
     name: &'static str,
     /// What `stats` reports: entries written, their lines' bytes, failures.
-    lines: AtomicU64,
-    bytes: AtomicU64,
-    errors: AtomicU64,
+    counts: Counters,
 }
 
 impl FileDriver {
@@ -45,9 +44,7 @@ impl FileDriver {
         Ok(FileDriver {
             log,
             name,
-            lines: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            counts: Counters::default(),
         })
     }
 
@@ -78,22 +75,16 @@ impl FileDriver {
     }
 
     pub(crate) fn stats(&self) -> LoggerStats {
-        LoggerStats {
-            lines: self.lines.load(Ordering::Relaxed),
-            bytes: self.bytes.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            ..LoggerStats::default()
-        }
+        self.counts.stats()
     }
 
     /// Counts `lines` entries of `bytes`, `errors` of which failed.
     fn count(&self, lines: u64, bytes: u64, errors: u64) {
         if errors < lines {
-            self.lines.fetch_add(lines - errors, Ordering::Relaxed);
-            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.counts.sent(lines - errors, bytes);
         }
         if errors > 0 {
-            self.errors.fetch_add(errors, Ordering::Relaxed);
+            self.counts.failed(errors);
         }
     }
 

@@ -84,165 +84,37 @@
 //! # Ok::<(), logdriver::Error>(())
 //! ```
 
+mod config;
+mod link;
+mod permits;
+
 use std::collections::HashMap;
 use std::fmt;
-use std::future::IntoFuture;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
-use async_nats::jetstream::{self, message::PublishMessage};
-use async_nats::{HeaderMap, ServerAddr};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::HeaderMap;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
+use config::{is_token, Config};
+use link::{connect, linger, publish_all, Link};
+use permits::{Permit, Permits};
+
+use crate::drivers::util::Counters;
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
-use crate::units::{parse_duration, MAX_DURATION};
-
-mod permits;
-use permits::{Permit, Permits};
 
 /// The name this driver is registered under.
 pub const NAME: &str = "nats";
 /// The most publishes `nats-max-pending` lets be in flight.
 pub const MAX_PENDING_LIMIT: usize = 1_000_000;
-
-const OPTIONS: [&str; 12] = [
-    "nats-url",
-    "nats-subject-prefix",
-    "nats-stream",
-    "nats-create-stream",
-    "nats-max-pending",
-    "nats-send-timeout",
-    "nats-linger",
-    "nats-token",
-    "nats-user",
-    "nats-password",
-    "nats-creds",
-    "nats-tls-ca",
-];
-
-/// The driver's options, checked.
-#[derive(Debug, Clone)]
-struct Config {
-    urls: Vec<ServerAddr>,
-    prefix: String,
-    stream: String,
-    create_stream: bool,
-    max_pending: usize,
-    send_timeout: Duration,
-    linger: Duration,
-    token: Option<String>,
-    user: Option<(String, String)>,
-    creds: Option<PathBuf>,
-    tls_ca: Option<PathBuf>,
-}
-
-/// Whether `s` is one subject token: not blank, no `.`, `*`, `>` or space.
-fn is_token(s: &str) -> bool {
-    !s.trim().is_empty()
-        && !s.contains(|c: char| c == '.' || c == '*' || c == '>' || c.is_whitespace())
-}
-
-impl Config {
-    fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
-        let invalid =
-            |key: &str, reason: &str| Error::invalid_option(NAME, key, &opts[key], reason);
-        let url = opts
-            .get("nats-url")
-            .ok_or_else(|| Error::missing_option(NAME, "nats-url"))?;
-        let mut urls = Vec::new();
-        for one in url.split(',').map(str::trim) {
-            let scheme_ok = one.starts_with("nats://") || one.starts_with("tls://");
-            match one.parse::<ServerAddr>() {
-                Ok(addr) if scheme_ok => urls.push(addr),
-                _ => {
-                    return Err(invalid(
-                        "nats-url",
-                        &format!(
-                            "{one:?} is not a server such as nats://host:4222 or tls://host:4222"
-                        ),
-                    ))
-                }
-            }
-        }
-        let prefix = opts
-            .get("nats-subject-prefix")
-            .cloned()
-            .unwrap_or_else(|| "logs".into());
-        if !prefix.split('.').all(is_token) {
-            return Err(invalid(
-                "nats-subject-prefix",
-                "must be dot-separated tokens without *, > or spaces",
-            ));
-        }
-        let stream = opts
-            .get("nats-stream")
-            .cloned()
-            .unwrap_or_else(|| "LOGS".into());
-        if !is_token(&stream) || stream.contains(['/', '\\']) {
-            return Err(invalid(
-                "nats-stream",
-                "not a stream name: no ., *, >, / or spaces",
-            ));
-        }
-        let create_stream = match opts.get("nats-create-stream").map(String::as_str) {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(_) => return Err(invalid("nats-create-stream", "must be true or false")),
-        };
-        let max_pending = match opts.get("nats-max-pending") {
-            None => 4096,
-            Some(v) => v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=MAX_PENDING_LIMIT).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        "nats-max-pending",
-                        "must be a whole number from 1 to 1000000",
-                    )
-                })?,
-        };
-        let duration = |key: &str| -> Result<Duration> {
-            match opts.get(key) {
-                None => Ok(Duration::from_secs(5)),
-                Some(v) => match parse_duration(v, MAX_DURATION) {
-                    Ok(d) if !d.is_zero() => Ok(d),
-                    Ok(_) => Err(invalid(key, "must be more than 0")),
-                    Err(reason) => Err(invalid(key, &reason)),
-                },
-            }
-        };
-        let user = match (opts.get("nats-user"), opts.get("nats-password")) {
-            (None, None) => None,
-            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-            (Some(_), None) => return Err(Error::missing_option(NAME, "nats-password")),
-            (None, Some(_)) => return Err(Error::missing_option(NAME, "nats-user")),
-        };
-        Ok(Config {
-            urls,
-            prefix,
-            stream,
-            create_stream,
-            max_pending,
-            send_timeout: duration("nats-send-timeout")?,
-            linger: duration("nats-linger")?,
-            token: opts.get("nats-token").cloned(),
-            user,
-            creds: opts.get("nats-creds").map(PathBuf::from),
-            tls_ca: opts.get("nats-tls-ca").map(PathBuf::from),
-        })
-    }
-}
 
 /// One line, ready to publish.
 struct Job {
@@ -264,10 +136,7 @@ struct Shared {
     stream_ready: AtomicBool,
     /// A refusal not yet reported: the next `log` returns it.
     refused: Mutex<Option<String>>,
-    lines: AtomicU64,
-    bytes: AtomicU64,
-    dropped: AtomicU64,
-    errors: AtomicU64,
+    counts: Counters,
 }
 
 /// The `nats` driver. See the [module docs](self).
@@ -342,10 +211,7 @@ impl NatsLogger {
             closed: AtomicBool::new(false),
             stream_ready: AtomicBool::new(false),
             refused: Mutex::new(None),
-            lines: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            counts: Counters::default(),
         });
 
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -442,291 +308,8 @@ impl NatsLogger {
     }
 
     fn dropped(&self, why: String) -> Error {
-        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        self.shared.counts.dropped(1);
         Error::driver(NAME, why)
-    }
-}
-
-/// The client's options; `lazy` ones keep trying a server that does not
-/// answer yet, in the background.
-async fn options(
-    config: &Config,
-    shared: &Arc<Shared>,
-    lazy: bool,
-) -> Result<async_nats::ConnectOptions> {
-    let mut options = async_nats::ConnectOptions::new()
-        .connection_timeout(config.send_timeout)
-        .max_reconnects(None);
-    if lazy {
-        options = options.retry_on_initial_connect();
-    }
-    if let Some(token) = &config.token {
-        options = options.token(token.clone());
-    }
-    if let Some((user, password)) = &config.user {
-        options = options.user_and_password(user.clone(), password.clone());
-    }
-    if let Some(creds) = &config.creds {
-        options = options.credentials_file(creds).await.map_err(|e| {
-            Error::invalid_option(
-                NAME,
-                "nats-creds",
-                &creds.display().to_string(),
-                e.to_string(),
-            )
-        })?;
-    }
-    if let Some(ca) = &config.tls_ca {
-        if let Err(e) = std::fs::metadata(ca) {
-            return Err(Error::invalid_option(
-                NAME,
-                "nats-tls-ca",
-                &ca.display().to_string(),
-                e.to_string(),
-            ));
-        }
-        options = options.add_root_certificates(ca.clone());
-    }
-    let shared = Arc::clone(shared);
-    Ok(options.event_callback(move |event| {
-        if let async_nats::Event::Connected = event {
-            shared.down.store(false, Ordering::Release);
-            shared.stream_ready.store(false, Ordering::Release);
-        }
-        async {}
-    }))
-}
-
-/// Connects and makes sure the stream exists. A server that does not
-/// answer is no error: the client keeps trying in the background. One
-/// that refuses the credentials or the TLS handshake is.
-async fn connect(config: &Config, shared: &Arc<Shared>) -> Result<jetstream::Context> {
-    use async_nats::ConnectErrorKind as Kind;
-    let urls = config.urls.as_slice();
-    let client = match options(config, shared, false).await?.connect(urls).await {
-        Ok(client) => {
-            let context = context(client);
-            ensure_stream(&context, config).await?;
-            shared.stream_ready.store(true, Ordering::Release);
-            return Ok(context);
-        }
-        Err(e)
-            if matches!(
-                e.kind(),
-                Kind::AuthorizationViolation | Kind::Authentication
-            ) =>
-        {
-            return Err(Error::driver(
-                NAME,
-                format!("the server refused the credentials: {e}"),
-            ));
-        }
-        // rustls reports a certificate it cannot trust as an I/O error.
-        Err(e) if e.kind() == Kind::Tls || e.to_string().contains("certificate") => {
-            return Err(Error::driver(
-                NAME,
-                format!("TLS with the server failed: {e}"),
-            ));
-        }
-        Err(_) => options(config, shared, true).await?.connect(urls).await,
-    };
-    let client = client
-        .map_err(|e| Error::driver(NAME, format!("cannot connect to {:?}: {e}", config.urls)))?;
-    Ok(context(client))
-}
-
-/// The JetStream context, with acks given up after a second: an ack lost
-/// with a server or a stream leader is sent again soon, well within a
-/// send timeout, and the stream's duplicate window removes a second copy.
-fn context(client: async_nats::Client) -> jetstream::Context {
-    let mut context = jetstream::new(client);
-    context.set_timeout(ACK_TIMEOUT);
-    context
-}
-
-/// How long a publish waits for its ack before it is sent again.
-const ACK_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Gets the stream, or creates it with `nats-create-stream`.
-async fn ensure_stream(context: &jetstream::Context, config: &Config) -> Result<()> {
-    if context.get_stream(&config.stream).await.is_ok() {
-        return Ok(());
-    }
-    if !config.create_stream {
-        return Err(Error::driver(
-            NAME,
-            format!(
-                "stream {:?} does not exist, and nats-create-stream is false",
-                config.stream
-            ),
-        ));
-    }
-    let stream = jetstream::stream::Config {
-        name: config.stream.clone(),
-        subjects: vec![format!("{}.>", config.prefix)],
-        storage: jetstream::stream::StorageType::File,
-        ..Default::default()
-    };
-    context
-        .get_or_create_stream(stream)
-        .await
-        .map(drop)
-        .map_err(|e| {
-            Error::driver(
-                NAME,
-                format!("cannot create stream {:?}: {e}", config.stream),
-            )
-        })
-}
-
-/// What the publishing side of the runtime shares.
-struct Link {
-    context: jetstream::Context,
-    config: Config,
-    shared: Arc<Shared>,
-    /// `true` once `close`'s linger is over: everything left is dropped.
-    given_up: watch::Receiver<bool>,
-    /// One stream check at a time.
-    ensuring: tokio::sync::Mutex<()>,
-}
-
-/// `true` on the receiver once the linger that `close` starts is over.
-fn linger(mut closing: watch::Receiver<Option<std::time::Instant>>) -> watch::Receiver<bool> {
-    let (over_tx, over_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        let Ok(deadline) = closing.wait_for(Option::is_some).await.map(|d| *d) else {
-            return;
-        };
-        if let Some(deadline) = deadline {
-            tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
-        }
-        let _ = over_tx.send(true);
-    });
-    over_rx
-}
-
-impl Link {
-    /// Waits until the linger is over (forever if `close` never comes).
-    async fn over(&self) {
-        let mut given_up = self.given_up.clone();
-        let _ = given_up.wait_for(|over| *over).await;
-    }
-
-    fn is_over(&self) -> bool {
-        *self.given_up.borrow()
-    }
-
-    fn drop_line(&self) {
-        self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Makes sure of the stream once per connection, with
-    /// `nats-create-stream`: a server that came up after the driver, or
-    /// one that lost the stream, gets it before the next publish.
-    async fn make_sure_of_stream(&self) {
-        let ready = || self.shared.stream_ready.load(Ordering::Acquire);
-        let connected =
-            self.context.client().connection_state() == async_nats::connection::State::Connected;
-        if !self.config.create_stream || ready() || !connected {
-            return;
-        }
-        let _one = self.ensuring.lock().await;
-        if !ready() && ensure_stream(&self.context, &self.config).await.is_ok() {
-            self.shared.stream_ready.store(true, Ordering::Release);
-        }
-    }
-
-    /// Sends `job`, making sure of the stream first.
-    async fn send(&self, job: &Job) -> std::result::Result<PublishAckFuture, PublishError> {
-        self.make_sure_of_stream().await;
-        self.context
-            .send_publish(job.subject.clone(), job.publish.clone())
-            .await
-    }
-
-    /// Awaits `job`'s ack, sending it again (same message id) until it is
-    /// acked, the stream refuses it, or the linger is over.
-    async fn settle(&self, job: Job, first: std::result::Result<PublishAckFuture, PublishError>) {
-        let shared = &self.shared;
-        let mut attempt = first;
-        loop {
-            let outcome = match attempt {
-                Ok(ack) => ack.into_future().await.map(drop),
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => {
-                    shared.down.store(false, Ordering::Release);
-                    shared.lines.fetch_add(1, Ordering::Relaxed);
-                    shared.bytes.fetch_add(job.line_bytes, Ordering::Relaxed);
-                    return;
-                }
-                Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                    shared.stream_ready.store(false, Ordering::Release);
-                }
-                Err(e) if !refused(&e, &self.context) => {}
-                Err(e) => {
-                    self.drop_line();
-                    *shared.refused.lock() = Some(format!("the stream refused a line: {e}"));
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            attempt = self.send(&job).await;
-        }
-    }
-}
-
-/// Publishes every job in order; each ack is awaited on a task of its
-/// own. Once `close`'s linger is over, every wait ends: what is queued,
-/// in a send, or unacked is dropped and counted.
-async fn publish_all(link: Arc<Link>, mut jobs: mpsc::UnboundedReceiver<Job>) {
-    let mut inflight = tokio::task::JoinSet::new();
-    while let Some(job) = jobs.recv().await {
-        if link.is_over() {
-            link.drop_line();
-            continue;
-        }
-        // Sent now, in order; the ack is awaited by the task.
-        let first = tokio::select! {
-            first = link.send(&job) => first,
-            () = link.over() => {
-                link.drop_line();
-                continue;
-            }
-        };
-        let task = Arc::clone(&link);
-        // The whole job goes to the task, its permit with it: the permit
-        // is what bounds the publishes in flight, until the task ends.
-        inflight.spawn(async move {
-            tokio::select! {
-                () = task.settle(job, first) => {}
-                () = task.over() => task.drop_line(),
-            }
-        });
-        // Reap finished tasks, so that the set stays small.
-        while inflight.try_join_next().is_some() {}
-    }
-    // Closed: wait for the acks until the linger is over.
-    while inflight.join_next().await.is_some() {}
-}
-
-/// Whether the stream itself refused the line (its ack says so, as a
-/// full stream under `discard: new` does), rather than the line not
-/// getting through: only then is trying again useless.
-fn refused(e: &jetstream::context::PublishError, context: &jetstream::Context) -> bool {
-    use std::error::Error as _;
-    match e.kind() {
-        PublishErrorKind::Other
-        | PublishErrorKind::WrongLastMessageId
-        | PublishErrorKind::WrongLastSequence => e
-            .source()
-            .is_some_and(|s| s.downcast_ref::<jetstream::Error>().is_some()),
-        // Before a server is known, every payload is too large.
-        PublishErrorKind::MaxPayloadExceeded => {
-            context.client().connection_state() == async_nats::connection::State::Connected
-        }
-        _ => false,
     }
 }
 
@@ -755,14 +338,7 @@ impl Logger for NatsLogger {
     }
 
     fn stats(&self) -> LoggerStats {
-        let s = &self.shared;
-        LoggerStats {
-            lines: s.lines.load(Ordering::Relaxed),
-            bytes: s.bytes.load(Ordering::Relaxed),
-            dropped: s.dropped.load(Ordering::Relaxed),
-            errors: s.errors.load(Ordering::Relaxed),
-            ..LoggerStats::default()
-        }
+        self.shared.counts.stats()
     }
 
     fn name(&self) -> &str {
@@ -779,7 +355,7 @@ impl Logger for NatsLogger {
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let before = self.shared.dropped.load(Ordering::Relaxed);
+        let before = self.shared.counts.dropped_so_far();
         // The linger starts now, and bounds everything after it.
         let _ = self
             .closing
@@ -788,7 +364,7 @@ impl Logger for NatsLogger {
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
-        let unflushed = self.shared.dropped.load(Ordering::Relaxed) - before;
+        let unflushed = self.shared.counts.dropped_so_far() - before;
         if unflushed > 0 {
             return Err(Error::FlushTimeout {
                 driver: NAME.into(),

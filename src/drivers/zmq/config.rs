@@ -7,8 +7,8 @@ use super::{
     ADDRESS_OPT, DEFAULT_LINGER, DEFAULT_SEND_TIMEOUT, DEFAULT_SNDHWM, LINGER_OPT, NAME,
     PARTIAL_FRAME_OPT, SEND_TIMEOUT_OPT, SNDHWM_OPT,
 };
-use crate::error::{Error, Result};
-use crate::units::{parse_duration, MAX_DURATION};
+use crate::drivers::util::Options;
+use crate::error::Result;
 
 const OPTIONS: [&str; 5] = [
     ADDRESS_OPT,
@@ -30,49 +30,21 @@ pub(super) struct Config {
 
 impl Config {
     pub(super) fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
-        let address = opts
-            .get(ADDRESS_OPT)
-            .ok_or_else(|| Error::missing_option(NAME, ADDRESS_OPT))?;
+        let o = Options::new(NAME, opts, &OPTIONS)?;
+        let address = o.required(ADDRESS_OPT)?;
         let endpoints = address
             .split(',')
             .map(|e| check_endpoint(e.trim()).map(str::to_owned))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|reason| Error::invalid_option(NAME, ADDRESS_OPT, address, reason))?;
-        let sndhwm = match opts.get(SNDHWM_OPT) {
-            None => DEFAULT_SNDHWM,
-            Some(v) => v.parse::<i32>().ok().filter(|&n| n >= 0).ok_or_else(|| {
-                Error::invalid_option(
-                    NAME,
-                    SNDHWM_OPT,
-                    v,
-                    "not a count of messages from 0 to 2147483647",
-                )
-            })?,
-        };
-        let duration = |key: &str, default: Duration| match opts.get(key) {
-            None => Ok(default),
-            Some(v) => parse_duration(v, MAX_DURATION)
-                .map_err(|reason| Error::invalid_option(NAME, key, v, reason)),
-        };
-        let partial_frame = match opts.get(PARTIAL_FRAME_OPT).map(String::as_str) {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(v) => {
-                return Err(Error::invalid_option(
-                    NAME,
-                    PARTIAL_FRAME_OPT,
-                    v,
-                    "must be true or false",
-                ))
-            }
-        };
+            .map_err(|reason| o.invalid(ADDRESS_OPT, reason))?;
         Ok(Config {
             endpoints,
-            sndhwm,
-            send_timeout: duration(SEND_TIMEOUT_OPT, DEFAULT_SEND_TIMEOUT)?,
-            linger: duration(LINGER_OPT, DEFAULT_LINGER)?,
-            partial_frame,
+            sndhwm: o.count(SNDHWM_OPT, 0..=i32::MAX)?.unwrap_or(DEFAULT_SNDHWM),
+            send_timeout: o
+                .duration(SEND_TIMEOUT_OPT)?
+                .unwrap_or(DEFAULT_SEND_TIMEOUT),
+            linger: o.duration(LINGER_OPT)?.unwrap_or(DEFAULT_LINGER),
+            partial_frame: o.bool(PARTIAL_FRAME_OPT)?.unwrap_or(false),
         })
     }
 }

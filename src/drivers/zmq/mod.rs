@@ -94,7 +94,6 @@ mod nodrop;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -103,6 +102,7 @@ use parking_lot::Mutex;
 use config::Config;
 use nodrop::set_xpub_nodrop;
 
+use crate::drivers::util::Counters;
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
@@ -253,10 +253,8 @@ pub struct ZmqLogger {
     /// Send the fourth frame that marks chunks (`zmq-partial-frame`).
     partial_frame: bool,
     conn: Mutex<Option<Connection>>,
-    sent: AtomicU64,
-    /// The bytes of the lines sent.
-    sent_bytes: AtomicU64,
-    dropped: AtomicU64,
+    /// Lines sent and their bytes, and lines dropped.
+    counts: Counters,
 }
 
 impl fmt::Debug for ZmqLogger {
@@ -334,9 +332,7 @@ impl ZmqLogger {
                 since_check: 0,
                 gave_up: false,
             })),
-            sent: AtomicU64::new(0),
-            sent_bytes: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
+            counts: Counters::default(),
         })
     }
 
@@ -365,16 +361,16 @@ impl ZmqLogger {
 
     /// Lines handed to a hub so far.
     pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        self.counts.stats().lines
     }
 
     /// Lines dropped so far because no hub subscribed or took them in time.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.counts.dropped_so_far()
     }
 
     fn drop_line(&self, why: String) -> Error {
-        self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.counts.dropped(1);
         Error::driver(NAME, why)
     }
 }
@@ -445,20 +441,13 @@ impl Logger for ZmqLogger {
                 }
             })
             .map_err(|e| self.drop_line(format!("send failed mid-message: {e}; line dropped")))?;
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        self.sent_bytes
-            .fetch_add(msg.line.len() as u64, Ordering::Relaxed);
+        self.counts.sent(1, msg.line.len() as u64);
         Ok(())
     }
 
     /// Lines sent and their bytes, and lines dropped.
     fn stats(&self) -> LoggerStats {
-        LoggerStats {
-            lines: self.sent(),
-            bytes: self.sent_bytes.load(Ordering::Relaxed),
-            dropped: self.dropped(),
-            ..LoggerStats::default()
-        }
+        self.counts.stats()
     }
 
     fn name(&self) -> &str {

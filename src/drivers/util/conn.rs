@@ -1,4 +1,6 @@
-//! The connection to the server: TCP, a unix socket, or TCP with TLS.
+//! A connection to a peer, TCP, a unix socket or TCP with TLS, whose
+//! every step (the lookup, the connect, the handshake, each write and
+//! read) keeps one absolute deadline, whatever the peer does.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
@@ -6,17 +8,25 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::address::Address;
+use std::path::Path;
+
+/// Where to connect.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Peer<'a> {
+    Tcp { host: &'a str, port: u16 },
+    Tls { host: &'a str, port: u16 },
+    Unix(&'a Path),
+}
 
 /// TLS settings, made once per driver.
 #[cfg(feature = "fluentd-tls")]
-pub(super) type Tls = Arc<rustls::ClientConfig>;
+pub(crate) type Tls = Arc<rustls::ClientConfig>;
 /// Without the `fluentd-tls` feature there is nothing to set.
 #[cfg(not(feature = "fluentd-tls"))]
-pub(super) type Tls = Arc<()>;
+pub(crate) type Tls = Arc<()>;
 
 /// An open connection.
-pub(super) enum Stream {
+pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
     #[cfg(feature = "fluentd-tls")]
@@ -41,7 +51,7 @@ fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAdd
     let (tx, rx) = crossbeam_channel::bounded(1);
     let name = host.to_owned();
     std::thread::Builder::new()
-        .name("logdriver-fluentd-resolve".into())
+        .name("logdriver-resolve".into())
         .spawn(move || {
             let _ = tx.send((name.as_str(), port).to_socket_addrs().map(Vec::from_iter));
         })?;
@@ -58,8 +68,8 @@ impl Stream {
     /// and the TLS handshake all count against it. The read and write
     /// timeouts are set by each [`write_all_by`](Stream::write_all_by) and
     /// [`read_by`](Stream::read_by).
-    pub(super) fn connect(
-        address: &Address,
+    pub(crate) fn connect(
+        peer: Peer<'_>,
         tls: Option<&Tls>,
         deadline: Instant,
     ) -> io::Result<Stream> {
@@ -76,17 +86,17 @@ impl Stream {
             }
             Err(last)
         };
-        match address {
-            Address::Tcp { host, port } => tcp(host, *port).map(Stream::Tcp),
-            Address::Unix { path } => UnixStream::connect(path).map(Stream::Unix),
+        match peer {
+            Peer::Tcp { host, port } => tcp(host, port).map(Stream::Tcp),
+            Peer::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
             #[cfg(feature = "fluentd-tls")]
-            Address::Tls { host, port } => {
-                let config = tls.expect("a tls:// address has TLS settings");
-                let name = rustls::pki_types::ServerName::try_from(host.clone())
+            Peer::Tls { host, port } => {
+                let config = tls.ok_or_else(|| io::Error::other("no TLS settings"))?;
+                let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 let mut conn = rustls::ClientConnection::new(Arc::clone(config), name)
                     .map_err(io::Error::other)?;
-                let mut sock = tcp(host, *port)?;
+                let mut sock = tcp(host, port)?;
                 while conn.is_handshaking() {
                     let left = Some(left(deadline)?);
                     sock.set_read_timeout(left)?;
@@ -96,9 +106,11 @@ impl Stream {
                 Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, sock))))
             }
             #[cfg(not(feature = "fluentd-tls"))]
-            Address::Tls { .. } => {
+            Peer::Tls { host, port } => {
                 let _ = (tls, deadline);
-                Err(io::Error::other("tls:// needs the fluentd-tls feature"))
+                Err(io::Error::other(format!(
+                    "tls://{host}:{port} needs the fluentd-tls feature"
+                )))
             }
         }
     }
@@ -106,7 +118,7 @@ impl Stream {
     /// Writes all of `buf` by `deadline`, however slowly the peer reads:
     /// before each write the socket's timeout is set to the time left. On
     /// failure, how many bytes of `buf` were written.
-    pub(super) fn write_all_by(&mut self, buf: &[u8], deadline: Instant) -> Result<(), usize> {
+    pub(crate) fn write_all_by(&mut self, buf: &[u8], deadline: Instant) -> Result<(), usize> {
         let mut written = 0;
         while written < buf.len() {
             let step = left(deadline)
@@ -126,7 +138,7 @@ impl Stream {
     }
 
     /// Reads what the peer sent, waiting at most until `deadline`.
-    pub(super) fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    pub(crate) fn read_by(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
         self.set_timeout(left(deadline)?)?;
         self.read(buf)
     }
@@ -135,7 +147,7 @@ impl Stream {
     /// our side, then whatever the server still says until it closes too,
     /// at most `timeout`. A TLS server may throw away what it has not yet
     /// decrypted when a connection just drops.
-    pub(super) fn shutdown(mut self, timeout: Duration) {
+    pub(crate) fn shutdown(mut self, timeout: Duration) {
         use std::net::Shutdown;
         let _ = self.set_timeout(timeout);
         let _ = self.flush();
@@ -163,7 +175,7 @@ impl Stream {
     }
 
     /// Sets the read and write timeouts.
-    pub(super) fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+    pub(crate) fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
         let timeout = Some(timeout.max(Duration::from_millis(1)));
         match self {
             Stream::Tcp(s) => s
@@ -214,7 +226,7 @@ impl Write for Stream {
 
 /// The TLS settings: the system's roots, plus the CAs in `ca_file`.
 #[cfg(feature = "fluentd-tls")]
-pub(super) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Tls, String> {
+pub(crate) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Tls, String> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
@@ -246,6 +258,6 @@ pub(super) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Tls, Strin
 
 /// Without the `fluentd-tls` feature, `tls://` is refused at validation.
 #[cfg(not(feature = "fluentd-tls"))]
-pub(super) fn tls_config(_: Option<&std::path::Path>) -> Result<Tls, String> {
+pub(crate) fn tls_config(_: Option<&std::path::Path>) -> Result<Tls, String> {
     Err("tls:// needs the logdriver feature fluentd-tls".into())
 }
