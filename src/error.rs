@@ -97,6 +97,19 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The driver dropped the line and counted it in
+    /// [`LoggerStats::dropped`](crate::LoggerStats::dropped): its buffer
+    /// was full, or its peer did not take the line in time. Unlike
+    /// [`Error::Driver`], this is an outcome the driver promises to count,
+    /// not a fault: the next line may well go through.
+    #[error("log driver {driver:?} dropped a line: {reason}")]
+    Dropped {
+        /// The driver that dropped it.
+        driver: String,
+        /// Why, in the driver's words.
+        reason: String,
+    },
+
     /// The driver was called after [`Logger::close`](crate::Logger::close).
     #[error("log driver {driver:?} is closed")]
     Closed {
@@ -243,6 +256,21 @@ impl Error {
         Error::Driver {
             driver: driver.to_owned(),
             source: err.into(),
+        }
+    }
+
+    /// The driver dropped a line, and counted it, for `reason`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let err = logdriver::Error::dropped("my-driver", "the hub took nothing for 5s");
+    /// assert_eq!(err.to_string(), r#"log driver "my-driver" dropped a line: the hub took nothing for 5s"#);
+    /// ```
+    pub fn dropped(driver: &str, reason: impl Into<String>) -> Error {
+        Error::Dropped {
+            driver: driver.to_owned(),
+            reason: reason.into(),
         }
     }
 

@@ -25,8 +25,10 @@ use crate::read::LogReader;
 ///   container, which is what blocking mode means. A driver that must never
 ///   stall the container is wrapped in [`NonBlocking`](crate::NonBlocking).
 ///   Do not block forever: give up after a timeout and return an error.
-/// - **Errors.** Return an [`Error`](crate::Error) that names the driver,
-///   for instance with [`Error::driver`](crate::Error::driver). The Copier
+/// - **Errors.** Return an [`Error`](crate::Error) that names the driver:
+///   [`Error::dropped`](crate::Error::dropped) for a line you dropped and
+///   counted (a full buffer, a peer that did not take it in time),
+///   [`Error::driver`](crate::Error::driver) for a fault. The Copier
 ///   counts the error and goes on with the next line; it also survives a
 ///   panic in `log`, but an error is kinder.
 /// - **Ownership.** `log` takes the [`Message`] by value. Its `line` is a

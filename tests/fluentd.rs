@@ -345,7 +345,7 @@ fn blocking_mode_waits_at_most_the_write_timeout_then_drops_at_once_until_the_se
         .log(Message::new(Source::Stdout, "lost"))
         .unwrap_err();
     let waited = start.elapsed();
-    assert!(matches!(err, Error::Driver { .. }), "{err:?}");
+    assert!(matches!(err, Error::Dropped { .. }), "{err:?}");
     assert!(waited >= Duration::from_millis(300), "{waited:?}");
     assert!(waited < Duration::from_secs(3), "{waited:?}");
     // Down: the next lines are dropped without waiting.

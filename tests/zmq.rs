@@ -270,7 +270,7 @@ fn without_a_hub_log_gives_up_counts_and_close_is_bounded() {
     assert!(first >= timeout, "waited for a hub first: {first:?}");
     assert!(first < Duration::from_secs(10), "bounded: {first:?}");
     assert!(
-        matches!(&err, Error::Driver { driver, .. } if driver == NAME),
+        matches!(&err, Error::Dropped { driver, .. } if driver == NAME),
         "{err:?}"
     );
     // Once it gave up, it does not wait again until a hub turns up.

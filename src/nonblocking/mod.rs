@@ -151,7 +151,7 @@ impl NonBlocking {
     /// the newest message when full, with the default close timeout.
     ///
     /// If the worker thread cannot be started, every `log` fails with
-    /// [`Error::Driver`] and its message is counted as dropped.
+    /// [`Error::Dropped`] and its message is counted as dropped.
     pub fn new(inner: Arc<dyn Logger>, max_buffer_bytes: usize) -> NonBlocking {
         NonBlocking::builder(inner)
             .max_buffer_bytes(max_buffer_bytes)
@@ -235,9 +235,9 @@ impl NonBlocking {
             Some(Error::closed(self.inner.name()))
         } else if self.done.is_none() {
             msgs.for_each(|msg| queue.count_refused(msg));
-            Some(Error::driver(
+            Some(Error::dropped(
                 self.inner.name(),
-                "non-blocking worker thread is not running",
+                "the non-blocking worker thread is not running",
             ))
         } else {
             None
@@ -253,7 +253,7 @@ impl Logger for NonBlocking {
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`] after `close`; [`Error::Driver`] if the worker
+    /// [`Error::Closed`] after `close`; [`Error::Dropped`] if the worker
     /// thread could not be started.
     fn log(&self, msg: Message) -> Result<()> {
         let mut state = self.shared.state.lock();
@@ -274,7 +274,10 @@ impl Logger for NonBlocking {
             for _ in batch.drain(..) {
                 failed(match &err {
                     Error::Closed { .. } => Error::closed(self.inner.name()),
-                    _ => Error::driver(self.inner.name(), err.to_string()),
+                    _ => Error::dropped(
+                        self.inner.name(),
+                        "the non-blocking worker thread is not running",
+                    ),
                 });
             }
             return;

@@ -11,6 +11,8 @@
 //!   lost unseen (allowed only where the driver documents it: a driver
 //!   without acks loses what was in flight on a connection that breaks);
 //!   and duplicates (none, or counted in `resent`);
+//! - that every error `log` returned is [`Error::Dropped`]: a fault costs
+//!   counted drops, never a transport error the caller must decode;
 //! - that nothing panicked and the process's threads came back.
 //!
 //! The peers are real processes (nats-server, `@fluent-org/logger`'s
@@ -29,7 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
-use logdriver::{registry, Info, Logger, LoggerStats, Message, Source};
+use logdriver::{registry, Error, Info, Logger, LoggerStats, Message, Source};
 use peer::{Kind, Peer};
 use proxy::{Fault, Proxy};
 
@@ -193,12 +195,14 @@ fn threads() -> usize {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// Lines logged so far, and the longest `log` among them.
+/// Lines logged so far, the longest `log` among them, and the errors
+/// that were not a counted drop.
 struct Logging {
     logger: Arc<dyn Logger>,
     sent: usize,
     longest: Duration,
     width: usize,
+    not_drops: Vec<String>,
 }
 
 impl Logging {
@@ -237,7 +241,10 @@ impl Logging {
         let mut line = format!("fm-{:07}-", self.sent).into_bytes();
         line.resize(self.width, b'.');
         let start = Instant::now();
-        let _ = self.logger.log(Message::new(Source::Stdout, line));
+        match self.logger.log(Message::new(Source::Stdout, line)) {
+            Ok(()) | Err(Error::Dropped { .. }) => {}
+            Err(other) => self.not_drops.push(other.to_string()),
+        }
         self.longest = self.longest.max(start.elapsed());
         self.sent += 1;
     }
@@ -309,6 +316,7 @@ fn run(driver: &Driver, blocking: bool, scenario: Scenario) -> Row {
         sent: 0,
         longest: Duration::ZERO,
         width,
+        not_drops: Vec::new(),
     };
     let budget = Duration::from_secs(4);
     match scenario {
@@ -338,6 +346,7 @@ fn run(driver: &Driver, blocking: bool, scenario: Scenario) -> Row {
     let _ = logger.close();
     let close = start.elapsed();
     let (sent, longest) = (logging.sent, logging.longest);
+    let not_drops = std::mem::take(&mut logging.not_drops);
     drop(logging);
     let stats = logger.stats();
     drop(logger);
@@ -379,6 +388,13 @@ fn run(driver: &Driver, blocking: bool, scenario: Scenario) -> Row {
     } else {
         Duration::ZERO
     };
+    // A fault costs counted drops, each said as one: never another error.
+    if let Some(first) = not_drops.first() {
+        row.failures.push(format!(
+            "{} log errors were not a counted drop, first: {first}",
+            not_drops.len()
+        ));
+    }
     if longest > log_bound + SLACK {
         row.failures
             .push(format!("a log took {longest:?}, over {log_bound:?}"));

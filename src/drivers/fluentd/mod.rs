@@ -260,7 +260,7 @@ impl FluentdLogger {
         let why = if shared.closed.load(Ordering::Acquire) {
             Some(Err(Error::closed(NAME)))
         } else if down {
-            Some(Ok("the fluentd server is unreachable; line dropped"))
+            Some(Ok("the fluentd server is unreachable"))
         } else {
             let through = link.send(shared, &entries, shared.config.forward_mode, Some(deadline));
             let bytes = sizes[..through].iter().sum();
@@ -273,7 +273,7 @@ impl FluentdLogger {
                     shared.down.store(true, Ordering::Release);
                 }
                 Some(Ok(
-                    "fluentd-write-timeout passed before the line could be sent; dropped",
+                    "fluentd-write-timeout passed before the line could be sent",
                 ))
             }
         };
@@ -285,7 +285,7 @@ impl FluentdLogger {
                 shared.counts.dropped(entries.len() as u64);
                 entries
                     .iter()
-                    .for_each(|_| failed(Error::driver(NAME, why)));
+                    .for_each(|_| failed(Error::dropped(NAME, why)));
             }
         }
     }
@@ -306,7 +306,7 @@ impl Logger for FluentdLogger {
     ///
     /// # Errors
     ///
-    /// [`Error::Driver`] when the line is dropped: the async queue is full,
+    /// [`Error::Dropped`] when the line is dropped: the async queue is full,
     /// the write timeout passed, or the server is still unreachable after
     /// one did; [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {

@@ -63,9 +63,9 @@ impl FluentdLogger {
         if full > 0 {
             shared.counts.dropped(full);
             for _ in 0..full {
-                failed(Error::driver(
+                failed(Error::dropped(
                     NAME,
-                    "the fluentd-buffer-limit queue is full; line dropped",
+                    "the fluentd-buffer-limit queue is full",
                 ));
             }
         }

@@ -309,7 +309,7 @@ impl NatsLogger {
 
     fn dropped(&self, why: String) -> Error {
         self.shared.counts.dropped(1);
-        Error::driver(NAME, why)
+        Error::dropped(NAME, why)
     }
 }
 
@@ -319,9 +319,10 @@ impl Logger for NatsLogger {
     ///
     /// # Errors
     ///
-    /// [`Error::Driver`] when the line is dropped (a send timeout, or the
+    /// [`Error::Dropped`] when the line is dropped (a send timeout, or the
     /// server still unreachable after one), or to report a line the stream
-    /// refused earlier; [`Error::Closed`] after `close`.
+    /// refused earlier (this line still goes); [`Error::Closed`] after
+    /// `close`.
     fn log(&self, msg: Message) -> Result<()> {
         let shared = &self.shared;
         if shared.closed.load(Ordering::Acquire) {
@@ -332,7 +333,7 @@ impl Logger for NatsLogger {
         if let Some(refused) = refused {
             // Reported once; this line still goes.
             let _ = self.send(msg);
-            return Err(Error::driver(NAME, refused));
+            return Err(Error::dropped(NAME, refused));
         }
         self.send(msg)
     }
@@ -380,7 +381,7 @@ impl NatsLogger {
     fn send(&self, msg: Message) -> Result<()> {
         let shared = &self.shared;
         if shared.down.load(Ordering::Acquire) {
-            return Err(self.dropped("no NATS server answers; line dropped".into()));
+            return Err(self.dropped("no NATS server answers".into()));
         }
         let timeout = self.config.send_timeout;
         let Some(permit) = self.permits.acquire(timeout) else {
@@ -388,7 +389,7 @@ impl NatsLogger {
                 self.client.connection_state() == async_nats::connection::State::Connected;
             shared.down.store(!connected, Ordering::Release);
             return Err(self.dropped(format!(
-                "nats-send-timeout ({timeout:?}) passed with {} publishes unacked; line dropped",
+                "nats-send-timeout ({timeout:?}) passed with {} publishes unacked",
                 shared.max_pending
             )));
         };

@@ -371,7 +371,7 @@ impl ZmqLogger {
 
     fn drop_line(&self, why: String) -> Error {
         self.counts.dropped(1);
-        Error::driver(NAME, why)
+        Error::dropped(NAME, why)
     }
 }
 
@@ -380,7 +380,7 @@ impl Logger for ZmqLogger {
     ///
     /// # Errors
     ///
-    /// [`Error::Driver`] when no hub subscribed to this tenant, or none took
+    /// [`Error::Dropped`] when no hub subscribed to this tenant, or none took
     /// the line, within the send timeout; the line is then dropped and
     /// counted. [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {
@@ -403,9 +403,9 @@ impl Logger for ZmqLogger {
                 let why = if wait.is_zero() {
                     // No wait happened: an earlier one timed out, and no
                     // hub has come since.
-                    format!("still no hub subscribed to tenant {tenant:?}; line dropped at once")
+                    format!("still no hub subscribed to tenant {tenant:?}, so dropped at once")
                 } else {
-                    format!("no hub subscribed to tenant {tenant:?} within {wait:?}; line dropped")
+                    format!("no hub subscribed to tenant {tenant:?} within {wait:?}")
                 };
                 return Err(self.drop_line(why));
             }
@@ -420,12 +420,11 @@ impl Logger for ZmqLogger {
         match conn.socket.send(&self.tenant[..], zmq::SNDMORE) {
             Ok(()) => {}
             Err(zmq::Error::EAGAIN) => {
-                return Err(self.drop_line(format!(
-                    "hub took no line for {:?}; line dropped",
-                    self.send_timeout
-                )));
+                return Err(
+                    self.drop_line(format!("the hub took no line for {:?}", self.send_timeout))
+                );
             }
-            Err(e) => return Err(self.drop_line(format!("send failed: {e}; line dropped"))),
+            Err(e) => return Err(self.drop_line(format!("send failed: {e}"))),
         }
         let last = if self.partial_frame { zmq::SNDMORE } else { 0 };
         conn.socket
@@ -440,7 +439,7 @@ impl Logger for ZmqLogger {
                         .send(format!("{}:{}:{end}", p.id, p.ordinal).as_bytes(), 0)
                 }
             })
-            .map_err(|e| self.drop_line(format!("send failed mid-message: {e}; line dropped")))?;
+            .map_err(|e| self.drop_line(format!("send failed mid-message: {e}")))?;
         self.counts.sent(1, msg.line.len() as u64);
         Ok(())
     }
