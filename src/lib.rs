@@ -72,13 +72,13 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `message.rs`, `logger.rs`, `info/`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`] |
+//! | `message.rs`, `logger.rs`, `info/`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`]; beside them `log_entry.rs`, Docker's `LogEntry` protobuf once: the codec, the mapping to a [`Message`] and the length framing that `local` and the plugin share |
 //! | `registry.rs` | [`Registry`]: names to creators and validators; it registers the built-in drivers itself |
 //! | `copier/` | the line law and its entries: `lines.rs` cuts bytes into lines and chunks; `sink.rs` counts, batches and delivers them; `mod.rs` is [`Copier`] (one thread per stream: read, cut, deliver); `writer.rs` is [`LineWriter`] (pushed bytes); `async_copy.rs` is `copy_async` (feature `tokio`); `pump.rs` is `Pump` (feature `pump`) |
 //! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
 //! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry. `drivers/file/` is what the file drivers share: appends, rotation with Docker's or the kubelet's names, compression off the write path, readers and followers; a file driver brings its encoder and decoder. `drivers/util/` is what the network drivers share: options read by type with their errors (`Options`), counts (`Counters`), back-off, and a socket that keeps one deadline for every step (`conn.rs`); `fluentd/` and `nats/` are each split into `config.rs` (options), `link.rs` (the connection) and, for fluentd, `record.rs` and `queue.rs` |
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
-//! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs, `proto.rs` Docker's `LogEntry` protobuf, `cli.rs` the `logdriver-plugin` command line |
+//! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs, `proto.rs` the public `LogEntry` types (prost's derive, for callers that build frames), `cli.rs` the `logdriver-plugin` command line |
 //! | `asynchronous.rs` | a page (feature `tokio`): how a tokio program copies, closes and follows |
 //! | `units.rs`, `time.rs` | sizes and durations with their bounds; RFC 3339 times |
 //!
@@ -199,6 +199,7 @@ mod copier;
 pub mod drivers;
 mod error;
 mod info;
+mod log_entry;
 mod logger;
 mod message;
 mod nonblocking;

@@ -5,18 +5,16 @@
 //! the frame limit is corruption, after which the reader looks for the
 //! next plausible frame rather than skipping gigabytes it will never see.
 
+use bytes::{Bytes, BytesMut};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
-
-use super::proto::LogEntry;
 use super::StreamStats;
 use crate::error::Error;
+use crate::log_entry::{self, Decoded};
 use crate::logger::Logger;
-use crate::message::{Message, PartialGroups, PartialMeta, Source};
+use crate::message::{Message, PartialGroups, PartialMeta};
 
 /// The frame length that marks the end of a FIFO's stream: the plugin
 /// writes it behind dockerd's last entry at `StopLogging`.
@@ -179,30 +177,24 @@ pub(super) fn pump(src: impl Read, logger: &dyn Logger, max_frame: usize) -> Str
 /// Decodes one frame into a message; `None` if it is not a `LogEntry` of
 /// `stdout` or `stderr`.
 fn to_message(frame: Bytes, groups: &mut PartialGroups) -> Option<Message> {
-    let entry: LogEntry = prost::Message::decode(frame).ok()?;
-    let source: Source = entry.source.parse().ok()?;
-    let timestamp = match u64::try_from(entry.time_nano) {
-        Ok(n) => UNIX_EPOCH + Duration::from_nanos(n),
-        Err(_) => UNIX_EPOCH - Duration::from_nanos(entry.time_nano.unsigned_abs()),
-    };
-    let partial = match (entry.partial_log_metadata, entry.partial) {
+    let Decoded { mut msg, partial } = log_entry::decode_entry(&frame).ok()?;
+    msg.partial = match (msg.partial.take(), partial) {
+        // dockerd's ordinals are int32s; one below 0 is no position.
         (Some(meta), _) => Some(PartialMeta {
-            id: meta.id,
-            ordinal: u32::try_from(meta.ordinal).unwrap_or(0),
-            last: meta.last,
+            ordinal: if (meta.ordinal as i32) < 0 {
+                0
+            } else {
+                meta.ordinal
+            },
+            ..meta
         }),
         // Old-style chunks carry no metadata: a partial entry continues its
         // stream's group (or starts one), and the next whole entry of that
         // stream ends it.
-        (None, true) => Some(groups.next(source, false)),
-        (None, false) => groups.end(source),
+        (None, true) => Some(groups.next(msg.source, false)),
+        (None, false) => groups.end(msg.source),
     };
-    Some(Message {
-        line: entry.line,
-        source,
-        timestamp,
-        partial,
-    })
+    Some(msg)
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The FIFO's wire format: `[u32 big-endian length][LogEntry protobuf]`.
 //!
 //! The message types are declared here with `prost`'s derive, field for
-//! field as in moby's `entry.proto`, so no `protoc` is needed.
+//! field as in moby's `entry.proto`, so no `protoc` is needed: they are
+//! for callers that build or read frames themselves. The plugin's own
+//! reading and writing goes through the crate's one codec, which a
+//! property test holds to these types byte for byte.
 
 use bytes::Bytes;
 

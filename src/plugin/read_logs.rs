@@ -8,8 +8,8 @@ use crossbeam_channel::RecvTimeoutError;
 use serde::Deserialize;
 
 use super::http::Responder;
-use super::proto::{encode_frame, LogEntry};
 use super::routes::DockerInfo;
+use crate::log_entry;
 use crate::message::Message;
 use crate::read::{LogStream, ReadConfig};
 
@@ -77,17 +77,22 @@ fn frame(msg: &Message, out: &mut Vec<u8>) {
     if msg.ends_line() {
         line.push(b'\n');
     }
-    let time_nano = msg
-        .timestamp
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-    let entry = LogEntry {
-        source: msg.source.as_str().to_owned(),
-        time_nano,
-        line: line.into(),
-        ..LogEntry::default()
+    // A time before 1970 goes as 0, one past 2262 as the last nanosecond.
+    let timestamp = match msg.timestamp.duration_since(UNIX_EPOCH) {
+        Err(_) => UNIX_EPOCH,
+        Ok(d) if d.as_nanos() > i64::MAX as u128 => {
+            UNIX_EPOCH + Duration::from_nanos(i64::MAX as u64)
+        }
+        Ok(_) => msg.timestamp,
     };
-    encode_frame(&entry, out);
+    let entry = Message {
+        line: line.into(),
+        source: msg.source,
+        timestamp,
+        partial: None,
+    };
+    // Cannot fail: the time is in range now, and a record is far under 4 GiB.
+    let _ = log_entry::put_framed(out, &entry, &[]);
 }
 
 /// Streams `logs` as the answer: a reader thread decodes entries, and this

@@ -82,9 +82,9 @@
 //! # Ok::<(), logdriver::Error>(())
 //! ```
 
-mod proto;
-
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -95,6 +95,7 @@ use crate::drivers::file::read::{Decode, FileReader, Framing, MAX_RECORD_BYTES};
 use crate::drivers::file::{options, Encode, LogFile, Naming, Rotation};
 use crate::error::{Error, Result};
 use crate::info::Info;
+use crate::log_entry;
 use crate::message::{Message, PartialGroups, PartialMeta};
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
@@ -191,11 +192,7 @@ impl LocalEncoder {
     }
 
     fn record(&self, out: &mut Vec<u8>, msg: &Message) -> std::result::Result<(), YearOutOfRange> {
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
-        proto::encode_entry(out, msg, &self.attrs)?;
-        let len = u32::try_from(out.len() - start - 4).map_err(|_| YearOutOfRange)?;
-        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+        let len = log_entry::put_framed(out, msg, &self.attrs)?;
         out.extend_from_slice(&len.to_be_bytes());
         Ok(())
     }
@@ -253,13 +250,18 @@ impl Decode for LocalDecoder {
     const FRAMING: Framing = Framing::Lengths;
 
     fn decode(&mut self, path: &Path, line: u64, raw: &[u8]) -> Result<Message> {
-        let decoded = proto::decode_entry(raw).map_err(|reason| Error::CorruptEntry {
+        let raw = Bytes::copy_from_slice(raw);
+        let decoded = log_entry::decode_entry(&raw).map_err(|reason| Error::CorruptEntry {
             path: path.to_owned(),
             line,
             reason,
         })?;
         let mut msg = decoded.msg;
-        if decoded.partial && msg.partial.is_none() {
+        // Metadata counts only with the flag; the flag alone starts or
+        // continues a group.
+        if !decoded.partial {
+            msg.partial = None;
+        } else if msg.partial.is_none() {
             msg.partial = Some(self.groups.next(msg.source, false));
         }
         Ok(msg)

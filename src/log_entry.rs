@@ -1,6 +1,12 @@
-//! Docker's `LogEntry` protobuf, written as gogoproto writes it (fields in
-//! tag order, zero values left out) and read back leniently (unknown
-//! fields skipped), by hand: six fields need no code generator.
+//! Docker's `LogEntry` protobuf, the one copy in the crate: the codec, the
+//! mapping to and from a [`Message`], and the `[u32 big-endian length]`
+//! framing that both the `local` driver's files and dockerd's plugin FIFOs
+//! put before each entry.
+//!
+//! Written as gogoproto writes it (fields in tag order, zero values left
+//! out) and read back leniently (unknown fields skipped), by hand: six
+//! fields need no code generator, and the `local` driver needs no
+//! optional dependency.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -35,7 +41,7 @@ fn unix_nanos(t: SystemTime) -> Result<i64, YearOutOfRange> {
 }
 
 /// Appends `msg` as a `LogEntry`, with `attrs` (already sorted).
-pub(super) fn encode_entry(
+pub(crate) fn encode_entry(
     out: &mut Vec<u8>,
     msg: &Message,
     attrs: &[(String, String)],
@@ -76,6 +82,29 @@ pub(super) fn encode_entry(
         bytes_field(out, 6, &attr);
     }
     Ok(())
+}
+
+/// Appends `msg` as one frame, `[u32 big-endian length][LogEntry]`, and
+/// returns the length.
+pub(crate) fn put_framed(
+    out: &mut Vec<u8>,
+    msg: &Message,
+    attrs: &[(String, String)],
+) -> Result<u32, YearOutOfRange> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let written = encode_entry(out, msg, attrs)
+        .and_then(|()| u32::try_from(out.len() - start - 4).map_err(|_| YearOutOfRange));
+    match written {
+        Ok(len) => {
+            out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+            Ok(len)
+        }
+        Err(e) => {
+            out.truncate(start);
+            Err(e)
+        }
+    }
 }
 
 /// A protobuf reader over one message's bytes.
@@ -131,16 +160,17 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A decoded `LogEntry`: the message, its partial flag as written, and
-/// whether it carried partial metadata.
-pub(super) struct Decoded {
-    pub(super) msg: Message,
+/// A decoded `LogEntry`: the message, with the partial metadata it
+/// carried, and its `partial` flag as written. The two can disagree, and
+/// each reader has its rule for that.
+pub(crate) struct Decoded {
+    pub(crate) msg: Message,
     /// `partial` was set, whatever the metadata says.
-    pub(super) partial: bool,
+    pub(crate) partial: bool,
 }
 
-/// Decodes one `LogEntry`.
-pub(super) fn decode_entry(raw: &[u8]) -> Result<Decoded, String> {
+/// Decodes one `LogEntry`; its line is a slice of `raw`, not a copy.
+pub(crate) fn decode_entry(raw: &Bytes) -> Result<Decoded, String> {
     let mut fields = Fields(raw);
     let (mut source, mut nanos, mut line, mut partial) = (None, 0i64, Bytes::new(), false);
     let mut meta: Option<PartialMeta> = None;
@@ -156,7 +186,7 @@ pub(super) fn decode_entry(raw: &[u8]) -> Result<Decoded, String> {
                 })
             }
             (2, Value::Varint(v)) => nanos = v as i64,
-            (3, Value::Bytes(b)) => line = Bytes::copy_from_slice(b),
+            (3, Value::Bytes(b)) => line = raw.slice_ref(b),
             (4, Value::Varint(v)) => partial = v != 0,
             (5, Value::Bytes(b)) => meta = Some(decode_meta(b)?),
             (1..=5, _) => return Err(format!("field {number} has the wrong type")),
@@ -174,7 +204,7 @@ pub(super) fn decode_entry(raw: &[u8]) -> Result<Decoded, String> {
             line,
             source,
             timestamp,
-            partial: meta.filter(|_| partial),
+            partial: meta,
         },
         partial,
     })
@@ -260,7 +290,7 @@ mod tests {
                 ..Message::new(Source::Stderr, vec![0u8, 255, 10])
             },
         ] {
-            let decoded = decode_entry(&entry(&msg, &[("a".into(), "b".into())])).unwrap();
+            let decoded = decode_entry(&entry(&msg, &[("a".into(), "b".into())]).into()).unwrap();
             assert_eq!(decoded.msg, msg);
             assert_eq!(decoded.partial, msg.partial.is_some());
         }
@@ -268,23 +298,104 @@ mod tests {
 
     #[test]
     fn bad_entries_are_errors() {
-        assert_eq!(decode_entry(b"").err().unwrap(), "no source");
         assert_eq!(
-            decode_entry(b"\x0a\x09stdout").err().unwrap(),
+            decode_entry(&Bytes::from_static(b"")).err().unwrap(),
+            "no source"
+        );
+        assert_eq!(
+            decode_entry(&Bytes::from_static(b"\x0a\x09stdout"))
+                .err()
+                .unwrap(),
             "field 1 runs past the entry"
         );
         assert_eq!(
-            decode_entry(b"\x0a\x03bad").err().unwrap(),
+            decode_entry(&Bytes::from_static(b"\x0a\x03bad"))
+                .err()
+                .unwrap(),
             "bad source \"bad\""
         );
-        assert_eq!(decode_entry(b"\x10\xff").err().unwrap(), "truncated varint");
         assert_eq!(
-            decode_entry(b"\x08\x01").err().unwrap(),
+            decode_entry(&Bytes::from_static(b"\x10\xff"))
+                .err()
+                .unwrap(),
+            "truncated varint"
+        );
+        assert_eq!(
+            decode_entry(&Bytes::from_static(b"\x08\x01"))
+                .err()
+                .unwrap(),
             "field 1 has the wrong type"
         );
         assert_eq!(
-            decode_entry(b"\x0f").err().unwrap(),
+            decode_entry(&Bytes::from_static(b"\x0f")).err().unwrap(),
             "wire type 7 of field 1"
         );
+    }
+
+    /// The hand-written codec against prost's, from moby's `entry.proto`
+    /// field for field: each reads what the other writes.
+    #[cfg(feature = "plugin")]
+    mod against_prost {
+        use super::*;
+        use crate::plugin::{LogAttr, LogEntry, PartialLogEntryMetadata};
+        use proptest::prelude::*;
+
+        fn message() -> impl Strategy<Value = (Message, Vec<(String, String)>)> {
+            let meta = proptest::option::of((".{0,8}", 0u32..=i32::MAX as u32, any::<bool>()));
+            (
+                any::<bool>(),
+                any::<i64>(),
+                proptest::collection::vec(any::<u8>(), 0..40),
+                meta,
+                proptest::collection::vec((".{0,4}", ".{0,4}"), 0..3),
+            )
+                .prop_map(|(stderr, nanos, line, meta, attrs)| {
+                    let timestamp = if nanos >= 0 {
+                        UNIX_EPOCH + Duration::from_nanos(nanos as u64)
+                    } else {
+                        UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+                    };
+                    let source = if stderr {
+                        Source::Stderr
+                    } else {
+                        Source::Stdout
+                    };
+                    let msg = Message {
+                        timestamp,
+                        partial: meta.map(|(id, ordinal, last)| PartialMeta { id, ordinal, last }),
+                        ..Message::new(source, line)
+                    };
+                    (msg, attrs)
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn prost_reads_what_this_writes_and_back((msg, attrs) in message()) {
+                let ours = entry(&msg, &attrs);
+                let theirs: LogEntry = prost::Message::decode(&ours[..]).unwrap();
+                let nanos = unix_nanos(msg.timestamp).unwrap();
+                let want = LogEntry {
+                    source: msg.source.as_str().into(),
+                    time_nano: nanos,
+                    line: msg.line.clone(),
+                    partial: msg.partial.is_some(),
+                    partial_log_metadata: msg.partial.as_ref().map(|p| PartialLogEntryMetadata {
+                        last: p.last,
+                        id: p.id.clone(),
+                        ordinal: p.ordinal as i32,
+                    }),
+                    attrs: attrs
+                        .iter()
+                        .map(|(key, value)| LogAttr { key: key.clone(), value: value.clone() })
+                        .collect(),
+                };
+                prop_assert_eq!(&theirs, &want);
+                // Byte for byte: the same fields in the same order.
+                prop_assert_eq!(prost::Message::encode_to_vec(&want), ours.clone());
+                let back = decode_entry(&Bytes::from(prost::Message::encode_to_vec(&want))).unwrap();
+                prop_assert_eq!(back.msg, msg);
+            }
+        }
     }
 }
