@@ -4,7 +4,7 @@
 //! known by, and a public constructor and validator. The drivers know
 //! nothing of registries: [`registry()`](crate::registry) registers them.
 
-pub(crate) mod file;
+pub mod file;
 pub mod fluentd;
 pub mod jsonfile;
 pub mod k8sfile;

@@ -1,14 +1,25 @@
-//! The log file that file drivers share: appends in one `write`, rotation
-//! with Docker's or the kubelet's names, and compression that never stalls
-//! the writer. A driver brings its [`Encode`]; readers see the files
-//! through [`read`] and [`follow`].
+//! The file engine: one [`FileLogger`] over a [`Format`] (json-file,
+//! k8s-file or local). It appends in one `write`, rotates with Docker's or
+//! the kubelet's names, compresses without stalling the writer, and reads
+//! back with tail, since, until and follow.
+//!
+//! Use the formats' own names, [`JsonFileLogger`], [`K8sFileLogger`] and
+//! [`LocalLogger`]; this module is where their shared methods are
+//! documented.
+//!
+//! [`JsonFileLogger`]: crate::drivers::jsonfile::JsonFileLogger
+//! [`K8sFileLogger`]: crate::drivers::k8sfile::K8sFileLogger
+//! [`LocalLogger`]: crate::drivers::local::LocalLogger
 
 mod compress;
 pub(crate) mod driver;
 pub(crate) mod follow;
+pub(crate) mod logger;
 mod moves;
 pub(crate) mod options;
 pub(crate) mod read;
+
+pub use logger::{read_logs, FileLogReader, FileLogger, Format};
 
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};

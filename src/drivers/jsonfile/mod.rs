@@ -77,17 +77,16 @@ mod encode;
 mod read;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 
-use crate::drivers::file::driver::{live_file, FileDriver};
+use crate::drivers::file::logger::sealed;
 pub use crate::drivers::file::read::MAX_ENTRY_BYTES;
-use crate::drivers::file::{options, Naming, Rotation};
+use crate::drivers::file::{self, options, Encode, Naming, Rotation};
+use crate::drivers::file::{FileLogReader, FileLogger, Format};
 use crate::error::{Error, Result};
 use crate::info::Info;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
-pub use read::JsonFileReader;
 
 /// The name this driver is registered under.
 pub const NAME: &str = "json-file";
@@ -156,7 +155,8 @@ impl Config {
 
 /// The `json-file` driver: Docker's JSON lines, with rotation.
 ///
-/// See the [module docs](self) for the format, the options and reading.
+/// The json-file [`FileLogger`]: see the [module docs](self) for the
+/// format, the options and reading.
 ///
 /// # Examples
 ///
@@ -182,27 +182,36 @@ impl Config {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), logdriver::Error>(())
 /// ```
-pub struct JsonFileLogger {
-    file: FileDriver,
-}
+pub type JsonFileLogger = FileLogger<JsonFile>;
 
-impl fmt::Debug for JsonFileLogger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JsonFileLogger")
-            .field("path", &self.file.log.path)
-            .finish()
-    }
-}
+/// An iterator over the entries of a json-file log, oldest first.
+///
+/// Each item is a [`Message`](crate::Message) (without the `attrs`, which
+/// a `Message` does not carry) or the error of one entry: a corrupt entry
+/// is reported once and skipped, and reading goes on with the next. The
+/// `line` of a message has no trailing newline; an entry that Docker wrote
+/// without one (a chunk of a long line) comes back as a partial message,
+/// and the chunks of one line share a fresh id, as from the
+/// [`Copier`](crate::Copier).
+///
+/// With [`ReadConfig::follow`], `next` blocks until a new entry is written
+/// or the logger is closed.
+pub type JsonFileReader = FileLogReader<JsonFile>;
 
-impl JsonFileLogger {
-    /// Opens (or creates) the log file at `info.log_path` for appending.
-    ///
-    /// # Errors
-    ///
-    /// Whatever [`validate`](JsonFileLogger::validate) finds in
-    /// `info.config`; [`Error::MissingLogPath`] without a log path;
-    /// [`Error::Io`] when the file cannot be opened.
-    pub fn new(info: &Info) -> Result<JsonFileLogger> {
+/// The json-file format: Docker's JSON lines, one entry per line, rotated
+/// files named `<path>.1` (the newest), `.2`…
+#[derive(Debug, Clone, Copy)]
+pub struct JsonFile;
+
+impl Format for JsonFile {}
+
+#[allow(private_interfaces)] // see `file::logger::sealed`
+impl sealed::Format for JsonFile {
+    const NAME: &'static str = NAME;
+    const NAMING: Naming = Naming::Numbered;
+    type Decoder = read::JsonDecoder;
+
+    fn open(info: &Info) -> Result<(Rotation, Box<dyn Encode>)> {
         let config = Config::parse(&info.config)?;
         let mut attrs = info.extra_attributes(NAME)?;
         if info.config.contains_key(crate::info::TAG_OPT) {
@@ -215,49 +224,18 @@ impl JsonFileLogger {
             compress: config.compress,
             naming: Naming::Numbered,
         };
-        let encoder = Box::new(encode::JsonEncoder::new(attrs));
-        Ok(JsonFileLogger {
-            file: FileDriver::open(NAME, info, rotation, encoder)?,
-        })
+        Ok((rotation, Box::new(encode::JsonEncoder::new(attrs))))
     }
 
-    /// Checks the driver's options: known keys only, sizes, counts,
-    /// booleans, regexes and the tag template.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::collections::HashMap;
-    /// use logdriver::{drivers::jsonfile::JsonFileLogger, Error};
-    ///
-    /// let opts = HashMap::from([("max-file".to_string(), "0".to_string())]);
-    /// assert!(matches!(JsonFileLogger::validate(&opts), Err(Error::InvalidOption { .. })));
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownOption`] for a key the driver does not know, and
-    /// [`Error::InvalidOption`] for a value it cannot use.
-    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+    fn validate(opts: &HashMap<String, String>) -> Result<()> {
         Config::parse(opts).map(drop)
-    }
-
-    /// Reads the log back: rotated files oldest first, then the current
-    /// file, with Docker's `tail`, `since` and `until`; with `follow`, the
-    /// entries written from then on, across rotations, until `close`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
-    pub fn read_logs(&self, config: &ReadConfig) -> Result<JsonFileReader> {
-        JsonFileReader::live(&self.file.log, config)
     }
 }
 
 /// Reads the json-file log at `path` and its rotated files.
 ///
 /// If a [`JsonFileLogger`] of this process is writing `path`, this is its
-/// [`read_logs`](JsonFileLogger::read_logs), [`ReadConfig::follow`]
+/// [`read_logs`](FileLogger::read_logs), [`ReadConfig::follow`]
 /// included. Otherwise it reads the files as a stopped container left them,
 /// and `follow` is ignored: the reader ends at the end of the current file.
 ///
@@ -265,11 +243,5 @@ impl JsonFileLogger {
 ///
 /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<JsonFileReader> {
-    let path = path.as_ref();
-    match live_file(path) {
-        Some(log) => JsonFileReader::live(&log, config),
-        None => JsonFileReader::stopped(path, config),
-    }
+    file::read_logs(path.as_ref(), config)
 }
-
-crate::drivers::file::driver::file_logger!(JsonFileLogger, NAME);

@@ -107,16 +107,15 @@ mod encode;
 mod read;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::Path;
 
-use crate::drivers::file::driver::{live_file, FileDriver};
-use crate::drivers::file::{options, Naming, Rotation};
+use crate::drivers::file::logger::sealed;
+use crate::drivers::file::{self, options, Encode, Naming, Rotation};
+use crate::drivers::file::{FileLogReader, FileLogger, Format};
 use crate::error::{Error, Result};
 use crate::info::Info;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
-pub use read::K8sFileReader;
 
 /// The name this driver is registered under, podman's for the same format.
 pub const NAME: &str = "k8s-file";
@@ -154,7 +153,8 @@ impl Config {
 
 /// The `k8s-file` driver: CRI records, rotated the kubelet's way.
 ///
-/// See the [module docs](self) for the format, the options and reading.
+/// The CRI [`FileLogger`]: see the [module docs](self) for the format, the
+/// options and reading.
 ///
 /// # Examples
 ///
@@ -182,27 +182,35 @@ impl Config {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), logdriver::Error>(())
 /// ```
-pub struct K8sFileLogger {
-    file: FileDriver,
-}
+pub type K8sFileLogger = FileLogger<K8sFile>;
 
-impl fmt::Debug for K8sFileLogger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("K8sFileLogger")
-            .field("path", &self.file.log.path)
-            .finish()
-    }
-}
+/// An iterator over the records of a CRI log, oldest first.
+///
+/// Each item is a [`Message`](crate::Message) or the error of one record: a corrupt record
+/// is reported once and skipped, and reading goes on with the next. A `P`
+/// record comes back as a partial message, and the `F` record after it as
+/// the last chunk of the same group, so that the chunks of one line share
+/// an id. A `P` with no `F` after it, as containerd leaves at the end of
+/// input, stays a partial that does not end its line.
+///
+/// With [`ReadConfig::follow`], `next` blocks until a new record is
+/// written or the logger is closed.
+pub type K8sFileReader = FileLogReader<K8sFile>;
 
-impl K8sFileLogger {
-    /// Opens (or creates) the log file at `info.log_path` for appending.
-    ///
-    /// # Errors
-    ///
-    /// Whatever [`validate`](K8sFileLogger::validate) finds in
-    /// `info.config`; [`Error::MissingLogPath`] without a log path;
-    /// [`Error::Io`] when the file cannot be opened.
-    pub fn new(info: &Info) -> Result<K8sFileLogger> {
+/// The CRI format, as the kubelet reads it: `<RFC 3339 time> <stream>
+/// <P|F> <line>`, rotated files named `<path>.<YYYYMMDD-HHMMSS>`.
+#[derive(Debug, Clone, Copy)]
+pub struct K8sFile;
+
+impl Format for K8sFile {}
+
+#[allow(private_interfaces)] // see `file::logger::sealed`
+impl sealed::Format for K8sFile {
+    const NAME: &'static str = NAME;
+    const NAMING: Naming = Naming::Stamped;
+    type Decoder = read::CriDecoder;
+
+    fn open(info: &Info) -> Result<(Rotation, Box<dyn Encode>)> {
         let config = Config::parse(&info.config)?;
         let rotation = Rotation {
             max_size: config.max_size,
@@ -210,36 +218,15 @@ impl K8sFileLogger {
             compress: config.compress,
             naming: Naming::Stamped,
         };
-        let encoder = Box::new(encode::CriEncoder::default());
-        Ok(K8sFileLogger {
-            file: FileDriver::open(NAME, info, rotation, encoder)?,
-        })
+        Ok((rotation, Box::new(encode::CriEncoder::default())))
     }
 
-    /// Checks the driver's options: `max-size`, `max-file` and `compress`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::collections::HashMap;
-    /// use logdriver::drivers::k8sfile::K8sFileLogger;
-    ///
-    /// let opts = HashMap::from([("compress".to_string(), "true".to_string())]);
-    /// let err = K8sFileLogger::validate(&opts).unwrap_err();
-    /// assert_eq!(
-    ///     err.to_string(),
-    ///     r#"invalid value "true" for option "compress" of log driver "k8s-file": needs max-size"#
-    /// );
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownOption`] for a key the driver does not know, and
-    /// [`Error::InvalidOption`] for a value it cannot use.
-    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+    fn validate(opts: &HashMap<String, String>) -> Result<()> {
         Config::parse(opts).map(drop)
     }
+}
 
+impl FileLogger<K8sFile> {
     /// Opens the path again, after something else (a kubelet) renamed the
     /// file: CRI's `ReopenContainerLog`.
     ///
@@ -261,23 +248,12 @@ impl K8sFileLogger {
             source,
         })
     }
-
-    /// Reads the log back: rotated files oldest first, then the live file,
-    /// with `tail`, `since` and `until`; with `follow`, the records written
-    /// from then on, across rotations and reopens, until `close`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
-    pub fn read_logs(&self, config: &ReadConfig) -> Result<K8sFileReader> {
-        K8sFileReader::live(&self.file.log, config)
-    }
 }
 
 /// Reads the CRI log at `path` and its rotated files.
 ///
 /// If a [`K8sFileLogger`] of this process is writing `path`, this is its
-/// [`read_logs`](K8sFileLogger::read_logs), [`ReadConfig::follow`]
+/// [`read_logs`](FileLogger::read_logs), [`ReadConfig::follow`]
 /// included. Otherwise it reads the files as they are (written by this
 /// crate, containerd, conmon or anything else that writes CRI), and
 /// `follow` is ignored.
@@ -286,11 +262,5 @@ impl K8sFileLogger {
 ///
 /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<K8sFileReader> {
-    let path = path.as_ref();
-    match live_file(path) {
-        Some(log) => K8sFileReader::live(&log, config),
-        None => K8sFileReader::stopped(path, config),
-    }
+    file::read_logs(path.as_ref(), config)
 }
-
-crate::drivers::file::driver::file_logger!(K8sFileLogger, NAME);

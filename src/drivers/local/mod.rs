@@ -83,16 +83,14 @@
 //! ```
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use bytes::Bytes;
-use std::fmt;
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
-use crate::drivers::file::driver::{live_file, FileDriver};
-use crate::drivers::file::read::{Decode, FileReader, Framing, MAX_RECORD_BYTES};
-use crate::drivers::file::{options, Encode, LogFile, Naming, Rotation};
+use crate::drivers::file::logger::sealed;
+use crate::drivers::file::read::{Decode, Framing, MAX_RECORD_BYTES};
+use crate::drivers::file::{self, options, Encode, Naming, Rotation};
+use crate::drivers::file::{FileLogReader, FileLogger, Format};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::log_entry;
@@ -241,8 +239,8 @@ impl Encode for LocalEncoder {
 
 /// Records to messages; a partial record without metadata gets an id of
 /// its own, as json-file's chunks do.
-#[derive(Default)]
-pub(crate) struct LocalDecoder {
+#[derive(Debug, Default)]
+pub struct LocalDecoder {
     groups: PartialGroups,
 }
 
@@ -268,62 +266,34 @@ impl Decode for LocalDecoder {
     }
 }
 
+/// The `local` driver: Docker's length-framed protobuf records, rotated
+/// and compressed by default.
+///
+/// The local [`FileLogger`]: see the [module docs](self) for the format,
+/// the options and reading.
+pub type LocalLogger = FileLogger<Local>;
+
 /// An iterator over the records of a `local` log, oldest first.
 ///
 /// Each item is a [`Message`] or the error of one record, which is
 /// reported once and skipped. With [`ReadConfig::follow`], `next` blocks
 /// until a new record is written or the logger is closed.
-#[derive(Debug)]
-pub struct LocalReader(FileReader<LocalDecoder>);
+pub type LocalReader = FileLogReader<Local>;
 
-impl LocalReader {
-    fn live(log: &Arc<LogFile>, config: &ReadConfig) -> Result<LocalReader> {
-        FileReader::live(log, config, LocalDecoder::default()).map(LocalReader)
-    }
+/// The local format, Docker's: `[u32 length][LogEntry protobuf][u32
+/// length]` records, rotated files named `<path>.1` (the newest), `.2`…
+#[derive(Debug, Clone, Copy)]
+pub struct Local;
 
-    /// Ends a following reader soon after `cancel` is set (within 100 ms),
-    /// even while nothing is written. A reader that does not follow
-    /// ignores it.
-    #[must_use]
-    pub fn cancel_on(mut self, cancel: Arc<AtomicBool>) -> LocalReader {
-        self.0.cancel_on(cancel);
-        self
-    }
-}
+impl Format for Local {}
 
-impl Iterator for LocalReader {
-    type Item = Result<Message>;
+#[allow(private_interfaces)] // see `file::logger::sealed`
+impl sealed::Format for Local {
+    const NAME: &'static str = NAME;
+    const NAMING: Naming = Naming::Numbered;
+    type Decoder = LocalDecoder;
 
-    fn next(&mut self) -> Option<Result<Message>> {
-        self.0.next()
-    }
-}
-
-/// The `local` driver: Docker's length-framed protobuf records, rotated
-/// and compressed by default.
-///
-/// See the [module docs](self) for the format, the options and reading.
-pub struct LocalLogger {
-    file: FileDriver,
-}
-
-impl fmt::Debug for LocalLogger {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalLogger")
-            .field("path", &self.file.log.path)
-            .finish()
-    }
-}
-
-impl LocalLogger {
-    /// Opens (or creates) the log file at `info.log_path` for appending.
-    ///
-    /// # Errors
-    ///
-    /// Whatever [`validate`](LocalLogger::validate) finds in `info.config`;
-    /// [`Error::MissingLogPath`] without a log path; [`Error::Io`] when the
-    /// file cannot be opened.
-    pub fn new(info: &Info) -> Result<LocalLogger> {
+    fn open(info: &Info) -> Result<(Rotation, Box<dyn Encode>)> {
         let config = Config::parse(&info.config)?;
         let mut attrs: Vec<(String, String)> = info.extra_attributes(NAME)?.into_iter().collect();
         attrs.sort();
@@ -333,51 +303,18 @@ impl LocalLogger {
             compress: config.compress,
             naming: Naming::Numbered,
         };
-        Ok(LocalLogger {
-            file: FileDriver::open(NAME, info, rotation, Box::new(LocalEncoder::new(attrs)))?,
-        })
+        Ok((rotation, Box::new(LocalEncoder::new(attrs))))
     }
 
-    /// Checks the driver's options: known keys only, sizes, counts,
-    /// booleans and regexes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::collections::HashMap;
-    /// use logdriver::drivers::local::LocalLogger;
-    ///
-    /// let opts = HashMap::from([("max-file".to_string(), "1".to_string())]);
-    /// assert_eq!(
-    ///     LocalLogger::validate(&opts).unwrap_err().to_string(),
-    ///     r#"invalid value "1" for option "max-file" of log driver "local": must be more than 1 while compress is on, as it is by default; set compress=false to keep one file"#
-    /// );
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::UnknownOption`] for a key the driver does not know, and
-    /// [`Error::InvalidOption`] for a value it cannot use.
-    pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
+    fn validate(opts: &HashMap<String, String>) -> Result<()> {
         Config::parse(opts).map(drop)
-    }
-
-    /// Reads the log back: rotated files oldest first, then the live file,
-    /// with `tail` (walking back from the end), `since` and `until`; with
-    /// `follow`, the records written from then on, until `close`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
-    pub fn read_logs(&self, config: &ReadConfig) -> Result<LocalReader> {
-        LocalReader::live(&self.file.log, config)
     }
 }
 
 /// Reads the `local` log at `path` and its rotated files.
 ///
 /// If a [`LocalLogger`] of this process is writing `path`, this is its
-/// [`read_logs`](LocalLogger::read_logs), [`ReadConfig::follow`]
+/// [`read_logs`](FileLogger::read_logs), [`ReadConfig::follow`]
 /// included. Otherwise it reads the files as they are (written by this
 /// crate or by Docker), and `follow` is ignored.
 ///
@@ -385,12 +322,5 @@ impl LocalLogger {
 ///
 /// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<LocalReader> {
-    let path = path.as_ref();
-    match live_file(path) {
-        Some(log) => LocalReader::live(&log, config),
-        None => FileReader::stopped(path, Naming::Numbered, config, LocalDecoder::default())
-            .map(LocalReader),
-    }
+    file::read_logs(path.as_ref(), config)
 }
-
-crate::drivers::file::driver::file_logger!(LocalLogger, NAME);
