@@ -110,6 +110,7 @@ mod fifo;
 mod http;
 mod proto;
 mod read_logs;
+mod requests;
 mod routes;
 
 use std::fmt;

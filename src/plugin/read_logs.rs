@@ -5,13 +5,11 @@ use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
 
 use crossbeam_channel::RecvTimeoutError;
-use serde::Deserialize;
 
 use super::http::Responder;
-use super::routes::DockerInfo;
 use crate::log_entry;
 use crate::message::Message;
-use crate::read::{LogStream, ReadConfig};
+use crate::read::LogStream;
 
 /// How often a follower that has nothing to send checks that its client
 /// is still there.
@@ -22,53 +20,6 @@ const MAX_CHUNK: usize = 256 * 1024;
 
 /// How many encoded entries wait between the reader and the socket.
 const QUEUE: usize = 1024;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub(super) struct ReadRequest {
-    pub(super) info: DockerInfo,
-    #[serde(default)]
-    pub(super) config: DockerReadConfig,
-}
-
-/// dockerd's `logger.ReadConfig`.
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub(super) struct DockerReadConfig {
-    since: Option<String>,
-    until: Option<String>,
-    /// `-1` for all.
-    tail: i64,
-    follow: bool,
-}
-
-impl Default for DockerReadConfig {
-    fn default() -> DockerReadConfig {
-        DockerReadConfig {
-            since: None,
-            until: None,
-            tail: -1,
-            follow: false,
-        }
-    }
-}
-
-impl DockerReadConfig {
-    pub(super) fn to_read_config(&self) -> ReadConfig {
-        // Go's zero time means "no limit".
-        let time = |t: &Option<String>| {
-            t.as_deref()
-                .filter(|t| !t.starts_with("0001-01-01"))
-                .and_then(crate::time::parse_time)
-        };
-        ReadConfig {
-            tail: usize::try_from(self.tail).ok(),
-            since: time(&self.since),
-            until: time(&self.until),
-            follow: self.follow,
-        }
-    }
-}
 
 /// One entry, framed as dockerd reads it.
 fn frame(msg: &Message, out: &mut Vec<u8>) {
@@ -118,7 +69,7 @@ pub(super) fn stream(logs: LogStream, out: &mut Responder<'_>) {
     if reader.is_err() {
         out.send(
             500,
-            super::routes::JSON,
+            super::requests::JSON,
             br#"{"Err":"cannot start a reader thread"}"#,
         );
         return;

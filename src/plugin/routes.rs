@@ -13,10 +13,10 @@ use std::time::UNIX_EPOCH;
 
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
-use serde::Deserialize;
 
 use super::fifo::{self, Abandonable, END_MARKER};
 use super::http::{Request, Responder};
+use super::requests::{DockerInfo, ReadRequest, StartRequest, StopRequest, JSON};
 use super::{read_logs, Plugin, StreamStats, DRIVER_OPT, STATS_KEPT};
 use crate::error::{Error, Result};
 use crate::info::Info;
@@ -80,47 +80,6 @@ impl Loggers {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StartRequest {
-    file: PathBuf,
-    info: DockerInfo,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct StopRequest {
-    file: PathBuf,
-}
-
-/// dockerd's `logger.Info`, with Go's field names.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct DockerInfo {
-    #[serde(rename = "Config")]
-    config: Option<HashMap<String, String>>,
-    #[serde(rename = "ContainerID")]
-    container_id: String,
-    #[serde(rename = "ContainerName")]
-    container_name: String,
-    #[serde(rename = "ContainerEntrypoint")]
-    container_entrypoint: String,
-    #[serde(rename = "ContainerArgs")]
-    container_args: Option<Vec<String>>,
-    #[serde(rename = "ContainerImageID")]
-    container_image_id: String,
-    #[serde(rename = "ContainerImageName")]
-    container_image_name: String,
-    #[serde(rename = "ContainerCreated")]
-    container_created: Option<String>,
-    #[serde(rename = "ContainerEnv")]
-    container_env: Option<Vec<String>>,
-    #[serde(rename = "ContainerLabels")]
-    container_labels: Option<HashMap<String, String>>,
-    #[serde(rename = "DaemonName")]
-    daemon_name: String,
-}
-
 /// The name of a container's log file, for what is in it: Docker's
 /// `<id>-json.log` for json-file, so that tools that know Docker's name find
 /// it, and `<id>-<driver>.log` for any other driver (`<id>-k8s-file.log`
@@ -147,8 +106,6 @@ fn check_container_id(id: &str) -> std::result::Result<(), String> {
         ))
     }
 }
-
-pub(super) const JSON: &str = "application/vnd.docker.plugins.v1.2+json";
 
 impl State {
     pub(super) fn new(plugin: Plugin) -> State {
@@ -274,7 +231,7 @@ impl State {
     /// plugin has not seen since it started, one created and closed at once
     /// to read what was left.
     fn read_logs(&self, body: &[u8]) -> std::result::Result<LogStream, String> {
-        let req: read_logs::ReadRequest = serde_json::from_slice(body).map_err(|e| {
+        let req: ReadRequest = serde_json::from_slice(body).map_err(|e| {
             format!("/LogDriver.ReadLogs: the request is not {{Info, Config}}: {e}")
         })?;
         let (driver, info) = self.to_info(req.info)?;
