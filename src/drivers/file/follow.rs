@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::read::{first_entry, io_error, newest_rotated, next_in, Framing, RawEntry, Segment};
+use super::segment::{first_entry, io_error, newest_rotated, next_in, Framing, RawEntry, Segment};
 use super::LogFile;
 use crate::error::{Error, Result};
 

@@ -18,6 +18,7 @@ pub(crate) mod logger;
 mod moves;
 pub(crate) mod options;
 pub(crate) mod read;
+pub(crate) mod segment;
 
 pub use logger::{read_logs, FileLogReader, FileLogger, Format};
 

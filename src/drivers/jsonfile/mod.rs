@@ -80,7 +80,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::drivers::file::logger::sealed;
-pub use crate::drivers::file::read::MAX_ENTRY_BYTES;
+pub use crate::drivers::file::segment::MAX_ENTRY_BYTES;
 use crate::drivers::file::{self, options, Encode, Naming, Rotation};
 use crate::drivers::file::{FileLogReader, FileLogger, Format};
 use crate::error::{Error, Result};

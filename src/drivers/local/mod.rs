@@ -88,7 +88,8 @@ use std::path::Path;
 use bytes::Bytes;
 
 use crate::drivers::file::logger::sealed;
-use crate::drivers::file::read::{Decode, Framing, MAX_RECORD_BYTES};
+use crate::drivers::file::read::Decode;
+use crate::drivers::file::segment::{Framing, MAX_RECORD_BYTES};
 use crate::drivers::file::{self, options, Encode, Naming, Rotation};
 use crate::drivers::file::{FileLogReader, FileLogger, Format};
 use crate::error::{Error, Result};
