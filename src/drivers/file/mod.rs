@@ -16,13 +16,13 @@ pub(crate) mod driver;
 pub(crate) mod follow;
 pub(crate) mod logger;
 mod moves;
+mod naming;
 pub(crate) mod options;
 pub(crate) mod read;
 pub(crate) mod segment;
 
 pub use logger::{read_logs, FileLogReader, FileLogger, Format};
 
-use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::mem;
@@ -37,124 +37,13 @@ use parking_lot::{Condvar, Mutex};
 use crate::message::Message;
 use crate::time::YearOutOfRange;
 use moves::Moves;
+pub(crate) use naming::{rotated_path, stamped_files, with_suffix, Naming};
 
 /// How a driver turns a message into the bytes of its entry.
 pub(crate) trait Encode: Send {
     /// Appends the entry for `msg` to `out`. On error, the caller drops
     /// whatever was appended.
     fn encode(&mut self, out: &mut Vec<u8>, msg: &Message) -> Result<(), YearOutOfRange>;
-}
-
-/// How rotated files are named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Naming {
-    /// Docker's: `<path>.1` is the newest, `.2` the one before, and so on;
-    /// `.N.gz` once compressed, its gzip header holding the time of its
-    /// last entry.
-    Numbered,
-    /// The kubelet's: `<path>.<YYYYMMDD-HHMMSS>` in UTC, when it was
-    /// rotated, then `_1`, `_2`… for more rotations within that second;
-    /// `.gz` once compressed, which is every one but the newest.
-    Stamped,
-}
-
-/// `<path><suffix>`.
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = OsString::from(path.as_os_str());
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// `<path>.<index>`, or `<path>.<index>.gz` when `gz`.
-pub(crate) fn rotated_path(path: &Path, index: usize, gz: bool) -> PathBuf {
-    with_suffix(path, &format!(".{index}{}", if gz { ".gz" } else { "" }))
-}
-
-/// A rotated file named the kubelet's way.
-pub(crate) struct StampedFile {
-    /// Its name without `.gz`.
-    pub(crate) plain: PathBuf,
-    pub(crate) gz: bool,
-    /// `(date, time, n)` of `<date>-<time>_<n>`: how the files sort.
-    key: (u64, u64, u64),
-}
-
-impl StampedFile {
-    /// Its name as it is on disk.
-    pub(crate) fn name(&self) -> PathBuf {
-        if self.gz {
-            with_suffix(&self.plain, ".gz")
-        } else {
-            self.plain.clone()
-        }
-    }
-}
-
-/// The rotated files of `path` named the kubelet's way, oldest first.
-pub(crate) fn stamped_files(path: &Path) -> io::Result<Vec<StampedFile>> {
-    let (Some(dir), Some(base)) = (path.parent(), path.file_name()) else {
-        return Ok(Vec::new());
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let base = base.to_string_lossy();
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&*base)) else {
-            continue;
-        };
-        let Some(rest) = rest.strip_prefix('.') else {
-            continue;
-        };
-        let (stamp, gz) = match rest.strip_suffix(".gz") {
-            Some(stamp) => (stamp, true),
-            None => (rest, false),
-        };
-        if let Some(key) = stamp_key(stamp) {
-            let plain = with_suffix(path, &format!(".{stamp}"));
-            found.push(StampedFile { plain, gz, key });
-        }
-    }
-    found.sort_by_key(|f| f.key);
-    // A file caught between its compression's rename and the removal of
-    // the plain one is listed once, compressed.
-    found.dedup_by(|later, earlier| {
-        let same = later.key == earlier.key;
-        earlier.gz |= same && later.gz;
-        same
-    });
-    Ok(found)
-}
-
-/// `YYYYMMDD-HHMMSS` or `YYYYMMDD-HHMMSS_N`, as a sort key.
-fn stamp_key(stamp: &str) -> Option<(u64, u64, u64)> {
-    let (time, n) = match stamp.split_once('_') {
-        Some((time, n)) if n.bytes().all(|b| b.is_ascii_digit()) => (time, n.parse().ok()?),
-        Some(_) => return None,
-        None => (stamp, 0),
-    };
-    let (date, clock) = time.split_once('-')?;
-    let digits = |s: &str, len: usize| {
-        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok())?
-    };
-    Some((digits(date, 8)?, digits(clock, 6)?, n))
-}
-
-/// `YYYYMMDD-HHMMSS` for `t`, in UTC.
-fn stamp(t: SystemTime) -> String {
-    let (secs, _) = crate::time::unix_parts(t);
-    let (year, month, day) = crate::time::civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    format!(
-        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    )
 }
 
 /// Removes `path`; one that is already gone is fine.
@@ -620,20 +509,7 @@ impl LogFile {
             return Ok(Renamed::Nothing);
         }
         let mut rotated = stamped_files(&self.path)?;
-        // A later rotation within the same second sorts after every file
-        // of that second, removed ones aside.
-        let now = stamp(SystemTime::now());
-        let key = stamp_key(&now).expect("a stamp parses");
-        let n = rotated
-            .iter()
-            .filter(|f| (f.key.0, f.key.1) == (key.0, key.1))
-            .map(|f| f.key.2 + 1)
-            .max()
-            .unwrap_or(0);
-        let target = match n {
-            0 => with_suffix(&self.path, &format!(".{now}")),
-            n => with_suffix(&self.path, &format!(".{now}_{n}")),
-        };
+        let target = naming::next_stamped(&self.path, &rotated, SystemTime::now());
         let excess = rotated.len().saturating_sub(self.max_file - 2);
         let mut removed = Vec::new();
         for old in rotated.drain(..excess) {
