@@ -182,6 +182,38 @@ pub trait Logger: Send + Sync {
         None
     }
 
+    /// Opens the driver's log file again, after something else renamed it:
+    /// CRI's `ReopenContainerLog`, which a kubelet calls after it rotated a
+    /// container's log. `None` (the default) for a driver that has nothing
+    /// to reopen; `Some` with the outcome for one that does (`k8s-file`).
+    ///
+    /// Every wrapper forwards it ([`NonBlocking`](crate::NonBlocking),
+    /// `Box`, `Arc`), so it works on what
+    /// [`Registry::create`](crate::Registry::create) returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::{registry, Info, Logger};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("reopen-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let info = Info::new("web")
+    ///     .with_log_path(dir.join("0.log"))
+    ///     .with_option("mode", "non-blocking");
+    /// let logger = registry().create("k8s-file", &info)?;
+    /// std::fs::rename(dir.join("0.log"), dir.join("0.log.20261202-100000")).unwrap();
+    /// assert!(matches!(logger.reopen_log(), Some(Ok(()))));
+    /// assert!(dir.join("0.log").exists());
+    /// assert!(registry().create("none", &info)?.reopen_log().is_none());
+    /// logger.close()?;
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), logdriver::Error>(())
+    /// ```
+    fn reopen_log(&self) -> Option<Result<()>> {
+        None
+    }
+
     /// The line-chunk size this driver prefers, if any.
     ///
     /// The Copier cuts lines of at least this many bytes into chunks of
@@ -254,6 +286,9 @@ macro_rules! forward_logger {
             }
             fn reader(&self) -> Option<&dyn LogReader> {
                 (**self).reader()
+            }
+            fn reopen_log(&self) -> Option<Result<()>> {
+                (**self).reopen_log()
             }
         }
     };

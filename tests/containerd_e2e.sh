@@ -4,7 +4,9 @@
 #   1. the zmq driver, to a hub (examples/zmq_hub.rs) on loopback;
 #   2. json-file, and 3. k8s-file, read back with the crate's readers
 #      (examples/read_log.rs);
-#   4. a bad option, which must fail the start and leave nothing running.
+#   4. a bad option, which must fail the start and leave nothing running;
+#   5. k8s-file's log renamed mid-run, then SIGUSR1 to the logger, as a
+#      kubelet rotates: the records before and after land in the two files.
 # The container writes LINES lines to each stream, some of them 40,000
 # bytes long, and a last line with no newline; every check is against the
 # bytes the same script writes on the host. Installs what is missing
@@ -200,5 +202,21 @@ if [ -n "$(c containers ls -q)" ] || [ -n "$(c tasks ls -q)" ]; then
 fi
 say "bad option: $(cat "$work/bad.err")"
 say "bad option: containerd's log says: $(grep -F "$message" "$work/containerd.log")"
+
+say "run 5: SIGUSR1 reopens k8s-file's log after a rename, as a kubelet's rotation does"
+log="$work/logs/default/ctd-reopen.log"
+c run --rm --snapshotter native --log-uri "binary://$logger?driver=k8s-file&log-dir=$work/logs" \
+    "$image" ctd-reopen sh -c 'echo before; sleep 3; echo after' &
+ctr_pid=$!
+for _ in $(seq 1 100); do grep -q before "$log" 2>/dev/null && break; sleep 0.05; done
+grep -q before "$log" || { say "FAILED: no 'before' in $log"; exit 1; }
+mv "$log" "$log.20261202-120000"
+pkill -USR1 -f "^$logger" || { say "FAILED: no logger process to signal"; exit 1; }
+wait "$ctr_pid"
+before=$(cut -d' ' -f2- "$log.20261202-120000")
+after=$(cut -d' ' -f2- "$log")
+[ "$before" = "stdout F before" ] && [ "$after" = "stdout F after" ] ||
+    { say "FAILED: renamed file has '$before', new file has '$after'"; exit 1; }
+say "reopen: the renamed file holds '$before', the new one '$after'"
 
 say "passed"

@@ -75,6 +75,11 @@
 //! - **`SIGTERM`** is blocked: the shim closes the pipes before sending it,
 //!   so the lines still in them are drained, and the driver closes within
 //!   its own linger, well inside the shim's twelve seconds.
+//! - **`SIGUSR1`** reopens the driver's file, for `k8s-file` (what a
+//!   kubelet's `ReopenContainerLog` asks): rename the log, then
+//!   `kill -USR1` the logger; records written after that go to a new file
+//!   at the path. For a driver with nothing to reopen it is reported to
+//!   the shim's log and otherwise ignored.
 //! - **The exit status** says what happened: 0, every line delivered; 1,
 //!   lines were lost (see the report on stderr and in the shim's log); 2,
 //!   the driver could not start.
@@ -437,6 +442,18 @@ pub fn serve(
     info: Info,
     io: ShimIo,
 ) -> Result<Outcome, StartError> {
+    serve_with(registry, config, info, io, |_| {})
+}
+
+/// [`serve`], with `started` called once the driver runs and ready is
+/// signalled.
+fn serve_with(
+    registry: &Registry,
+    config: &Config,
+    info: Info,
+    io: ShimIo,
+    started: impl FnOnce(&Arc<dyn Logger>),
+) -> Result<Outcome, StartError> {
     registry.validate(&config.driver, &info.config)?;
     if let Some(dir) = info.log_path.as_deref().and_then(Path::parent) {
         // Only a driver that writes files needs it, and only it can say so:
@@ -459,6 +476,7 @@ pub fn serve(
     let mut ready = io.ready;
     let _ = ready.write_all(&[0]);
     drop(ready);
+    started(&logger);
 
     let copied = copier.wait();
     let close_error = logger.close().err();
@@ -475,9 +493,10 @@ pub fn serve(
 /// `SIGTERM` for the threads that follow (see the [module docs](self)).
 /// Errors go to stderr and to the shim's log.
 pub fn run(registry: &Registry) -> ExitCode {
-    let mut term = nix::sys::signal::SigSet::empty();
-    term.add(nix::sys::signal::Signal::SIGTERM);
-    let _ = term.thread_block();
+    let mut blocked = nix::sys::signal::SigSet::empty();
+    blocked.add(nix::sys::signal::Signal::SIGTERM);
+    blocked.add(nix::sys::signal::Signal::SIGUSR1);
+    let _ = blocked.thread_block();
 
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -488,7 +507,8 @@ pub fn run(registry: &Registry) -> ExitCode {
     };
     let mut info = config.info();
     add_bundle(&mut info, Path::new("."));
-    let served = ShimIo::inherited().and_then(|io| serve(registry, &config, info, io));
+    let served = ShimIo::inherited()
+        .and_then(|io| serve_with(registry, &config, info, io, |l| reopen_on_usr1(l, &config)));
     match served {
         Ok(outcome) => {
             if outcome.lost_lines() {
@@ -502,6 +522,28 @@ pub fn run(registry: &Registry) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Reopens the driver's file at each `SIGUSR1`, which every thread blocks
+/// and this one takes with `sigwait`.
+fn reopen_on_usr1(logger: &Arc<dyn Logger>, config: &Config) {
+    let (logger, config) = (Arc::clone(logger), config.clone());
+    let _ = std::thread::Builder::new()
+        .name("logdriver-usr1".into())
+        .spawn(move || {
+            let mut usr1 = nix::sys::signal::SigSet::empty();
+            usr1.add(nix::sys::signal::Signal::SIGUSR1);
+            while usr1.wait().is_ok() {
+                match logger.reopen_log() {
+                    Some(Ok(())) => {}
+                    Some(Err(err)) => report(Some(&config), &format!("SIGUSR1: {err}")),
+                    None => report(
+                        Some(&config),
+                        &"SIGUSR1: the driver has no file to reopen; ignored",
+                    ),
+                }
+            }
+        });
 }
 
 fn lost_report(outcome: &Outcome) -> String {

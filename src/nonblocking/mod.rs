@@ -351,6 +351,12 @@ impl Logger for NonBlocking {
         self.inner.reader()
     }
 
+    /// The driver's: the lines in the buffer go to whichever file is open
+    /// when the worker gets to them.
+    fn reopen_log(&self) -> Option<Result<()>> {
+        self.inner.reopen_log()
+    }
+
     /// What the driver reports, with what only this buffer sees: the
     /// messages it dropped, the lines it cut short, and the driver's
     /// panics.

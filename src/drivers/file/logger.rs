@@ -43,6 +43,9 @@ pub(crate) mod sealed {
         const NAMING: Naming;
         /// Its entries back to messages.
         type Decoder: Decode + Default + 'static;
+        /// Whether [`Logger::reopen_log`] reopens the file: for a format whose
+        /// files someone else rotates (the kubelet, k8s-file's).
+        const REOPENS: bool = false;
 
         /// Checks `info`'s options; the rotation and the encoder they ask for.
         fn open(info: &Info) -> Result<(Rotation, Box<dyn Encode>)>;
@@ -117,6 +120,19 @@ impl<F: Format> FileLogger<F> {
     pub fn read_logs(&self, config: &ReadConfig) -> Result<FileLogReader<F>> {
         FileReader::live(&self.file.log, config, F::Decoder::default()).map(FileLogReader)
     }
+
+    /// Opens the path again: what was written is in the renamed file,
+    /// what comes next in the one at the path.
+    pub(crate) fn reopen_file(&self) -> Result<()> {
+        let log = &self.file.log;
+        if log.snapshot().closed {
+            return Err(crate::Error::closed(F::NAME));
+        }
+        log.reopen().map_err(|source| crate::Error::Io {
+            path: log.path.clone(),
+            source,
+        })
+    }
 }
 
 /// Reads the log of format `F` at `path` and its rotated files.
@@ -167,6 +183,15 @@ impl<F: Format> Logger for FileLogger<F> {
     /// The driver's own reader: see [`read_logs`](FileLogger::read_logs).
     fn reader(&self) -> Option<&dyn LogReader> {
         Some(self)
+    }
+
+    /// For k8s-file: the file at the path again, after a kubelet renamed
+    /// it (see [`K8sFileLogger::reopen`]). `None` for the others, whose
+    /// rotation is their own.
+    ///
+    /// [`K8sFileLogger::reopen`]: crate::drivers::k8sfile::K8sFileLogger
+    fn reopen_log(&self) -> Option<Result<()>> {
+        F::REOPENS.then(|| self.reopen_file())
     }
 
     /// `true`: a batch costs one lock and one `write`, where each `log`

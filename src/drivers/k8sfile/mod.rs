@@ -209,6 +209,7 @@ impl sealed::Format for K8sFile {
     const NAME: &'static str = NAME;
     const NAMING: Naming = Naming::Stamped;
     type Decoder = read::CriDecoder;
+    const REOPENS: bool = true;
 
     fn open(info: &Info) -> Result<(Rotation, Box<dyn Encode>)> {
         let config = Config::parse(&info.config)?;
@@ -234,19 +235,16 @@ impl FileLogger<K8sFile> {
     /// after it in a new file at the path (or the end of the one found
     /// there). Followers finish the renamed file, then go on in the new one.
     ///
+    /// The same as [`Logger::reopen_log`](crate::Logger::reopen_log), which reaches
+    /// it through a [`NonBlocking`](crate::NonBlocking) or an
+    /// `Arc<dyn Logger>`.
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] when the path cannot be opened; the driver goes on
     /// writing the renamed file. [`Error::Closed`] after `close`.
     pub fn reopen(&self) -> Result<()> {
-        let log = &self.file.log;
-        if log.snapshot().closed {
-            return Err(Error::closed(NAME));
-        }
-        log.reopen().map_err(|source| Error::Io {
-            path: log.path.clone(),
-            source,
-        })
+        self.reopen_file()
     }
 }
 
