@@ -107,6 +107,17 @@ fn registry() -> &'static Registry {
                 Ok(Box::new(Memory::default()) as Box<dyn Logger>)
             })
             .unwrap();
+        // A reading driver that cannot be created without its option.
+        registry
+            .register_reading_driver("picky-json", |info: &Info| {
+                if !info.config.contains_key("picky") {
+                    return Err(Error::missing_option("picky-json", "picky"));
+                }
+                let mut own = info.clone();
+                own.config.remove("picky");
+                logdriver::drivers::jsonfile::JsonFileLogger::new(&own)
+            })
+            .unwrap();
         registry
             .register_validator("record", |opts: &HashMap<String, String>| {
                 match opts.keys().next() {
@@ -911,6 +922,19 @@ fn the_stats_of_stopped_containers_are_bounded() {
     }
     assert_eq!(daemon.server.stats(&first), None);
     assert!(daemon.server.stats(&path).is_some());
+}
+
+#[test]
+fn capabilities_come_from_the_registration_not_from_a_probe() {
+    // The probe, a driver created with no options, would fail here.
+    let daemon = Daemon::with_driver("picky-json");
+    assert_eq!(
+        daemon.post("/LogDriver.Capabilities", &json!({})),
+        (200, json!({"Cap": {"ReadLogs": true}}))
+    );
+    assert_eq!(registry().reads_logs("picky-json"), Some(true));
+    assert_eq!(registry().reads_logs("fluentd"), Some(false));
+    assert_eq!(registry().reads_logs("memory"), None);
 }
 
 #[test]

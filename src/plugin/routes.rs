@@ -163,10 +163,15 @@ impl State {
         }
     }
 
-    /// Whether the plugin's driver can read back, as its
-    /// [`Logger::reader`] says: asked once, of a driver created for no
-    /// container in a scratch directory, then removed.
+    /// Whether the plugin's driver can read back: as its registration
+    /// says ([`Registry::reads_logs`](crate::Registry::reads_logs)), or,
+    /// for a driver registered without saying, as the [`Logger::reader`]
+    /// of one created for no container in a scratch directory says, asked
+    /// once.
     fn reads_logs(&self) -> bool {
+        if let Some(reads) = self.plugin.registry.reads_logs(&self.plugin.driver) {
+            return reads;
+        }
         *self.can_read.get_or_init(|| {
             let dir = self
                 .plugin

@@ -6,113 +6,22 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use std::time::Duration;
+mod builtins;
+mod mode;
+
+use builtins::not_registered;
+pub use builtins::BUILTIN_DRIVERS;
+use mode::{close_timeout, max_buffer_size, overflow, BUILTIN_OPTS};
+pub use mode::{
+    Mode, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT, MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT,
+    NON_BLOCKING_DROP_OPT,
+};
 
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
-use crate::nonblocking::{NonBlocking, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE};
-use crate::units::{parse_duration, parse_size_at_most, MAX_DURATION};
-
-/// The crate's own drivers, each with the cargo feature it needs (`None`:
-/// always built), as [`Registry::with_builtins`] registers them.
-///
-/// | driver | module | feature |
-/// |---|---|---|
-/// | `fluentd` | [`drivers::fluentd`](crate::drivers::fluentd) | |
-/// | `json-file` | [`drivers::jsonfile`](crate::drivers::jsonfile) | |
-/// | `k8s-file` | [`drivers::k8sfile`](crate::drivers::k8sfile) | |
-/// | `local` | [`drivers::local`](crate::drivers::local) | |
-/// | `nats` | `drivers::nats` | `nats` |
-/// | `none` | [`drivers::none`](crate::drivers::none) | |
-/// | `zmq` | `drivers::zmq` | `zmq` (on by default) |
-///
-/// Asked for a driver of this list whose feature is off, a registry says
-/// so: [`Error::DriverNotBuilt`] names the feature.
-pub const BUILTIN_DRIVERS: &[(&str, Option<&str>)] = &[
-    ("fluentd", None),
-    ("json-file", None),
-    ("k8s-file", None),
-    ("local", None),
-    ("nats", Some("nats")),
-    ("none", None),
-    ("zmq", Some("zmq")),
-];
-
-/// The error for a name no driver is registered under: a built-in
-/// driver whose feature this build leaves out says which feature.
-fn not_registered(name: &str) -> Error {
-    let feature = BUILTIN_DRIVERS
-        .iter()
-        .find(|(builtin, _)| *builtin == name)
-        .and_then(|&(_, feature)| feature);
-    match feature {
-        Some(feature) if !feature_enabled(feature) => Error::DriverNotBuilt {
-            name: name.to_owned(),
-            feature: feature.to_owned(),
-        },
-        _ => Error::UnknownDriver {
-            name: name.to_owned(),
-        },
-    }
-}
-
-/// Whether this build has the cargo feature of a built-in driver.
-fn feature_enabled(feature: &str) -> bool {
-    (feature == "nats" && cfg!(feature = "nats")) || (feature == "zmq" && cfg!(feature = "zmq"))
-}
-
-/// The option that picks blocking or non-blocking delivery.
-pub const MODE_OPT: &str = "mode";
-/// The option that sizes the non-blocking buffer, in Docker's binary units.
-pub const MAX_BUFFER_SIZE_OPT: &str = "max-buffer-size";
-/// The option that picks what a full non-blocking buffer drops: `newest`
-/// (the default, as in Docker) or `oldest`. Not a Docker option.
-pub const NON_BLOCKING_DROP_OPT: &str = "non-blocking-drop";
-/// The option that bounds how long `close` waits for a non-blocking
-/// buffer to drain: a Go duration such as `500ms`, `1.5s` or `1m30s`, at
-/// most `1h`; by default [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
-/// Not a Docker option.
-pub const NON_BLOCKING_CLOSE_TIMEOUT_OPT: &str = "non-blocking-close-timeout";
-/// The options the registry handles itself; drivers' validators never see them.
-const BUILTIN_OPTS: [&str; 4] = [
-    MODE_OPT,
-    MAX_BUFFER_SIZE_OPT,
-    NON_BLOCKING_DROP_OPT,
-    NON_BLOCKING_CLOSE_TIMEOUT_OPT,
-];
-/// The largest `max-buffer-size`: 1 GiB.
-pub const MAX_BUFFER_SIZE_LIMIT: usize = 1 << 30;
-
-/// How a driver built by [`Registry::create`] receives lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
-    /// Every line reaches the driver; a slow driver slows the container. The default.
-    #[default]
-    Blocking,
-    /// Lines go through a [`NonBlocking`] buffer; a slow driver loses lines, counted.
-    NonBlocking,
-}
-
-impl Mode {
-    /// Reads the `mode` option out of a driver's options.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidOption`] when `mode` is neither `blocking` nor `non-blocking`.
-    pub fn from_opts(driver: &str, opts: &HashMap<String, String>) -> Result<Mode> {
-        match opts.get(MODE_OPT).map(String::as_str) {
-            None | Some("" | "blocking") => Ok(Mode::Blocking),
-            Some("non-blocking") => Ok(Mode::NonBlocking),
-            Some(other) => Err(Error::invalid_option(
-                driver,
-                MODE_OPT,
-                other,
-                "must be \"blocking\" or \"non-blocking\"",
-            )),
-        }
-    }
-}
+use crate::nonblocking::NonBlocking;
+use crate::read::LogReader;
 
 type Creator = dyn Fn(&Info) -> Result<Box<dyn Logger>> + Send + Sync;
 type Validator = dyn Fn(&HashMap<String, String>) -> Result<()> + Send + Sync;
@@ -158,6 +67,8 @@ type Validator = dyn Fn(&HashMap<String, String>) -> Result<()> + Send + Sync;
 pub struct Registry {
     creators: RwLock<HashMap<String, Arc<Creator>>>,
     validators: RwLock<HashMap<String, Arc<Validator>>>,
+    /// Whether each driver reads back, where its registration said so.
+    reads: RwLock<HashMap<String, bool>>,
 }
 
 impl fmt::Debug for Registry {
@@ -189,35 +100,6 @@ impl Registry {
         registry
     }
 
-    /// Registers the built-in drivers from their public constructors and
-    /// validators: the drivers know nothing of registries.
-    fn register_builtins(&self) -> Result<()> {
-        use crate::drivers::{fluentd, jsonfile, k8sfile, local, none};
-        self.register_driver(jsonfile::NAME, jsonfile::JsonFileLogger::new)?;
-        self.register_validator(jsonfile::NAME, jsonfile::JsonFileLogger::validate)?;
-        self.register_driver(k8sfile::NAME, k8sfile::K8sFileLogger::new)?;
-        self.register_validator(k8sfile::NAME, k8sfile::K8sFileLogger::validate)?;
-        self.register_driver(local::NAME, local::LocalLogger::new)?;
-        self.register_validator(local::NAME, local::LocalLogger::validate)?;
-        self.register_driver(fluentd::NAME, fluentd::FluentdLogger::new)?;
-        self.register_validator(fluentd::NAME, fluentd::FluentdLogger::validate)?;
-        // `none` takes any options, as in Docker.
-        self.register_driver(none::NAME, |_: &Info| Ok(none::NoneLogger))?;
-        #[cfg(feature = "nats")]
-        {
-            use crate::drivers::nats;
-            self.register_driver(nats::NAME, nats::NatsLogger::new)?;
-            self.register_validator(nats::NAME, nats::NatsLogger::validate)?;
-        }
-        #[cfg(feature = "zmq")]
-        {
-            use crate::drivers::zmq;
-            self.register_driver(zmq::NAME, zmq::ZmqLogger::new)?;
-            self.register_validator(zmq::NAME, zmq::ZmqLogger::validate)?;
-        }
-        Ok(())
-    }
-
     /// Registers a driver whose creator returns its own type: the same as
     /// [`register`](Registry::register), without the `Box<dyn Logger>`.
     ///
@@ -244,6 +126,46 @@ impl Registry {
         self.register(name, move |info: &Info| {
             creator(info).map(|logger| Box::new(logger) as Box<dyn Logger>)
         })
+    }
+
+    /// Registers a driver that reads back what it wrote, as
+    /// [`register_driver`](Registry::register_driver) does, and records
+    /// that it does: [`reads_logs`](Registry::reads_logs) says so without
+    /// creating one, as the Docker plugin's `Capabilities` must.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyRegistered`] when a driver is already registered
+    /// under `name`; the registered one stays.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::{drivers::jsonfile::JsonFileLogger, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// registry.register_reading_driver("my-json", JsonFileLogger::new)?;
+    /// assert_eq!(registry.reads_logs("my-json"), Some(true));
+    /// # Ok::<(), logdriver::Error>(())
+    /// ```
+    pub fn register_reading_driver<L, F>(&self, name: &str, creator: F) -> Result<()>
+    where
+        L: Logger + LogReader + 'static,
+        F: Fn(&Info) -> Result<L> + Send + Sync + 'static,
+    {
+        self.register_driver(name, creator)?;
+        self.reads.write().insert(name.to_owned(), true);
+        Ok(())
+    }
+
+    /// Whether the driver `name` reads back what it wrote, as its
+    /// registration says: `Some(true)` for one registered with
+    /// [`register_reading_driver`](Registry::register_reading_driver),
+    /// `Some(false)` for a built-in driver that does not, `None` for a
+    /// driver registered otherwise (only an instance's
+    /// [`Logger::reader`] can tell) or not registered.
+    pub fn reads_logs(&self, name: &str) -> Option<bool> {
+        self.reads.read().get(name).copied()
     }
 
     /// Registers `creator` as the driver `name`.
@@ -399,40 +321,6 @@ fn insert_once<T: ?Sized>(
     Ok(())
 }
 
-/// The `max-buffer-size` option in bytes, or its default.
-fn max_buffer_size(driver: &str, opts: &HashMap<String, String>) -> Result<usize> {
-    let Some(value) = opts.get(MAX_BUFFER_SIZE_OPT) else {
-        return Ok(DEFAULT_MAX_BUFFER_SIZE);
-    };
-    parse_size_at_most(value, 1024, MAX_BUFFER_SIZE_LIMIT as u64)
-        .map(|n| n as usize)
-        .map_err(|reason| Error::invalid_option(driver, MAX_BUFFER_SIZE_OPT, value, reason))
-}
-
-/// The `non-blocking-close-timeout` option, or its default.
-fn close_timeout(driver: &str, opts: &HashMap<String, String>) -> Result<Duration> {
-    let Some(value) = opts.get(NON_BLOCKING_CLOSE_TIMEOUT_OPT) else {
-        return Ok(DEFAULT_CLOSE_TIMEOUT);
-    };
-    parse_duration(value, MAX_DURATION).map_err(|reason| {
-        Error::invalid_option(driver, NON_BLOCKING_CLOSE_TIMEOUT_OPT, value, reason)
-    })
-}
-
-/// The `non-blocking-drop` option as an [`Overflow`], or its default.
-fn overflow(driver: &str, opts: &HashMap<String, String>) -> Result<Overflow> {
-    match opts.get(NON_BLOCKING_DROP_OPT).map(String::as_str) {
-        None | Some("newest") => Ok(Overflow::DropNewest),
-        Some("oldest") => Ok(Overflow::DropOldest),
-        Some(other) => Err(Error::invalid_option(
-            driver,
-            NON_BLOCKING_DROP_OPT,
-            other,
-            "must be \"newest\" or \"oldest\"",
-        )),
-    }
-}
-
 /// The process-wide registry, with every built-in driver registered.
 ///
 /// Register your own drivers here to make them available by name wherever
@@ -454,7 +342,7 @@ mod doc_tests {
     /// list of what the registry handles: one cannot change alone.
     #[test]
     fn the_decisions_name_every_option_the_registry_keeps() {
-        let docs = include_str!("lib.rs");
+        let docs = include_str!("../lib.rs");
         let start = docs.find("**Driver creators**").unwrap();
         let bullet = &docs[start..];
         let bullet = &bullet[..bullet.find("//! - **").unwrap()];
