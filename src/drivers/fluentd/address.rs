@@ -28,6 +28,27 @@ pub enum Address {
     },
 }
 
+/// Why a `fluentd-address` was refused, in Docker's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// `://…`: a scheme separator with no scheme.
+    #[error("missing protocol scheme")]
+    MissingScheme,
+    /// A scheme other than `tcp`, `tls` or `unix`.
+    #[error("unsupported scheme: '{0}'")]
+    UnsupportedScheme(String),
+    /// `unix://` without an absolute path.
+    #[error("path is empty")]
+    EmptyPath,
+    /// `tcp://host:port/path`.
+    #[error("should not contain a path element")]
+    PathElement,
+    /// A port that is not a number from 0 to 65535.
+    #[error("invalid port")]
+    InvalidPort,
+}
+
 /// Docker's default host and port.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Docker's default port, fluentd's own.
@@ -49,10 +70,10 @@ impl Address {
     ///
     /// # Errors
     ///
-    /// Docker's reasons, as text: `missing protocol scheme`,
-    /// `unsupported scheme: 'udp'`, `path is empty`, `should not contain a
-    /// path element`, `invalid port`.
-    pub fn parse(address: &str) -> Result<Address, String> {
+    /// An [`AddressError`], whose text is Docker's: `missing protocol
+    /// scheme`, `unsupported scheme: 'udp'`, `path is empty`, `should not
+    /// contain a path element`, `invalid port`.
+    pub fn parse(address: &str) -> Result<Address, AddressError> {
         if address.is_empty() {
             return Ok(Address::Tcp {
                 host: DEFAULT_HOST.into(),
@@ -68,7 +89,7 @@ impl Address {
         };
         let (scheme, rest) = address.split_once("://").expect("has ://");
         if scheme.is_empty() {
-            return Err("missing protocol scheme".into());
+            return Err(AddressError::MissingScheme);
         }
         let scheme = scheme.to_ascii_lowercase();
         // As Go's url.Parse: the authority ends at the first `/`, `?` or `#`.
@@ -78,19 +99,19 @@ impl Address {
         match scheme.as_str() {
             "unix" => {
                 if path.is_empty() {
-                    return Err("path is empty".into());
+                    return Err(AddressError::EmptyPath);
                 }
                 Ok(Address::Unix { path: path.into() })
             }
             "tcp" | "tls" => {
                 if !path.is_empty() && path != "/" {
-                    return Err("should not contain a path element".into());
+                    return Err(AddressError::PathElement);
                 }
                 let (host, port) = split_host_port(authority);
                 let host = if host.is_empty() { DEFAULT_HOST } else { host };
                 let port = match port {
                     None | Some("") => DEFAULT_PORT,
-                    Some(p) => p.parse::<u16>().map_err(|_| "invalid port".to_string())?,
+                    Some(p) => p.parse::<u16>().map_err(|_| AddressError::InvalidPort)?,
                 };
                 let host = host.to_owned();
                 Ok(if scheme == "tcp" {
@@ -99,7 +120,7 @@ impl Address {
                     Address::Tls { host, port }
                 })
             }
-            other => Err(format!("unsupported scheme: '{other}'")),
+            other => Err(AddressError::UnsupportedScheme(other.to_owned())),
         }
     }
 }
@@ -122,7 +143,7 @@ fn split_host_port(authority: &str) -> (&str, Option<&str>) {
 mod tests {
     use super::*;
 
-    fn tcp(host: &str, port: u16) -> Result<Address, String> {
+    fn tcp(host: &str, port: u16) -> Result<Address, AddressError> {
         Ok(Address::Tcp {
             host: host.into(),
             port,
@@ -165,10 +186,15 @@ mod tests {
             ("h:port", "invalid port"),
         ] {
             assert_eq!(
-                Address::parse(address),
+                Address::parse(address).map_err(|e| e.to_string()),
                 Err(reason.to_string()),
                 "{address}"
             );
         }
+        assert_eq!(
+            Address::parse("udp://h:1"),
+            Err(AddressError::UnsupportedScheme("udp".into()))
+        );
+        assert_eq!(Address::parse("h:port"), Err(AddressError::InvalidPort));
     }
 }

@@ -107,7 +107,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-pub use address::{Address, DEFAULT_HOST, DEFAULT_PORT};
+pub use address::{Address, AddressError, DEFAULT_HOST, DEFAULT_PORT};
 use config::Config;
 use link::Link;
 use queue::Queue;
