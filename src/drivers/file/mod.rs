@@ -19,6 +19,7 @@ mod moves;
 mod naming;
 pub(crate) mod options;
 pub(crate) mod read;
+mod rotate;
 pub(crate) mod segment;
 
 pub use logger::{read_logs, FileLogReader, FileLogger, Format};
@@ -36,8 +37,8 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::message::Message;
 use crate::time::YearOutOfRange;
-use moves::Moves;
 pub(crate) use naming::{rotated_path, stamped_files, with_suffix, Naming};
+use rotate::Names;
 
 /// How a driver turns a message into the bytes of its entry.
 pub(crate) trait Encode: Send {
@@ -100,45 +101,6 @@ struct State {
     /// The encode buffer, reused for every entry.
     buf: Vec<u8>,
     encoder: Box<dyn Encode>,
-}
-
-/// A rotated file waiting to be compressed, found by its id wherever
-/// rotations have moved it since. A job whose file is removed before its
-/// turn is dropped from the list, so the list never holds more jobs than
-/// there are rotated files.
-struct Job {
-    id: u64,
-    slot: Slot,
-}
-
-/// Where a rotated file is: `Numbered` files move at every rotation,
-/// `Stamped` ones keep their name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Slot {
-    Index(usize),
-    Stamped(PathBuf),
-}
-
-/// What a rotation's renames did, for the compression jobs.
-enum Renamed {
-    /// Nothing was kept (`max-file=1`).
-    Nothing,
-    /// `Numbered`: every `.N` moved to `.N+1`, the live file to `.1`,
-    /// which is to be compressed with `compress`.
-    Shifted { compress: bool },
-    /// `Stamped`: the live file took a stamped name; `removed` files (by
-    /// plain name) went, and `compress` is to be compressed.
-    Stamped {
-        removed: Vec<PathBuf>,
-        compress: Option<PathBuf>,
-    },
-}
-
-/// The rotated files' names, and the compressions running on them.
-#[derive(Default)]
-struct Names {
-    jobs: Vec<Job>,
-    next_id: u64,
 }
 
 /// A compression job: the job's id and the time of the file's last entry.
@@ -390,158 +352,6 @@ impl LogFile {
         }
     }
 
-    /// Moves the full file aside and starts a new one.
-    ///
-    /// A failed rotation deletes and renames nothing, whatever step fails:
-    /// the new file is created first, under a temporary name; the renames
-    /// are undone if a later one fails; the files the rotation pushes out
-    /// are only set aside until every rename has succeeded; and a
-    /// compressor that cannot start leaves the rotated file plain. The
-    /// history is kept and the next write tries again.
-    fn rotate(self: &Arc<Self>, state: &mut State) -> io::Result<()> {
-        let next = self.rotating_path();
-        let file = open_new(&next)?;
-        let mut names = self.names.lock();
-        let mut moves = Moves::default();
-        #[cfg(test)]
-        {
-            moves.fail_at = self.fail_rename_at.lock().take();
-        }
-        let moved = match self.naming {
-            Naming::Numbered => self.shift_rotated(&mut moves),
-            Naming::Stamped => self.stamp_rotated(&mut moves),
-        }
-        .and_then(|compress| moves.rename(&next, &self.path).map(|()| compress));
-        let compress = match moved {
-            Ok(compress) => compress,
-            Err(e) => {
-                moves.undo();
-                let _ = remove(&next);
-                return Err(e);
-            }
-        };
-        moves.commit();
-        self.renamed(&mut names, compress, state.last_time);
-        drop(names);
-        state.file = Some(file);
-        state.size = 0;
-        state.rotations += 1;
-        state.last_time = None;
-        for bytes in state.open_lines.iter_mut().flatten() {
-            *bytes = 0;
-        }
-        Ok(())
-    }
-
-    /// After a rotation's renames: moves the compression jobs with their
-    /// files, and queues the compression of `compress`, if any. A job
-    /// that cannot be queued leaves its file plain.
-    fn renamed(self: &Arc<Self>, names: &mut Names, compress: Renamed, last: Option<SystemTime>) {
-        let slot = match compress {
-            Renamed::Nothing => return,
-            Renamed::Shifted { compress } => {
-                let last_index = self.max_file - 1;
-                // A compression of the file pushed out has nothing to do.
-                names.jobs.retain(|j| j.slot != Slot::Index(last_index));
-                for job in &mut names.jobs {
-                    if let Slot::Index(index) = &mut job.slot {
-                        *index += 1;
-                    }
-                }
-                compress.then_some((Slot::Index(1), last))
-            }
-            Renamed::Stamped { removed, compress } => {
-                names.jobs.retain(|j| match &j.slot {
-                    Slot::Stamped(plain) => !removed.contains(plain),
-                    Slot::Index(_) => true,
-                });
-                // The kubelet's gzip carries no time: the entries have theirs.
-                compress.map(|plain| (Slot::Stamped(plain), None))
-            }
-        };
-        let Some((slot, last)) = slot else { return };
-        let id = names.next_id;
-        names.next_id += 1;
-        names.jobs.push(Job { id, slot });
-        if self.compress_later(id, last).is_err() {
-            names.jobs.retain(|j| j.id != id);
-        }
-    }
-
-    /// Where the next file is created before it takes the path's name.
-    fn rotating_path(&self) -> PathBuf {
-        with_suffix(&self.path, ".rotating")
-    }
-
-    /// Renames `.N` to `.N+1` (setting the oldest aside) and the live file
-    /// to `.1`; with `max-file=1`, nothing is kept.
-    fn shift_rotated(&self, moves: &mut Moves) -> io::Result<Renamed> {
-        if self.max_file < 2 {
-            // Nowhere to keep it: Docker drops the file's contents, and the
-            // new file's rename replaces it.
-            return Ok(Renamed::Nothing);
-        }
-        let last = self.max_file - 1;
-        for gz in [false, true] {
-            let oldest = rotated_path(&self.path, last, gz);
-            moves.doom(&oldest, &with_suffix(&oldest, ".removing"))?;
-        }
-        for index in (1..last).rev() {
-            for gz in [false, true] {
-                moves.rename(
-                    &rotated_path(&self.path, index, gz),
-                    &rotated_path(&self.path, index + 1, gz),
-                )?;
-            }
-        }
-        moves.rename(&self.path, &rotated_path(&self.path, 1, false))?;
-        Ok(Renamed::Shifted {
-            compress: self.compress,
-        })
-    }
-
-    /// Renames the live file to `<path>.<stamp>`, and sets aside what is
-    /// over `max-file - 1` rotated files; with `compress`, the one that was
-    /// the newest until now is to be compressed. With `max-file=1`,
-    /// nothing is kept.
-    fn stamp_rotated(&self, moves: &mut Moves) -> io::Result<Renamed> {
-        if self.max_file < 2 {
-            return Ok(Renamed::Nothing);
-        }
-        let mut rotated = stamped_files(&self.path)?;
-        let target = naming::next_stamped(&self.path, &rotated, SystemTime::now());
-        let excess = rotated.len().saturating_sub(self.max_file - 2);
-        let mut removed = Vec::new();
-        for old in rotated.drain(..excess) {
-            let name = old.name();
-            moves.doom(&name, &with_suffix(&name, ".removing"))?;
-            removed.push(old.plain);
-        }
-        moves.rename(&self.path, &target)?;
-        let compress = match rotated.pop() {
-            Some(newest) if self.compress && !newest.gz => Some(newest.plain),
-            _ => None,
-        };
-        Ok(Renamed::Stamped { removed, compress })
-    }
-
-    /// Where a job's file is, plain or compressed.
-    fn slot_path(&self, slot: &Slot, gz: bool) -> PathBuf {
-        match slot {
-            Slot::Index(index) => rotated_path(&self.path, *index, gz),
-            Slot::Stamped(plain) if gz => with_suffix(plain, ".gz"),
-            Slot::Stamped(plain) => plain.clone(),
-        }
-    }
-
-    /// Where a job's compressed file is written before it takes its name.
-    fn slot_tmp_path(&self, id: u64, slot: &Slot) -> PathBuf {
-        match slot {
-            Slot::Index(_) => with_suffix(&self.path, &format!(".compressing-{id}")),
-            Slot::Stamped(plain) => with_suffix(plain, ".tmp"),
-        }
-    }
-
     /// Opens the path again, for a runtime whose kubelet renamed the file
     /// (CRI `ReopenContainerLog`): entries written so far are in the
     /// renamed file, the next ones go to a new file at the path. Followers
@@ -632,172 +442,8 @@ impl LogFile {
     }
 }
 
-/// A plain format for the file module's own tests: each line, then `\n`.
 #[cfg(test)]
-pub(crate) mod test_support {
-    use super::*;
-
-    pub(crate) struct Plain;
-
-    impl Encode for Plain {
-        fn encode(&mut self, out: &mut Vec<u8>, msg: &Message) -> Result<(), YearOutOfRange> {
-            out.extend_from_slice(&msg.line);
-            out.push(b'\n');
-            Ok(())
-        }
-    }
-
-    impl read::Decode for Plain {
-        fn decode(&mut self, _: &Path, _: u64, raw: &[u8]) -> crate::Result<Message> {
-            let line = raw.strip_suffix(b"\n").unwrap_or(raw).to_vec();
-            Ok(Message::new(crate::message::Source::Stdout, line))
-        }
-    }
-
-    pub(crate) fn open(
-        path: PathBuf,
-        max_size: Option<u64>,
-        max_file: usize,
-        compress: bool,
-        naming: Naming,
-    ) -> Arc<LogFile> {
-        let rotation = Rotation {
-            max_size,
-            max_file,
-            compress,
-            naming,
-        };
-        LogFile::open(path, rotation, Box::new(Plain)).unwrap()
-    }
-}
+pub(crate) mod test_support;
 
 #[cfg(test)]
-mod tests {
-    use super::test_support::open;
-    use super::*;
-    use crate::message::Source;
-
-    #[test]
-    fn a_closed_log_file_holds_no_file_descriptor() {
-        let dir = std::env::temp_dir().join(format!("logdriver-closefd-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let log = open(dir.join("c-json.log"), None, 1, false, Naming::Numbered);
-        assert!(log.state.lock().file.is_some());
-        log.close();
-        assert!(log.state.lock().file.is_none());
-        let mut errors = Vec::new();
-        log.append(
-            std::iter::once(Message::new(Source::Stdout, "late")),
-            &mut |e| errors.push(e),
-        );
-        assert!(matches!(errors[..], [AppendError::Closed]));
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn compression_jobs_are_bounded_by_max_file() {
-        let dir = std::env::temp_dir().join(format!("logdriver-jobs-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let log = open(dir.join("c-json.log"), Some(1), 2, true, Naming::Numbered);
-        let mut most = 0;
-        for _ in 0..5000 {
-            let msg = Message::new(Source::Stdout, "x");
-            log.append(std::iter::once(msg), &mut |e| panic!("{e:?}"));
-            most = most.max(log.jobs());
-        }
-        log.close();
-        assert!(most <= 1, "{most} jobs were listed at once");
-        assert_eq!(log.jobs(), 0);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// The directory's files and their contents, sorted by name.
-    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.file_name().into_string().unwrap(),
-                    fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        files.sort();
-        files
-    }
-
-    fn write(log: &Arc<LogFile>, line: &str) -> Vec<AppendError> {
-        let mut errors = Vec::new();
-        log.append(
-            std::iter::once(Message::new(Source::Stdout, line.to_owned())),
-            &mut |e| errors.push(e),
-        );
-        errors
-    }
-
-    #[test]
-    fn a_rotation_that_fails_at_any_step_deletes_and_renames_nothing() {
-        for naming in [Naming::Numbered, Naming::Stamped] {
-            for step in 0..8 {
-                let dir = std::env::temp_dir().join(format!(
-                    "logdriver-failrot-{}-{naming:?}-{step}",
-                    std::process::id()
-                ));
-                let _ = fs::remove_dir_all(&dir);
-                fs::create_dir_all(&dir).unwrap();
-                // Every entry rotates the one before it away.
-                let log = open(dir.join("c.log"), Some(1), 3, false, naming);
-                for line in ["a", "b", "c"] {
-                    assert!(write(&log, line).is_empty());
-                }
-                let before = files(&dir);
-                assert_eq!(before.len(), 3, "{naming:?}: {before:?}");
-                *log.fail_rename_at.lock() = Some(step);
-                if write(&log, "d").is_empty() {
-                    // This rotation has fewer renames than `step`.
-                    assert!(step >= 2, "{naming:?} step {step}");
-                } else {
-                    assert_eq!(files(&dir), before, "{naming:?} step {step}");
-                    // The next write rotates as if nothing had happened.
-                    assert!(write(&log, "e").is_empty());
-                    let after = files(&dir);
-                    let contents: Vec<&[u8]> = after.iter().map(|(_, c)| &c[..]).collect();
-                    assert_eq!(after.len(), 3, "{naming:?} step {step}: {after:?}");
-                    for kept in [&b"b\n"[..], b"c\n", b"e\n"] {
-                        assert!(
-                            contents.contains(&kept),
-                            "{naming:?} step {step}: {after:?}"
-                        );
-                    }
-                }
-                log.close();
-                fs::remove_dir_all(&dir).unwrap();
-            }
-        }
-    }
-
-    #[test]
-    fn a_compressor_that_cannot_start_leaves_the_rotated_file_plain() {
-        let dir = std::env::temp_dir().join(format!("logdriver-nogzip-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let log = open(dir.join("c.log"), Some(1), 3, true, Naming::Numbered);
-        log.fail_spawn
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        for line in ["a", "b"] {
-            assert!(write(&log, line).is_empty());
-        }
-        assert_eq!(
-            files(&dir),
-            [
-                ("c.log".into(), b"b\n".to_vec()),
-                ("c.log.1".into(), b"a\n".to_vec())
-            ]
-        );
-        assert_eq!(log.jobs(), 0);
-        log.close();
-        fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;
