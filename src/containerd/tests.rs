@@ -4,6 +4,8 @@ use std::os::fd::OwnedFd;
 use super::*;
 use crate::error::Error;
 use crate::testing::Collect;
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 fn pipe() -> (File, File) {
     let (r, w) = io::pipe().unwrap();
