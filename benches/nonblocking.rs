@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use logdriver::{Logger, Message, NonBlocking, Source, DEFAULT_MAX_BUFFER_SIZE};
+use logdriver::{Logger, Message, NonBlocking, Source};
+
+const DEFAULT_MAX_BUFFER_SIZE: usize = NonBlocking::DEFAULT_MAX_BUFFER_BYTES;
 
 mod common;
 use common::{copy_both, feed, Count, CpuTally};

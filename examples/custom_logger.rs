@@ -29,7 +29,7 @@ impl Console {
     }
 
     fn validate(opts: &HashMap<String, String>) -> Result<()> {
-        logdriver::reject_unknown_options(NAME, opts, &[logdriver::TAG_OPT])
+        logdriver::reject_unknown_options(NAME, opts, &[logdriver::options::TAG])
     }
 }
 

@@ -80,6 +80,7 @@
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
 //! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `requests.rs` dockerd's JSON bodies, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs, `proto.rs` the public `LogEntry` types (prost's derive, for callers that build frames), `cli.rs` the `logdriver-plugin` command line |
 //! | `asynchronous.rs` | a page (feature `tokio`): how a tokio program copies, closes and follows |
+//! | `options.rs` | [`options`]: the `--log-opt` keys that are not one driver's (`mode`, `max-buffer-size`, `tag`, `labels`, `env`…); limits and defaults live on their types ([`Copier::DEFAULT_CHUNK_SIZE`], [`NonBlocking::DEFAULT_MAX_BUFFER_BYTES`]) |
 //! | `units.rs`, `time.rs` | sizes and durations with their bounds; RFC 3339 times |
 //!
 //! # Example
@@ -169,7 +170,7 @@
 //! - **A driver's panic costs one message.** A `log_batch` that panics
 //!   without taking anything loses the front message, so a driver that
 //!   always panics cannot hold a copy in place. The Copier's buffer size is
-//!   clamped to [`MAX_BUFFER_SIZE`].
+//!   clamped to [`Copier::MAX_CHUNK_SIZE`].
 //! - **Driver creators** see `info.config` without the options the
 //!   registry handles itself (`mode`, `max-buffer-size`,
 //!   `non-blocking-drop`, `non-blocking-close-timeout`), as validators do.
@@ -203,6 +204,7 @@ mod log_entry;
 mod logger;
 mod message;
 mod nonblocking;
+pub mod options;
 #[cfg(feature = "plugin")]
 pub mod plugin;
 mod read;
@@ -225,23 +227,13 @@ pub use zmq;
 
 #[cfg(feature = "tokio")]
 pub use crate::copier::copy_async;
-pub use crate::copier::{
-    Copier, CopierHandle, CopyStats, LineWriter, DEFAULT_BUFFER_SIZE, MAX_BATCH, MAX_BUFFER_SIZE,
-};
+pub use crate::copier::{Copier, CopierHandle, CopyStats, LineWriter};
 #[cfg(feature = "pump")]
 pub use crate::copier::{Pump, PumpSource};
 pub use crate::error::{BoxError, Error, Result};
-pub use crate::info::{
-    reject_unknown_options, Info, DEFAULT_TAG_TEMPLATE, ENV_OPT, ENV_REGEX_OPT, LABELS_OPT,
-    LABELS_REGEX_OPT, TAG_OPT,
-};
+pub use crate::info::{reject_unknown_options, Info};
 pub use crate::logger::{Logger, LoggerStats};
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
-pub use crate::nonblocking::{
-    NonBlocking, NonBlockingBuilder, Overflow, DEFAULT_CLOSE_TIMEOUT, DEFAULT_MAX_BUFFER_SIZE,
-};
+pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow};
 pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};
-pub use crate::registry::{
-    registry, Mode, Registry, BUILTIN_DRIVERS, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT,
-    MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT, NON_BLOCKING_DROP_OPT,
-};
+pub use crate::registry::{registry, Mode, Registry, BUILTIN_DRIVERS};

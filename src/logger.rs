@@ -87,7 +87,7 @@ pub trait Logger: Send + Sync {
     /// passes the error of each message that failed to `failed`.
     ///
     /// The [`Copier`](crate::Copier) calls this instead of `log`, with the
-    /// lines of each read (up to [`MAX_BATCH`](crate::MAX_BATCH) at once), for a driver whose
+    /// lines of each read (up to [`Copier::MAX_BATCH`](crate::Copier::MAX_BATCH) at once), for a driver whose
     /// [`prefers_batches`](Logger::prefers_batches) is `true`: it can then
     /// pay a fixed cost (a lock, a wake-up, a write) once per batch rather
     /// than once per line, as [`NonBlocking`](crate::NonBlocking) does.

@@ -689,7 +689,7 @@ fn a_huge_driver_buffer_size_is_clamped_and_the_pipe_drains() {
         }
     }
     let driver = Arc::new(Greedy(Collect::default()));
-    let line = vec![b'x'; logdriver::MAX_BUFFER_SIZE + 10];
+    let line = vec![b'x'; logdriver::Copier::MAX_CHUNK_SIZE + 10];
     let input = [&line[..], b"\n", &[b'y'; 70_000][..], b"\nend\n"].concat();
     let dst = driver.clone();
     let stats = within(std::time::Duration::from_secs(30), move || {
@@ -697,6 +697,6 @@ fn a_huge_driver_buffer_size_is_clamped_and_the_pipe_drains() {
     });
     let msgs = driver.0 .0.lock();
     let lens: Vec<usize> = msgs.iter().map(|m| m.line.len()).collect();
-    assert_eq!(lens, [logdriver::MAX_BUFFER_SIZE, 10, 70_000, 3]);
+    assert_eq!(lens, [logdriver::Copier::MAX_CHUNK_SIZE, 10, 70_000, 3]);
     assert_eq!(stats.lines, 4);
 }

@@ -105,7 +105,7 @@ proptest! {
             .iter()
             .map(|m| (m.line.to_vec(), m.partial.as_ref().map(|p| (p.ordinal, p.last))))
             .collect();
-        prop_assert_eq!(&got, &reference(&input, logdriver::DEFAULT_BUFFER_SIZE));
+        prop_assert_eq!(&got, &reference(&input, logdriver::Copier::DEFAULT_CHUNK_SIZE));
         prop_assert_eq!((stats.lines, stats.bytes), (msgs.len() as u64, input.len() as u64));
     }
 }
@@ -133,7 +133,10 @@ fn long_lines_keep_their_groups_across_reads() {
             )
         })
         .collect();
-    assert_eq!(got, reference(&input, logdriver::DEFAULT_BUFFER_SIZE));
+    assert_eq!(
+        got,
+        reference(&input, logdriver::Copier::DEFAULT_CHUNK_SIZE)
+    );
     assert_eq!(
         (stats.lines, stats.partials, stats.complete_lines),
         (4, 4, 1)

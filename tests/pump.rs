@@ -48,7 +48,7 @@ proptest! {
             .iter()
             .map(|m| (m.line.to_vec(), m.partial.as_ref().map(|p| (p.ordinal, p.last))))
             .collect();
-        prop_assert_eq!(&got, &reference(&input, logdriver::DEFAULT_BUFFER_SIZE));
+        prop_assert_eq!(&got, &reference(&input, logdriver::Copier::DEFAULT_CHUNK_SIZE));
         prop_assert_eq!((stats.lines, stats.bytes), (msgs.len() as u64, input.len() as u64));
     }
 }

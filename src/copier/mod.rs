@@ -29,18 +29,12 @@ pub use pump::{Pump, PumpSource};
 use sink::Delivery;
 pub use writer::LineWriter;
 
-/// The line buffer size used when neither [`Copier::buffer_size`] nor the
-/// driver's [`Logger::buf_size`] sets one: 16 KiB, as in Docker.
-pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
-
-/// The largest line buffer a Copier uses: 1 MiB. A larger size, from
-/// [`Copier::buffer_size`] or a driver's [`Logger::buf_size`], is clamped
-/// to it, so that a driver cannot make the Copier allocate without bound.
-pub const MAX_BUFFER_SIZE: usize = 1 << 20;
-
-/// The most messages a [`Copier`] hands to [`Logger::log_batch`] at once:
-/// a read of tiny lines must not build a batch of tens of thousands.
-pub const MAX_BATCH: usize = 1024;
+/// See [`Copier::DEFAULT_CHUNK_SIZE`].
+pub(crate) const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
+/// See [`Copier::MAX_CHUNK_SIZE`].
+pub(crate) const MAX_BUFFER_SIZE: usize = 1 << 20;
+/// See [`Copier::MAX_BATCH`].
+pub(crate) const MAX_BATCH: usize = 1024;
 
 type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 
@@ -50,7 +44,7 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 /// (`logdriver-copier-stdout`, …) that reads the stream to its end, cuts it
 /// into [`Message`](crate::Message)s and calls [`Logger::log`] for each, in order. A driver
 /// whose [`Logger::prefers_batches`] is `true` gets the messages of each
-/// read at once (at most [`MAX_BATCH`]), in order, through [`Logger::log_batch`].
+/// read at once (at most [`Copier::MAX_BATCH`]), in order, through [`Logger::log_batch`].
 ///
 /// # Lines
 ///
@@ -128,6 +122,21 @@ impl fmt::Debug for Copier {
 }
 
 impl Copier {
+    /// The chunk size used when neither [`Copier::buffer_size`] nor the
+    /// driver's [`Logger::buf_size`] sets one: 16 KiB, as in Docker. A line
+    /// this long or longer goes out in chunks of this size.
+    pub const DEFAULT_CHUNK_SIZE: usize = DEFAULT_BUFFER_SIZE;
+
+    /// The largest chunk a Copier cuts: 1 MiB. A larger size, from
+    /// [`Copier::buffer_size`] or a driver's [`Logger::buf_size`], is
+    /// clamped to it, so that a driver cannot make the Copier allocate
+    /// without bound.
+    pub const MAX_CHUNK_SIZE: usize = MAX_BUFFER_SIZE;
+
+    /// The most messages a Copier hands to [`Logger::log_batch`] at once:
+    /// a read of tiny lines must not build a batch of tens of thousands.
+    pub const MAX_BATCH: usize = MAX_BATCH;
+
     /// A Copier into the driver `dst`, with no sources yet.
     pub fn new(dst: Arc<dyn Logger>) -> Copier {
         Copier {
@@ -150,9 +159,9 @@ impl Copier {
     /// into chunks of exactly this many.
     ///
     /// By default, the driver's [`Logger::buf_size`] if it has one, else
-    /// [`DEFAULT_BUFFER_SIZE`] (16 KiB). An explicit size wins over both.
+    /// [`Copier::DEFAULT_CHUNK_SIZE`] (16 KiB). An explicit size wins over both.
     /// `0` means "no explicit size", as `<= 0` does in Docker. Whichever
-    /// size wins is clamped to [`MAX_BUFFER_SIZE`] (1 MiB).
+    /// size wins is clamped to [`Copier::MAX_CHUNK_SIZE`] (1 MiB).
     pub fn buffer_size(mut self, bytes: usize) -> Copier {
         self.buffer_size = (bytes > 0).then_some(bytes);
         self
@@ -281,8 +290,8 @@ impl std::ops::AddAssign for CopyStats {
 }
 
 /// The chunk size for `dst`: an explicit size, else the driver's
-/// [`Logger::buf_size`], else [`DEFAULT_BUFFER_SIZE`]; at most
-/// [`MAX_BUFFER_SIZE`].
+/// [`Logger::buf_size`], else [`Copier::DEFAULT_CHUNK_SIZE`]; at most
+/// [`Copier::MAX_CHUNK_SIZE`].
 fn chunk_size(explicit: Option<usize>, dst: &dyn Logger) -> usize {
     explicit
         .or(dst.buf_size().filter(|&n| n > 0))

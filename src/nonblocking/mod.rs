@@ -22,14 +22,10 @@ use crate::read::LogReader;
 use queue::{Counts, Queue};
 use worker::{Shared, Worker, WorkerState};
 
-/// How long [`NonBlocking`]'s `close` waits for the buffer to drain into the
-/// driver, by default: 5 seconds.
-pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The buffer size of [`NonBlocking::new`]'s builder and of the registry's
-/// `mode=non-blocking` when `max-buffer-size` is not given: 1,000,000
-/// bytes, as in Docker.
-pub const DEFAULT_MAX_BUFFER_SIZE: usize = 1_000_000;
+/// See [`NonBlocking::DEFAULT_CLOSE_TIMEOUT`].
+pub(crate) const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// See [`NonBlocking::DEFAULT_MAX_BUFFER_BYTES`].
+pub(crate) const DEFAULT_MAX_BUFFER_SIZE: usize = 1_000_000;
 
 /// Which message a full [`NonBlocking`] buffer gives up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,7 +91,7 @@ pub enum Overflow {
 /// - Errors and panics of the driver are caught and counted in
 ///   [`log_errors`](NonBlocking::log_errors); the worker goes on.
 /// - [`close`](Logger::close) delivers what is buffered, waiting at most
-///   the close timeout (by default [`DEFAULT_CLOSE_TIMEOUT`]; the registry's
+///   the close timeout (by default [`NonBlocking::DEFAULT_CLOSE_TIMEOUT`]; the registry's
 ///   option `non-blocking-close-timeout`), then closes the driver. If the
 ///   driver is stuck, `close` returns [`Error::FlushTimeout`] with the
 ///   number of messages it could not flush, the one the driver is on
@@ -147,6 +143,15 @@ impl fmt::Debug for NonBlocking {
 }
 
 impl NonBlocking {
+    /// How long `close` waits for the buffer to drain into the driver, by
+    /// default: 5 seconds.
+    pub const DEFAULT_CLOSE_TIMEOUT: Duration = DEFAULT_CLOSE_TIMEOUT;
+
+    /// The buffer's size when none is given (the builder's, and the
+    /// registry's `mode=non-blocking` without `max-buffer-size`): 1,000,000
+    /// bytes, as in Docker.
+    pub const DEFAULT_MAX_BUFFER_BYTES: usize = DEFAULT_MAX_BUFFER_SIZE;
+
     /// Wraps `inner` in a buffer of `max_buffer_bytes` bytes that drops
     /// the newest message when full, with the default close timeout.
     ///
@@ -187,6 +192,9 @@ impl NonBlocking {
     fn counts(&self) -> Counts {
         self.shared.state.lock().queue.counts
     }
+
+    // The detailed view: `stats()` sums these with the driver's own
+    // counts; these are the buffer's alone, each read on its own.
 
     /// Messages dropped so far: those that did not fit in the buffer, those
     /// evicted by [`Overflow::DropOldest`], the rest of a long line one of
@@ -416,7 +424,7 @@ pub struct NonBlockingBuilder {
 impl NonBlockingBuilder {
     /// The most bytes of line payload the buffer holds.
     ///
-    /// By default, [`DEFAULT_MAX_BUFFER_SIZE`] (1,000,000 bytes, as in Docker).
+    /// By default, [`NonBlocking::DEFAULT_MAX_BUFFER_BYTES`] (1,000,000 bytes, as in Docker).
     pub fn max_buffer_bytes(mut self, bytes: usize) -> NonBlockingBuilder {
         self.max_bytes = bytes;
         self
@@ -432,7 +440,7 @@ impl NonBlockingBuilder {
 
     /// How long `close` waits for the buffer to drain into the driver.
     ///
-    /// By default, [`DEFAULT_CLOSE_TIMEOUT`] (5 seconds).
+    /// By default, [`NonBlocking::DEFAULT_CLOSE_TIMEOUT`] (5 seconds).
     pub fn close_timeout(mut self, timeout: Duration) -> NonBlockingBuilder {
         self.close_timeout = timeout;
         self

@@ -18,7 +18,7 @@ pub const MAX_BUFFER_SIZE_OPT: &str = "max-buffer-size";
 pub const NON_BLOCKING_DROP_OPT: &str = "non-blocking-drop";
 /// The option that bounds how long `close` waits for a non-blocking
 /// buffer to drain: a Go duration such as `500ms`, `1.5s` or `1m30s`, at
-/// most `1h`; by default [`DEFAULT_CLOSE_TIMEOUT`](crate::DEFAULT_CLOSE_TIMEOUT).
+/// most `1h`; by default [`NonBlocking::DEFAULT_CLOSE_TIMEOUT`](crate::NonBlocking::DEFAULT_CLOSE_TIMEOUT).
 /// Not a Docker option.
 pub const NON_BLOCKING_CLOSE_TIMEOUT_OPT: &str = "non-blocking-close-timeout";
 /// The options the registry handles itself; drivers' validators never see them.

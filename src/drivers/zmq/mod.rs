@@ -359,12 +359,14 @@ impl ZmqLogger {
         Config::parse(opts).map(drop)
     }
 
-    /// Lines handed to a hub so far.
+    /// Lines handed to a hub so far: [`stats`](Logger::stats)`().lines`,
+    /// without the rest.
     pub fn sent(&self) -> u64 {
         self.counts.stats().lines
     }
 
-    /// Lines dropped so far because no hub subscribed or took them in time.
+    /// Lines dropped so far because no hub subscribed or took them in
+    /// time: [`stats`](Logger::stats)`().dropped`, without the rest.
     pub fn dropped(&self) -> u64 {
         self.counts.dropped_so_far()
     }
