@@ -2,8 +2,6 @@
 //! `max-file` and `compress`, each `None` when not given, so that each
 //! driver keeps its own defaults and its own rules between them.
 
-use std::collections::HashMap;
-
 use crate::drivers::util::Options;
 use crate::error::Result;
 
@@ -15,16 +13,16 @@ pub(crate) const MAX_FILE_LIMIT: usize = 100;
 
 /// `max-size`: a positive size in decimal units (`10m` = 10,000,000
 /// bytes), at most [`MAX_SIZE_LIMIT`].
-pub(crate) fn max_size(driver: &str, opts: &HashMap<String, String>) -> Result<Option<u64>> {
-    Options::unchecked(driver, opts).size("max-size", 1000, MAX_SIZE_LIMIT)
+pub(crate) fn max_size(o: &Options) -> Result<Option<u64>> {
+    o.size("max-size", 1000, MAX_SIZE_LIMIT)
 }
 
 /// `max-file`: a whole number from 1 to [`MAX_FILE_LIMIT`].
-pub(crate) fn max_file(driver: &str, opts: &HashMap<String, String>) -> Result<Option<usize>> {
-    Options::unchecked(driver, opts).count("max-file", 1..=MAX_FILE_LIMIT)
+pub(crate) fn max_file(o: &Options) -> Result<Option<usize>> {
+    o.count("max-file", 1..=MAX_FILE_LIMIT)
 }
 
 /// `compress`: Go's booleans.
-pub(crate) fn compress(driver: &str, opts: &HashMap<String, String>) -> Result<Option<bool>> {
-    Options::unchecked(driver, opts).bool("compress")
+pub(crate) fn compress(o: &Options) -> Result<Option<bool>> {
+    o.bool("compress")
 }

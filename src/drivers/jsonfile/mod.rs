@@ -83,7 +83,8 @@ use crate::drivers::file::logger::sealed;
 pub use crate::drivers::file::segment::MAX_ENTRY_BYTES;
 use crate::drivers::file::{self, options, Encode, Naming, Rotation};
 use crate::drivers::file::{FileLogReader, FileLogger, Format};
-use crate::error::{Error, Result};
+use crate::drivers::util::Options;
+use crate::error::Result;
 use crate::info::Info;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
@@ -125,18 +126,12 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
-        let invalid =
-            |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
-        let max_size = options::max_size(NAME, opts)?;
-        let max_file = options::max_file(NAME, opts)?.unwrap_or(1);
-        let compress = options::compress(NAME, opts)?.unwrap_or(false);
+        let o = Options::new(NAME, opts, &OPTIONS)?;
+        let max_size = options::max_size(&o)?;
+        let max_file = options::max_file(&o)?.unwrap_or(1);
+        let compress = options::compress(&o)?.unwrap_or(false);
         if compress && (max_file < 2 || max_size.is_none()) {
-            return Err(invalid(
-                COMPRESS_OPT,
-                &opts[COMPRESS_OPT],
-                "needs max-file of 2 or more and max-size",
-            ));
+            return Err(o.invalid(COMPRESS_OPT, "needs max-file of 2 or more and max-size"));
         }
         // Templates and regexes are checked now, not at container start.
         let probe = Info {
@@ -241,7 +236,7 @@ impl sealed::Format for JsonFile {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
+/// [`Error::Io`](crate::Error::Io) when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<JsonFileReader> {
     file::read_logs(path.as_ref(), config)
 }

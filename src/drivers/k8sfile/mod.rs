@@ -112,7 +112,8 @@ use std::path::Path;
 use crate::drivers::file::logger::sealed;
 use crate::drivers::file::{self, options, Encode, Naming, Rotation};
 use crate::drivers::file::{FileLogReader, FileLogger, Format};
-use crate::error::{Error, Result};
+use crate::drivers::util::Options;
+use crate::error::Result;
 use crate::info::Info;
 /// What to read; the crate's [`ReadConfig`](crate::ReadConfig), here too.
 pub use crate::read::ReadConfig;
@@ -134,14 +135,12 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
-        let invalid =
-            |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
-        let max_size = options::max_size(NAME, opts)?;
-        let max_file = options::max_file(NAME, opts)?.unwrap_or(DEFAULT_MAX_FILE);
-        let compress = options::compress(NAME, opts)?.unwrap_or(false);
+        let o = Options::new(NAME, opts, &OPTIONS)?;
+        let max_size = options::max_size(&o)?;
+        let max_file = options::max_file(&o)?.unwrap_or(DEFAULT_MAX_FILE);
+        let compress = options::compress(&o)?.unwrap_or(false);
         if compress && max_size.is_none() {
-            return Err(invalid("compress", &opts["compress"], "needs max-size"));
+            return Err(o.invalid("compress", "needs max-size"));
         }
         Ok(Config {
             max_size,
@@ -241,8 +240,8 @@ impl FileLogger<K8sFile> {
     ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the path cannot be opened; the driver goes on
-    /// writing the renamed file. [`Error::Closed`] after `close`.
+    /// [`Error::Io`](crate::Error::Io) when the path cannot be opened; the driver goes on
+    /// writing the renamed file. [`Error::Closed`](crate::Error::Closed) after `close`.
     pub fn reopen(&self) -> Result<()> {
         self.reopen_file()
     }
@@ -258,7 +257,7 @@ impl FileLogger<K8sFile> {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] when a file cannot be opened, or (with `tail`) read.
+/// [`Error::Io`](crate::Error::Io) when a file cannot be opened, or (with `tail`) read.
 pub fn read_logs(path: impl AsRef<Path>, config: &ReadConfig) -> Result<K8sFileReader> {
     file::read_logs(path.as_ref(), config)
 }

@@ -92,6 +92,7 @@ use crate::drivers::file::read::Decode;
 use crate::drivers::file::segment::{Framing, MAX_RECORD_BYTES};
 use crate::drivers::file::{self, options, Encode, Naming, Rotation};
 use crate::drivers::file::{FileLogReader, FileLogger, Format};
+use crate::drivers::util::Options;
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::log_entry;
@@ -127,24 +128,21 @@ struct Config {
 
 impl Config {
     fn parse(opts: &HashMap<String, String>) -> Result<Config> {
-        crate::info::reject_unknown_options(NAME, opts, &OPTIONS)?;
-        let invalid =
-            |key: &str, value: &str, reason: &str| Error::invalid_option(NAME, key, value, reason);
-        let max_size = options::max_size(NAME, opts)?.unwrap_or(DEFAULT_MAX_SIZE);
-        let max_file = options::max_file(NAME, opts)?.unwrap_or(DEFAULT_MAX_FILE);
-        let compress = options::compress(NAME, opts)?.unwrap_or(true);
+        let o = Options::new(NAME, opts, &OPTIONS)?;
+        let max_size = options::max_size(&o)?.unwrap_or(DEFAULT_MAX_SIZE);
+        let max_file = options::max_file(&o)?.unwrap_or(DEFAULT_MAX_FILE);
+        let compress = options::compress(&o)?.unwrap_or(true);
         if compress && max_file == 1 {
             // Name what the user wrote: compress if they asked for it,
-            // else the max-file that clashes with the default.
-            return Err(match opts.get("compress") {
-                Some(value) => invalid(
+            // else the max-file that clashes with the default (max-file
+            // is given: its default is 5).
+            return Err(match o.get("compress") {
+                Some(_) => o.invalid(
                     "compress",
-                    value,
                     "compression cannot be enabled when max file count is 1",
                 ),
-                None => invalid(
+                None => o.invalid(
                     "max-file",
-                    opts.get("max-file").map_or("1", String::as_str),
                     "must be more than 1 while compress is on, as it is by default; \
                      set compress=false to keep one file",
                 ),
