@@ -1,4 +1,6 @@
 //! `syslog`: Docker's syslog driver, strict to RFC 5424 (issue #27, in
-//! progress). What is here so far: the messages ([`format`]).
+//! progress). What is here so far: the messages ([`format`]), and where
+//! they go and how they are framed ([`address`]).
 
+pub(crate) mod address;
 pub(crate) mod format;
