@@ -44,7 +44,7 @@ fn left(deadline: Instant) -> io::Result<Duration> {
 /// The addresses of `host`, resolved by `deadline`. A literal address
 /// needs no lookup; a name is looked up on a thread of its own, which is
 /// left to finish by itself if the resolver is slower than the deadline.
-fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
+pub(crate) fn resolve(host: &str, port: u16, deadline: Instant) -> io::Result<Vec<SocketAddr>> {
     if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
