@@ -232,23 +232,39 @@ impl NonBlocking {
         self.counts().errors
     }
 
-    /// The error for messages that `log` cannot take, if it cannot: after
-    /// close, or when the worker never started (they count as dropped).
+    /// Why `log` cannot take messages, if it cannot: after close, or
+    /// when the worker never started (they count as dropped).
     fn refusal<'a>(
         &self,
         queue: &mut Queue,
         msgs: impl Iterator<Item = &'a Message>,
-    ) -> Option<Error> {
+    ) -> Option<Refusal> {
         if queue.closed {
-            Some(Error::closed(self.inner.name()))
+            Some(Refusal::Closed)
         } else if self.done.is_none() {
             msgs.for_each(|msg| queue.count_refused(msg));
-            Some(Error::dropped(
-                self.inner.name(),
-                "the non-blocking worker thread is not running",
-            ))
+            Some(Refusal::NotRunning)
         } else {
             None
+        }
+    }
+}
+
+/// Why `log` cannot take messages.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Closed,
+    /// The worker never started; the messages count as dropped.
+    NotRunning,
+}
+
+impl Refusal {
+    fn error(self, driver: &str) -> Error {
+        match self {
+            Refusal::Closed => Error::closed(driver),
+            Refusal::NotRunning => {
+                Error::dropped(driver, "the non-blocking worker thread is not running")
+            }
         }
     }
 }
@@ -265,8 +281,8 @@ impl Logger for NonBlocking {
     /// thread could not be started.
     fn log(&self, msg: Message) -> Result<()> {
         let mut state = self.shared.state.lock();
-        if let Some(err) = self.refusal(&mut state.queue, std::iter::once(&msg)) {
-            return Err(err);
+        if let Some(refusal) = self.refusal(&mut state.queue, std::iter::once(&msg)) {
+            return Err(refusal.error(self.inner.name()));
         }
         state.queue.push(msg);
         self.shared.nudge(&mut state);
@@ -277,16 +293,10 @@ impl Logger for NonBlocking {
     /// [`log`](Logger::log) would.
     fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
         let mut state = self.shared.state.lock();
-        if let Some(err) = self.refusal(&mut state.queue, batch.iter()) {
+        if let Some(refusal) = self.refusal(&mut state.queue, batch.iter()) {
             drop(state);
             for _ in batch.drain(..) {
-                failed(match &err {
-                    Error::Closed { .. } => Error::closed(self.inner.name()),
-                    _ => Error::dropped(
-                        self.inner.name(),
-                        "the non-blocking worker thread is not running",
-                    ),
-                });
+                failed(refusal.error(self.inner.name()));
             }
             return;
         }
