@@ -31,12 +31,7 @@ impl<'a> Options<'a> {
         known: &[&str],
     ) -> Result<Options<'a>> {
         crate::info::reject_unknown_options(driver, opts, known)?;
-        Ok(Options::unchecked(driver, opts))
-    }
-
-    /// `driver`'s options, with unknown keys left to the caller.
-    pub(crate) fn unchecked(driver: &'a str, opts: &'a HashMap<String, String>) -> Options<'a> {
-        Options { driver, opts }
+        Ok(Options { driver, opts })
     }
 
     /// The raw value of `key`.
@@ -115,6 +110,14 @@ impl<'a> Options<'a> {
 mod tests {
     use super::*;
 
+    /// The options of a driver `d` that knows every key.
+    fn any(given: &HashMap<String, String>) -> Options<'_> {
+        Options {
+            driver: "d",
+            opts: given,
+        }
+    }
+
     fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
     }
@@ -136,20 +139,17 @@ mod tests {
         let given = opts(&[("b", "1"), ("a", "1"), ("z", "1")]);
         let err = Options::new("d", &given, &["b"]).unwrap_err();
         assert!(matches!(err, Error::UnknownOption { ref key, .. } if key == "a"));
-        assert_eq!(Options::unchecked("d", &given).get("z"), Some("1"));
+        assert_eq!(any(&given).get("z"), Some("1"));
     }
 
     #[test]
     fn booleans_are_gos() {
         for (v, want) in [("1", true), ("T", true), ("True", true), ("f", false)] {
             let given = opts(&[("k", v)]);
-            assert_eq!(
-                Options::unchecked("d", &given).bool("k").unwrap(),
-                Some(want)
-            );
+            assert_eq!(any(&given).bool("k").unwrap(), Some(want));
         }
         let given = opts(&[("k", ""), ("y", "yes")]);
-        let o = Options::unchecked("d", &given);
+        let o = any(&given);
         assert_eq!(o.bool("k").unwrap(), None);
         assert_eq!(o.bool("none").unwrap(), None);
         assert_eq!(
@@ -168,7 +168,7 @@ mod tests {
             ("n", "7"),
             ("big", "101"),
         ]);
-        let o = Options::unchecked("d", &given);
+        let o = any(&given);
         assert_eq!(o.duration("t").unwrap(), Some(Duration::from_secs(90)));
         assert_eq!(
             reason(o.duration("long").unwrap_err()).2,
