@@ -240,11 +240,16 @@ impl Logger for Gated {
     }
 }
 
-#[test]
-fn a_stuck_driver_stops_the_reading_at_the_read_it_is_in() {
+/// Spawns a copy of 8 MiB of `"x\n"` lines into `gated` on a runtime of
+/// its own; the count is of the bytes the reader gave.
+fn copy_endless(
+    gated: &Arc<Gated>,
+) -> (
+    tokio::runtime::Runtime,
+    tokio::task::JoinHandle<logdriver::CopyStats>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     let given = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let gated = Arc::new(Gated::default());
-    let gate = gated.0.lock();
     let rt = runtime();
     let copy = rt.spawn(copy_async(
         Endless {
@@ -254,6 +259,14 @@ fn a_stuck_driver_stops_the_reading_at_the_read_it_is_in() {
         Source::Stdout,
         gated.clone(),
     ));
+    (rt, copy, given)
+}
+
+#[test]
+fn a_stuck_driver_stops_the_reading_at_the_read_it_is_in() {
+    let gated = Arc::new(Gated::default());
+    let gate = gated.0.lock();
+    let (rt, copy, given) = copy_endless(&gated);
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(300)).await });
     let ahead = given.load(std::sync::atomic::Ordering::Relaxed);
     // One read of 64 KiB, whose first line the driver is stuck on: as
@@ -267,18 +280,9 @@ fn a_stuck_driver_stops_the_reading_at_the_read_it_is_in() {
 #[test]
 fn dropping_the_future_stops_the_reading_and_delivers_what_was_read() {
     use std::sync::atomic::Ordering;
-    let given = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let gated = Arc::new(Gated::default());
     let gate = gated.0.lock();
-    let rt = runtime();
-    let copy = rt.spawn(copy_async(
-        Endless {
-            given: Arc::clone(&given),
-            total: 8 << 20,
-        },
-        Source::Stdout,
-        gated.clone(),
-    ));
+    let (rt, copy, given) = copy_endless(&gated);
     rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
     copy.abort();
     drop(gate);
