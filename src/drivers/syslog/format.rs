@@ -20,6 +20,7 @@
 //! Nothing here frames a message: the transport adds its newline or its
 //! octet count.
 
+use std::io::Write;
 use std::time::SystemTime;
 
 use crate::message::Source;
@@ -85,7 +86,8 @@ const MAX_MSGID: usize = 32;
 #[derive(Debug, Clone)]
 pub(crate) struct Header {
     format: Format,
-    facility: u8,
+    /// `<PRI>` for stdout (severity 6, info) and for stderr (3, err).
+    pri: [String; 2],
     /// For RFC 3164 and the Unix format: as given, spaces made `_`.
     hostname: String,
     tag: String,
@@ -112,7 +114,7 @@ impl Header {
         let no_spaces = |s: &str| s.replace(char::is_whitespace, "_");
         Header {
             format,
-            facility,
+            pri: [6, 3].map(|severity| format!("<{}>", u16::from(facility) << 3 | severity)),
             hostname: no_spaces(hostname),
             tag: no_spaces(tag),
             strict: [
@@ -128,14 +130,11 @@ impl Header {
 
     /// Appends the message for `line` from `source` at `time`.
     pub(crate) fn write(&self, out: &mut Vec<u8>, source: Source, time: SystemTime, line: &[u8]) {
-        let severity = match source {
-            Source::Stdout => 6,
-            Source::Stderr => 3,
+        let pri = match source {
+            Source::Stdout => &self.pri[0],
+            Source::Stderr => &self.pri[1],
         };
-        let pri = u16::from(self.facility) << 3 | severity;
-        out.push(b'<');
-        out.extend_from_slice(pri.to_string().as_bytes());
-        out.push(b'>');
+        out.extend_from_slice(pri.as_bytes());
         match self.format {
             Format::Unix | Format::Rfc3164 => {
                 stamp_3164(out, time);
@@ -228,15 +227,14 @@ fn stamp_3164(out: &mut Vec<u8>, time: SystemTime) {
     let (secs, _) = unix_parts(time);
     let (_, month, day) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    out.extend_from_slice(
-        format!(
-            "{} {day:>2} {:02}:{:02}:{:02}",
-            MONTHS[month as usize - 1],
-            sod / 3600,
-            sod / 60 % 60,
-            sod % 60
-        )
-        .as_bytes(),
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
+        "{} {day:>2} {:02}:{:02}:{:02}",
+        MONTHS[month as usize - 1],
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
     );
 }
 
@@ -250,17 +248,18 @@ fn stamp_5424(out: &mut Vec<u8>, time: SystemTime, micro: bool) {
         return;
     }
     let sod = secs.rem_euclid(86_400);
-    let mut stamp = format!(
+    // Writing to a Vec cannot fail.
+    let _ = write!(
+        out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         sod / 3600,
         sod / 60 % 60,
         sod % 60
     );
     if micro {
-        stamp.push_str(&format!(".{:06}", nanos / 1000));
+        let _ = write!(out, ".{:06}", nanos / 1000);
     }
-    stamp.push('Z');
-    out.extend_from_slice(stamp.as_bytes());
+    out.push(b'Z');
 }
 
 #[cfg(test)]
