@@ -64,10 +64,6 @@ impl Registry {
         self.register_validator(k8sfile::NAME, k8sfile::K8sFileLogger::validate)?;
         self.register_reading_driver(local::NAME, local::LocalLogger::new)?;
         self.register_validator(local::NAME, local::LocalLogger::validate)?;
-        // The others write nowhere they could read back from.
-        for name in [fluentd::NAME, none::NAME, "nats", "zmq"] {
-            self.reads.write().insert(name.to_owned(), false);
-        }
         self.register_driver(fluentd::NAME, fluentd::FluentdLogger::new)?;
         self.register_validator(fluentd::NAME, fluentd::FluentdLogger::validate)?;
         // `none` takes any options, as in Docker.
@@ -84,6 +80,12 @@ impl Registry {
             self.register_driver(zmq::NAME, zmq::ZmqLogger::new)?;
             self.register_validator(zmq::NAME, zmq::ZmqLogger::validate)?;
         }
+        // The other built-ins write nowhere they could read back from.
+        let mut reads = self.reads.write();
+        for (name, _) in BUILTIN_DRIVERS {
+            reads.entry((*name).to_owned()).or_insert(false);
+        }
+        drop(reads);
         Ok(())
     }
 }
