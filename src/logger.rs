@@ -251,7 +251,8 @@ pub struct LoggerStats {
     /// ended early by an empty chunk with `last: true`, because the rest
     /// was dropped ([`NonBlocking`](crate::NonBlocking) does this when its
     /// buffer is full). Each such line also counts its dropped chunks in
-    /// `dropped`.
+    /// `dropped`. A driver whose transport caps a message's size counts
+    /// here too each message it sent cut to that size (syslog over UDP).
     pub truncated: u64,
     /// Messages sent again because the peer's acknowledgement did not
     /// come: each may have reached the peer twice. A driver whose peer

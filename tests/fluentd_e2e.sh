@@ -62,7 +62,7 @@ if ! command -v busybox >/dev/null; then
 fi
 bash tests/fluentd/setup.sh
 say "building the writer, with tls://"
-cargo build -q --features fluentd-tls --example write_log
+cargo build -q --features tls --example write_log
 write_log=target/debug/examples/write_log
 
 # lines FIRST LAST: those lines on each stream, every 5,000th one 40,000

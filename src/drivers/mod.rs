@@ -12,10 +12,7 @@ pub mod local;
 #[cfg(feature = "nats")]
 pub mod nats;
 pub mod none;
-// The driver lands in pieces (issue #27): until it is registered, its
-// parts are used by their tests only.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) mod syslog;
+pub mod syslog;
 pub(crate) mod util;
 #[cfg(feature = "zmq")]
 pub mod zmq;

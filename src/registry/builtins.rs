@@ -16,6 +16,7 @@ use crate::info::Info;
 /// | `local` | [`drivers::local`](crate::drivers::local) | |
 /// | `nats` | `drivers::nats` | `nats` |
 /// | `none` | [`drivers::none`](crate::drivers::none) | |
+/// | `syslog` | [`drivers::syslog`](crate::drivers::syslog) | |
 /// | `zmq` | `drivers::zmq` | `zmq` (on by default) |
 ///
 /// Asked for a driver of this list whose feature is off, a registry says
@@ -27,6 +28,7 @@ pub const BUILTIN_DRIVERS: &[(&str, Option<&str>)] = &[
     ("local", None),
     ("nats", Some("nats")),
     ("none", None),
+    ("syslog", None),
     ("zmq", Some("zmq")),
 ];
 
@@ -57,7 +59,7 @@ impl Registry {
     /// Registers the built-in drivers from their public constructors and
     /// validators: the drivers know nothing of registries.
     pub(super) fn register_builtins(&self) -> Result<()> {
-        use crate::drivers::{fluentd, jsonfile, k8sfile, local, none};
+        use crate::drivers::{fluentd, jsonfile, k8sfile, local, none, syslog};
         self.register_reading_driver(jsonfile::NAME, jsonfile::JsonFileLogger::new)?;
         self.register_validator(jsonfile::NAME, jsonfile::JsonFileLogger::validate)?;
         self.register_reading_driver(k8sfile::NAME, k8sfile::K8sFileLogger::new)?;
@@ -66,6 +68,8 @@ impl Registry {
         self.register_validator(local::NAME, local::LocalLogger::validate)?;
         self.register_driver(fluentd::NAME, fluentd::FluentdLogger::new)?;
         self.register_validator(fluentd::NAME, fluentd::FluentdLogger::validate)?;
+        self.register_driver(syslog::NAME, syslog::SyslogLogger::new)?;
+        self.register_validator(syslog::NAME, syslog::SyslogLogger::validate)?;
         // `none` takes any options, as in Docker.
         self.register_driver(none::NAME, |_: &Info| Ok(none::NoneLogger))?;
         #[cfg(feature = "nats")]

@@ -121,15 +121,18 @@ impl Config {
         if !matches!(self.address, Address::Tls { .. }) {
             return Ok(None);
         }
-        conn::tls_config(self.tls_ca.as_deref())
-            .map(Some)
-            .map_err(|reason| {
-                let (key, value) = match &self.tls_ca {
-                    Some(ca) => ("fluentd-tls-ca", ca.display().to_string()),
-                    None => ("fluentd-address", self.address.to_string()),
-                };
-                Error::invalid_option(NAME, key, &value, reason)
-            })
+        conn::tls_config(conn::TlsFiles {
+            ca: self.tls_ca.as_deref(),
+            ..conn::TlsFiles::default()
+        })
+        .map(Some)
+        .map_err(|reason| {
+            let (key, value) = match &self.tls_ca {
+                Some(ca) => ("fluentd-tls-ca", ca.display().to_string()),
+                None => ("fluentd-address", self.address.to_string()),
+            };
+            Error::invalid_option(NAME, key, &value, reason)
+        })
     }
 
     /// Where to connect.

@@ -154,19 +154,16 @@ impl Framing {
         }
     }
 
-    /// Appends `message` framed.
-    pub(crate) fn frame(self, out: &mut Vec<u8>, message: &[u8]) {
-        match self {
-            Framing::OctetCounted => {
-                out.extend_from_slice(message.len().to_string().as_bytes());
-                out.push(b' ');
-                out.extend_from_slice(message);
-            }
-            Framing::Lf => {
-                out.extend_from_slice(message);
-                out.push(b'\n');
-            }
+    /// Frames `message`, which ends with its newline as Docker's do: a
+    /// newline-framed message is already framed; an octet-counted one
+    /// gets its length (the newline counted) in front.
+    pub(crate) fn frame(self, mut message: Vec<u8>) -> Vec<u8> {
+        if self == Framing::OctetCounted {
+            let mut count = message.len().to_string().into_bytes();
+            count.push(b' ');
+            message.splice(0..0, count);
         }
+        message
     }
 }
 
@@ -245,10 +242,11 @@ mod tests {
             Ok(Framing::OctetCounted)
         );
         assert!(Framing::parse(Some("crlf"), &tcp, false).is_err());
-        let mut out = Vec::new();
-        Framing::OctetCounted.frame(&mut out, b"<30>a\nb");
-        Framing::Lf.frame(&mut out, b"<30>c");
-        assert_eq!(out, b"7 <30>a\nb<30>c\n");
+        assert_eq!(
+            Framing::OctetCounted.frame(b"<30>a\nb\n".to_vec()),
+            b"8 <30>a\nb\n"
+        );
+        assert_eq!(Framing::Lf.frame(b"<30>c\n".to_vec()), b"<30>c\n");
         assert!(tcp.is_stream() && tls.is_stream());
         assert!(!Address::parse("udp://h").unwrap().is_stream());
         assert!(!Address::Local.is_stream());

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use super::address::{Address, Framing};
 use super::format::{parse_facility, Format};
-use crate::drivers::util::Options;
-use crate::error::Result;
-
-/// The name this driver is registered under.
-pub(crate) const NAME: &str = "syslog";
+use super::NAME;
+use crate::drivers::util::{conn, Options};
+use crate::error::{Error, Result};
 
 const OPTIONS: [&str; 16] = [
     // Docker's.
@@ -131,10 +129,39 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The TLS settings for a `tcp+tls://` address, made once per driver.
+    pub(crate) fn tls(&self) -> Result<Option<conn::Tls>> {
+        if !matches!(self.address, Address::Tls { .. }) {
+            return Ok(None);
+        }
+        let files = &self.tls;
+        let settings = conn::TlsFiles {
+            ca: files.ca_cert.as_deref(),
+            client: files.cert.as_deref().zip(files.key.as_deref()),
+            skip_verify: files.skip_verify,
+        };
+        conn::tls_config(settings).map(Some).map_err(|reason| {
+            // The option whose file the reason names, else the address.
+            let named = [
+                ("syslog-tls-ca-cert", &files.ca_cert),
+                ("syslog-tls-cert", &files.cert),
+                ("syslog-tls-key", &files.key),
+            ]
+            .into_iter()
+            .find_map(|(key, path)| {
+                let path = path.as_ref()?.display().to_string();
+                reason.starts_with(&path).then_some((key, path))
+            });
+            let (key, value) = named.unwrap_or(("syslog-address", self.address.to_string()));
+            Error::invalid_option(NAME, key, &value, reason)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
 
     fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()

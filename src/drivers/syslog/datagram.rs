@@ -6,7 +6,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::drivers::util::conn;
 
@@ -53,6 +53,16 @@ impl Datagram {
         Ok(Datagram::Unix(socket))
     }
 
+    /// Sets how long a send may wait for room in the socket (a unix
+    /// socket's reader that is slow), at least a millisecond.
+    pub(crate) fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
+        let timeout = Some(timeout.max(Duration::from_millis(1)));
+        match self {
+            Datagram::Udp(s) => s.set_write_timeout(timeout),
+            Datagram::Unix(s) => s.set_write_timeout(timeout),
+        }
+    }
+
     /// Sends `message` as one datagram, cut to what the socket takes.
     pub(crate) fn send(&self, message: &[u8]) -> io::Result<Sent> {
         let mut len = match self {
@@ -83,7 +93,6 @@ fn is_too_big(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn udp_sends_one_message_a_datagram_and_cuts_what_is_too_big() {

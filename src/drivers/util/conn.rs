@@ -19,17 +19,17 @@ pub(crate) enum Peer<'a> {
 }
 
 /// TLS settings, made once per driver.
-#[cfg(feature = "fluentd-tls")]
+#[cfg(feature = "tls")]
 pub(crate) type Tls = Arc<rustls::ClientConfig>;
-/// Without the `fluentd-tls` feature there is nothing to set.
-#[cfg(not(feature = "fluentd-tls"))]
+/// Without the `tls` feature there is nothing to set.
+#[cfg(not(feature = "tls"))]
 pub(crate) type Tls = Arc<()>;
 
 /// An open connection.
 pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
-    #[cfg(feature = "fluentd-tls")]
+    #[cfg(feature = "tls")]
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
@@ -79,6 +79,7 @@ impl Stream {
                 match TcpStream::connect_timeout(&addr, left(deadline)?) {
                     Ok(s) => {
                         s.set_nodelay(true)?;
+                        keepalive(&s)?;
                         return Ok(s);
                     }
                     Err(e) => last = e,
@@ -89,7 +90,7 @@ impl Stream {
         match peer {
             Peer::Tcp { host, port } => tcp(host, port).map(Stream::Tcp),
             Peer::Unix(path) => UnixStream::connect(path).map(Stream::Unix),
-            #[cfg(feature = "fluentd-tls")]
+            #[cfg(feature = "tls")]
             Peer::Tls { host, port } => {
                 let config = tls.ok_or_else(|| io::Error::other("no TLS settings"))?;
                 let name = rustls::pki_types::ServerName::try_from(host.to_owned())
@@ -105,11 +106,11 @@ impl Stream {
                 }
                 Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, sock))))
             }
-            #[cfg(not(feature = "fluentd-tls"))]
+            #[cfg(not(feature = "tls"))]
             Peer::Tls { host, port } => {
                 let _ = (tls, deadline);
                 Err(io::Error::other(format!(
-                    "tls://{host}:{port} needs the fluentd-tls feature"
+                    "{host}:{port}: TLS needs the logdriver feature tls"
                 )))
             }
         }
@@ -119,22 +120,31 @@ impl Stream {
     /// before each write the socket's timeout is set to the time left. On
     /// failure, how many bytes of `buf` were written.
     pub(crate) fn write_all_by(&mut self, buf: &[u8], deadline: Instant) -> Result<(), usize> {
+        match self.write_by(buf, deadline) {
+            (_, Ok(())) => Ok(()),
+            (written, Err(_)) => Err(written),
+        }
+    }
+
+    /// As [`write_all_by`](Stream::write_all_by), and on failure why:
+    /// [`is_timeout`] tells a peer that is slow from one that is gone.
+    pub(crate) fn write_by(&mut self, buf: &[u8], deadline: Instant) -> (usize, io::Result<()>) {
         let mut written = 0;
         while written < buf.len() {
             let step = left(deadline)
                 .and_then(|left| self.set_timeout(left))
                 .and_then(|()| self.write(&buf[written..]));
             match step {
-                Ok(0) => return Err(written),
+                Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(written),
+                Err(e) => return (written, Err(e)),
             }
         }
         let flushed = left(deadline)
             .and_then(|left| self.set_timeout(left))
             .and_then(|()| self.flush());
-        flushed.map_err(|_| written)
+        (written, flushed)
     }
 
     /// Reads what the peer sent, waiting at most until `deadline`.
@@ -154,7 +164,7 @@ impl Stream {
         let shut = match &mut self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
-            #[cfg(feature = "fluentd-tls")]
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => {
                 s.conn.send_close_notify();
                 let _ = s.conn.complete_io(&mut s.sock);
@@ -174,6 +184,52 @@ impl Stream {
         }
     }
 
+    /// Whether the peer has ended the connection (or reset it) while it
+    /// was idle, found without waiting: a server that closes idle
+    /// connections, or a load balancer that cuts them, costs a reconnect
+    /// before the next write rather than the lines of that write. What a
+    /// peer says meanwhile is read and thrown away: the drivers that ask
+    /// this have peers that never speak (a TLS peer's only words then are
+    /// its alerts and close_notify, so any word from one means closed).
+    pub(crate) fn peer_closed(&mut self) -> bool {
+        let mut sink = [0u8; 512];
+        let (tls, read) = match self {
+            Stream::Tcp(s) => (
+                false,
+                nonblocking_read(
+                    s,
+                    &mut sink,
+                    |s, b| s.read(b),
+                    |s, on| s.set_nonblocking(on),
+                ),
+            ),
+            Stream::Unix(s) => (
+                false,
+                nonblocking_read(
+                    s,
+                    &mut sink,
+                    |s, b| s.read(b),
+                    |s, on| s.set_nonblocking(on),
+                ),
+            ),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => (
+                true,
+                nonblocking_read(
+                    &mut s.sock,
+                    &mut sink,
+                    |s, b| s.read(b),
+                    |s, on| s.set_nonblocking(on),
+                ),
+            ),
+        };
+        match read {
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+            Ok(0) => true,
+            Ok(_) => tls,
+        }
+    }
+
     /// Sets the read and write timeouts.
     pub(crate) fn set_timeout(&self, timeout: Duration) -> io::Result<()> {
         let timeout = Some(timeout.max(Duration::from_millis(1)));
@@ -184,7 +240,7 @@ impl Stream {
             Stream::Unix(s) => s
                 .set_read_timeout(timeout)
                 .and(s.set_write_timeout(timeout)),
-            #[cfg(feature = "fluentd-tls")]
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s
                 .sock
                 .set_read_timeout(timeout)
@@ -193,12 +249,47 @@ impl Stream {
     }
 }
 
+/// Whether `e` is a deadline passing (the socket's timeout, or none left)
+/// rather than the connection failing.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// One read of `socket` that does not wait: `WouldBlock` when it has
+/// nothing to say.
+fn nonblocking_read<S>(
+    socket: &mut S,
+    buf: &mut [u8],
+    read: impl Fn(&mut S, &mut [u8]) -> io::Result<usize>,
+    set_nonblocking: impl Fn(&S, bool) -> io::Result<()>,
+) -> io::Result<usize> {
+    set_nonblocking(socket, true)?;
+    let got = read(socket, buf);
+    set_nonblocking(socket, false)?;
+    got
+}
+
+/// TCP keepalive: a connection left idle is probed after a minute, then
+/// every 10 s, and given up when the kernel's count of probes (9 on
+/// Linux) goes unanswered, so that a peer that
+/// vanished, or a middlebox that forgot the connection, is found before
+/// lines are written into it.
+fn keepalive(socket: &TcpStream) -> io::Result<()> {
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    socket2::SockRef::from(socket).set_tcp_keepalive(&probes)
+}
+
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
-            #[cfg(feature = "fluentd-tls")]
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s.read(buf),
         }
     }
@@ -209,7 +300,7 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
-            #[cfg(feature = "fluentd-tls")]
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s.write(buf),
         }
     }
@@ -218,28 +309,44 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.flush(),
             Stream::Unix(s) => s.flush(),
-            #[cfg(feature = "fluentd-tls")]
+            #[cfg(feature = "tls")]
             Stream::Tls(s) => s.flush(),
         }
     }
 }
 
-/// The TLS settings: the system's roots, plus the CAs in `ca_file`.
-#[cfg(feature = "fluentd-tls")]
-pub(crate) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Tls, String> {
-    use rustls::pki_types::{pem::PemObject, CertificateDer};
+/// What a TLS client trusts and shows.
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct TlsFiles<'a> {
+    /// PEM CAs to trust beside the system's roots.
+    pub(crate) ca: Option<&'a Path>,
+    /// A PEM certificate chain and its PEM key, shown to a server that
+    /// asks for one.
+    pub(crate) client: Option<(&'a Path, &'a Path)>,
+    /// Trust any server certificate (the handshake's signatures are
+    /// still checked): for test rigs with self-signed servers only.
+    pub(crate) skip_verify: bool,
+}
+
+/// The TLS settings: the system's roots, plus the CAs in `files.ca`; the
+/// client's certificate; and whether to verify the server at all.
+#[cfg(feature = "tls")]
+pub(crate) fn tls_config(files: TlsFiles<'_>) -> Result<Tls, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    /// An error about the file at `path`, naming it.
+    fn at(path: &Path) -> impl Fn(rustls::pki_types::pem::Error) -> String + '_ {
+        move |e| format!("{}: {e}", path.display())
+    }
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         let _ = roots.add(cert);
     }
-    if let Some(path) = ca_file {
-        let certs =
-            CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(path) = files.ca {
         let mut any = false;
-        for cert in certs {
-            let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+        for cert in CertificateDer::pem_file_iter(path).map_err(at(path))? {
             roots
-                .add(cert)
+                .add(cert.map_err(at(path))?)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             any = true;
         }
@@ -248,16 +355,96 @@ pub(crate) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<Tls, Strin
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match files.client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(at(cert))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(at(cert))?;
+            if chain.is_empty() {
+                return Err(format!("{}: no certificate in it", cert.display()));
+            }
+            let key = PrivateKeyDer::from_pem_file(key).map_err(at(key))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| e.to_string())?
+        }
+    };
+    if files.skip_verify {
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::new(skip_verify::AnyServer(provider)));
+    }
     Ok(Arc::new(config))
 }
 
-/// Without the `fluentd-tls` feature, `tls://` is refused at validation.
-#[cfg(not(feature = "fluentd-tls"))]
-pub(crate) fn tls_config(_: Option<&std::path::Path>) -> Result<Tls, String> {
-    Err("tls:// needs the logdriver feature fluentd-tls".into())
+/// Without the `tls` feature, TLS addresses are refused at validation.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn tls_config(_: TlsFiles<'_>) -> Result<Tls, String> {
+    Err("TLS needs the logdriver feature tls".into())
+}
+
+/// A verifier that takes any server certificate, and still checks that
+/// the server holds its key.
+#[cfg(feature = "tls")]
+mod skip_verify {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    #[derive(Debug)]
+    pub(super) struct AnyServer(pub(super) Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub(crate) struct Counters {
     bytes: AtomicU64,
     dropped: AtomicU64,
     errors: AtomicU64,
+    truncated: AtomicU64,
     resent: AtomicU64,
 }
 
@@ -32,6 +33,11 @@ impl Counters {
         self.errors.fetch_add(lines, Ordering::Relaxed);
     }
 
+    /// `lines` lines went out cut short.
+    pub(crate) fn truncated(&self, lines: u64) {
+        self.truncated.fetch_add(lines, Ordering::Relaxed);
+    }
+
     /// `frames` frames were sent again.
     pub(crate) fn resent(&self, frames: u64) {
         self.resent.fetch_add(frames, Ordering::Relaxed);
@@ -49,7 +55,7 @@ impl Counters {
             bytes: self.bytes.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
-            truncated: 0,
+            truncated: self.truncated.load(Ordering::Relaxed),
             resent: self.resent.load(Ordering::Relaxed),
         }
     }
@@ -67,6 +73,7 @@ mod tests {
         c.dropped(3);
         c.failed(4);
         c.resent(6);
+        c.truncated(7);
         assert_eq!(
             c.stats(),
             LoggerStats {
@@ -74,7 +81,7 @@ mod tests {
                 bytes: 15,
                 dropped: 3,
                 errors: 4,
-                truncated: 0,
+                truncated: 7,
                 resent: 6,
             }
         );
