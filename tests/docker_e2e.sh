@@ -4,7 +4,8 @@
 #   1. with the zmq driver, to a hub (examples/zmq_hub.rs) on loopback;
 #   2. with json-file, to a file;
 #   3. dockerd's own `local` driver reading files that ours wrote (plain
-#      and rotated with gzip), and ours reading dockerd's.
+#      and rotated with gzip), and ours reading dockerd's;
+#   6. and 7. Docker's fluentd and syslog drivers beside ours, compared.
 # Checks that every line arrived, in order, with the tenant and service
 # given by --env. Installs what is missing (Debian's docker.io and
 # busybox-static), starts its own dockerd on its own socket and data root,
@@ -368,6 +369,102 @@ n = sum(map(len, a.values()))
 print(f"== docker e2e: fluentd: {n} records from Docker's driver and {n} from ours agree field by field (keys, source, log, partial fields, env attrs; ids aside)")
 PY
 dk rm "$theirs" "$ours" >/dev/null
+
+say "run 7: Docker's syslog driver and ours, to one capture of raw bytes, in each format"
+syslog_port=$((port + 2))
+# Every UDP datagram, and every TCP connection's bytes, as JSON lines.
+python3 - "$syslog_port" "$work/syslog.jsonl" <<'PY' &
+import json, socket, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+out, lock = open(path, "a"), threading.Lock()
+def record(proto, data):
+    with lock:
+        out.write(json.dumps({"proto": proto, "data": data.decode("latin-1")}) + "\n")
+        out.flush()
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    while True:
+        record("udp", s.recvfrom(1 << 17)[0])
+def conn(c):
+    data = b""
+    while chunk := c.recv(1 << 16):
+        data += chunk
+    record("tcp", data)
+t = socket.socket()
+t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+t.bind(("127.0.0.1", port))
+t.listen()
+threading.Thread(target=udp, daemon=True).start()
+while True:
+    threading.Thread(target=conn, args=(t.accept()[0],), daemon=True).start()
+PY
+pids+=($!)
+sleep 0.5
+syslog_script="echo hello; echo 'tab\there' >&2; echo; head -c 20000 /dev/zero | tr '\0' L; echo; printf 'no newline'"
+ids=()
+for case in "udp " "udp rfc3164" "udp rfc5424" "udp rfc5424micro" "tcp rfc5424"; do
+    set -- $case
+    format_opt=()
+    [ -n "${2:-}" ] && format_opt=(--log-opt syslog-format="$2")
+    for who in theirs ours; do
+        driver=(--log-driver syslog)
+        [ $who = ours ] && driver=(--log-driver logdriver --log-opt driver=syslog)
+        ids+=("$(dk run -d --network none "${driver[@]}" --log-opt syslog-address="$1://127.0.0.1:$syslog_port" \
+            "${format_opt[@]}" --log-opt syslog-facility=local3 logdriver-e2e sh -c "$syslog_script")")
+        dk wait "${ids[-1]}" >/dev/null
+    done
+done
+dk rm "${ids[@]}" >/dev/null
+sleep 1
+python3 - "$work/syslog.jsonl" "${ids[@]}" <<'PY'
+import json, re, sys
+path, ids = sys.argv[1], sys.argv[2:]
+cases = ["udp, Docker's default format", "udp, rfc3164", "udp, rfc5424", "udp, rfc5424micro", "tcp, rfc5424"]
+messages = []
+for raw in open(path):
+    e = json.loads(raw)
+    data = e["data"].encode("latin-1")
+    if e["proto"] == "udp":
+        messages.append(data)
+    else:
+        # Docker frames plain TCP with the message's own newline.
+        messages += [m + b"\n" for m in data.split(b"\n")[:-1]]
+STAMPS = [rb"[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d", rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)"]
+def normal(message, cid):
+    """The message with what must differ made alike: the time it was sent,
+    the sender's pid, and the container's id (the default tag)."""
+    m = message.replace(cid[:12].encode(), b"<ID>")
+    for stamp in STAMPS:
+        m = re.sub(b"^(<\\d+>(?:1 )?)" + stamp, rb"\1<TIME>", m, count=1)
+    m = re.sub(rb"(<ID>\[)\d+(\]: )", rb"\1<PID>\2", m, count=1)
+    m = re.sub(rb"^(<\d+>1 <TIME> \S+ <ID> )\d+ ", rb"\1<PID> ", m, count=1)
+    return m
+def of(cid):
+    mine = [m for m in messages if cid[:12].encode() in m]
+    return {"out": [normal(m, cid) for m in mine if m.startswith(b"<158>")],
+            "err": [normal(m, cid) for m in mine if m.startswith(b"<155>")]}
+def empty(m):
+    return m.endswith(b"]: \n") or m.endswith(b" - \n")
+for i, case in enumerate(cases):
+    theirs, ours = of(ids[2 * i]), of(ids[2 * i + 1])
+    # Docker drops an empty line; ours sends it, as an empty message.
+    blank = [m for m in ours["out"] if empty(m)]
+    assert len(blank) == 1 and not any(map(empty, theirs["out"])), (case, blank)
+    ours["out"].remove(blank[0])
+    for stream in ("out", "err"):
+        a, b = theirs[stream], ours[stream]
+        if a != b:
+            at = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            cut = lambda l: l[at][:160] if at < len(l) else None
+            sys.exit(f"{case}, std{stream}: Docker's {len(a)} messages, ours {len(b)}; "
+                     f"first difference at {at}:\n  Docker's: {cut(a)!r}\n  ours:     {cut(b)!r}")
+    n = len(theirs["out"]) + len(theirs["err"])
+    assert n >= 4, f"{case}: only {n} messages"
+    print(f"== docker e2e: syslog, {case}: Docker's {n} messages and ours are byte for byte the same "
+          f"(time, pid and id aside), and ours has the empty line Docker drops")
+    print(f"   e.g. {theirs['err'][0]!r}")
+PY
 
 say "passed"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The fault matrix (tests/fault_matrix/): every network driver (zmq,
-# fluentd with and without acks, nats), in blocking and non-blocking mode,
-# against its real peer (examples/zmq_hub.rs, @fluent-org/logger's
-# FluentServer, nats-server), with the peer coming up late, killed -9,
+# fluentd with and without acks, nats, syslog), in blocking and
+# non-blocking mode, against its real peer (examples/zmq_hub.rs,
+# @fluent-org/logger's FluentServer, nats-server, rsyslog), with the peer coming up late, killed -9,
 # SIGSTOPped, slow, and the connection reset mid-frame. Installs the peers
 # when missing; fails, never skips, if one cannot run. Prints the table
 # that the README's "Under faults" section shows.
@@ -18,7 +18,8 @@ if ! command -v nats-server >/dev/null; then
     apt-get install -y -qq nats-server >/dev/null
 fi
 bash tests/fluentd/setup.sh
-say "$(nats-server --version), node $(node --version)"
+source tests/syslog/setup.sh
+say "$(nats-server --version), node $(node --version), $(rsyslogd -v | head -1)"
 cargo build -q --features nats --example zmq_hub
 cargo test --features nats --test fault_matrix -- --ignored --nocapture --test-threads=1
 say "passed"

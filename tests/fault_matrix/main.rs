@@ -16,7 +16,7 @@
 //! - that nothing panicked and the process's threads came back.
 //!
 //! The peers are real processes (nats-server, `@fluent-org/logger`'s
-//! FluentServer, `examples/zmq_hub.rs`): killed with `-9`, stopped with
+//! FluentServer, rsyslog, `examples/zmq_hub.rs`): killed with `-9`, stopped with
 //! `SIGSTOP`, and behind a proxy of ours for a slow peer and a reset in the
 //! middle of a frame. Run by `tests/fault_matrix_e2e.sh`, which installs
 //! them; the table it prints is the one in the README.
@@ -124,6 +124,21 @@ const DRIVERS: &[Driver] = &[
         log_bound: Duration::from_secs(1),
         close_bound: Duration::from_secs(2),
         delivery: Delivery::Acks { dedup: true },
+    },
+    Driver {
+        label: "syslog",
+        name: "syslog",
+        peer: Kind::Rsyslog,
+        options: |port| {
+            vec![
+                ("syslog-address", format!("tcp://127.0.0.1:{port}")),
+                ("syslog-format", "rfc5424".into()),
+                ("syslog-write-timeout", "1s".into()),
+            ]
+        },
+        log_bound: Duration::from_secs(1),
+        close_bound: Duration::from_secs(1),
+        delivery: Delivery::NoAcks,
     },
 ];
 
@@ -487,7 +502,7 @@ fn table(rows: &[Row]) -> String {
 }
 
 #[test]
-#[ignore = "needs nats-server, node with @fluent-org/logger and examples/zmq_hub: run by tests/fault_matrix_e2e.sh"]
+#[ignore = "needs nats-server, node with @fluent-org/logger, rsyslog and examples/zmq_hub: run by tests/fault_matrix_e2e.sh"]
 fn every_network_driver_keeps_its_promises_under_every_fault() {
     count_panics();
     let only = std::env::var("FAULT_MATRIX_ONLY").ok();

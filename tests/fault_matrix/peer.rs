@@ -20,6 +20,8 @@ pub enum Kind {
     FluentServer,
     /// `nats-server` with JetStream.
     NatsServer,
+    /// `rsyslogd`, its TCP input writing each message's MSG.
+    Rsyslog,
 }
 
 /// A peer on a port of its own, with a scratch directory for its output
@@ -92,6 +94,30 @@ impl Peer {
                 .arg(&port);
                 c
             }
+            Kind::Rsyslog => {
+                let conf = self.dir.join("rsyslog.conf");
+                let work = self.dir.join("rsyslog");
+                std::fs::create_dir_all(&work).unwrap();
+                std::fs::write(
+                    &conf,
+                    format!(
+                        r#"global(workDirectory="{work}")
+main_queue(queue.workerThreads="1")
+module(load="imtcp")
+template(name="msg" type="string" string="%msg%\n")
+input(type="imtcp" address="127.0.0.1" port="{port}" ruleset="out")
+ruleset(name="out") {{ action(type="omfile" file="{received}" template="msg") }}
+"#,
+                        work = work.display(),
+                        received = self.dir.join("received").display(),
+                    ),
+                )
+                .unwrap();
+                let mut c = Command::new("rsyslogd");
+                // In the foreground, with no pid file to outlive a kill -9.
+                c.arg("-n").arg("-f").arg(&conf).arg("-iNONE");
+                c
+            }
             Kind::NatsServer => {
                 let mut c = Command::new("nats-server");
                 c.args(["-js", "-a", "127.0.0.1", "-p", &port, "-sd"])
@@ -145,6 +171,10 @@ impl Peer {
                 text.lines()
                     .filter_map(|l| l.split_once(": ").map(|(_, line)| line.to_owned()))
                     .collect()
+            }
+            Kind::Rsyslog => {
+                let text = std::fs::read_to_string(self.dir.join("received")).unwrap_or_default();
+                text.lines().map(str::to_owned).collect()
             }
             Kind::FluentServer => {
                 let text = std::fs::read_to_string(self.dir.join("received")).unwrap();

@@ -9,6 +9,8 @@ set -euo pipefail
 SYSLOG_NG_ROOT=/opt/logdriver-syslog-ng
 needs=()
 command -v rsyslogd >/dev/null || needs+=(rsyslog)
+# rsyslog's TLS (its OpenSSL network stream driver).
+dpkg -s rsyslog-openssl >/dev/null 2>&1 || needs+=(rsyslog-openssl)
 command -v openssl >/dev/null || needs+=(openssl)
 command -v busybox >/dev/null || needs+=(busybox-static)
 if ! [ -x "$SYSLOG_NG_ROOT/usr/sbin/syslog-ng" ]; then
