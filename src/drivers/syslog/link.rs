@@ -23,9 +23,11 @@ const MAX_RETRY: Duration = Duration::from_secs(10);
 
 /// The most bytes the worker writes to a stream at once.
 const MAX_WRITE: usize = 64 << 10;
+/// The most datagrams the worker sends for one look at the queue.
+const MAX_DATAGRAMS: usize = 64;
 
 /// An open connection.
-enum Conn {
+pub(super) enum Conn {
     Stream(Stream),
     Datagram(Datagram),
 }
@@ -67,9 +69,8 @@ fn local() -> io::Result<Conn> {
 /// and the queue is empty, or the close deadline passes and what is left
 /// is dropped.
 pub(super) fn worker(shared: &Shared) {
-    let mut conn = None;
-    write_queue(shared, &mut conn);
-    if let Some(Conn::Stream(stream)) = conn {
+    write_queue(shared);
+    if let Some(Conn::Stream(stream)) = shared.conn.lock().take() {
         // In order, so that a TLS server keeps what it has not yet
         // decrypted: close_notify, our end, the server's.
         let closing = shared.queue.lock().closing;
@@ -80,11 +81,15 @@ pub(super) fn worker(shared: &Shared) {
     }
 }
 
-fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
+fn write_queue(shared: &Shared) {
     let mut backoff = Backoff::new(FIRST_RETRY, MAX_RETRY);
-    let mut batch = Vec::new();
+    let (mut batch, mut ends) = (Vec::new(), Vec::new());
+    // A datagram socket's send timeout, once a close brings it down.
+    let mut send_timeout = shared.config.write_timeout;
     loop {
-        let closing = {
+        // Wait for work without the connection, which `log` sends on
+        // itself meanwhile (datagrams, while the queue is empty).
+        {
             let mut queue = shared.queue.lock();
             while queue.is_empty() {
                 if queue.closing.is_some() {
@@ -92,6 +97,10 @@ fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
                 }
                 shared.work.wait(&mut queue);
             }
+        }
+        let mut conn = shared.conn.lock();
+        let closing = {
+            let mut queue = shared.queue.lock();
             if queue.closing.is_some_and(|by| Instant::now() >= by) {
                 let cut = queue.cut_short();
                 let lost = queue.clear();
@@ -100,11 +109,10 @@ fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
                 shared.counts.dropped(lost);
                 return;
             }
-            let max = match *conn {
-                Some(Conn::Stream(_)) => MAX_WRITE,
-                _ => 0, // a datagram is one message
-            };
-            queue.fill(&mut batch, max);
+            match *conn {
+                Some(Conn::Stream(_)) => queue.fill(&mut batch, &mut ends, MAX_WRITE, usize::MAX),
+                _ => queue.fill(&mut batch, &mut ends, usize::MAX, MAX_DATAGRAMS),
+            }
             queue.closing
         };
         let by = Instant::now() + shared.config.write_timeout;
@@ -112,6 +120,7 @@ fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
         let Some(open) = conn.as_mut() else {
             let wait = backoff.remaining();
             if !wait.is_zero() {
+                drop(conn);
                 let mut queue = shared.queue.lock();
                 if queue.closing == closing {
                     let until = (Instant::now() + wait).min(deadline);
@@ -119,7 +128,13 @@ fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
                 }
                 continue;
             }
-            match connect(shared, deadline) {
+            let made = connect(shared, deadline).and_then(|open| {
+                if let Conn::Datagram(socket) = &open {
+                    socket.set_timeout(shared.config.write_timeout)?;
+                }
+                Ok(open)
+            });
+            match made {
                 Ok(open) => {
                     *conn = Some(open);
                     backoff.reset();
@@ -142,20 +157,42 @@ fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
                 (n, result.err())
             }
             Conn::Datagram(socket) => {
+                // A send rarely waits: the socket keeps the write timeout
+                // it was given when made, until a close, whose deadline
+                // comes sooner, halves it as that deadline nears.
                 let left = deadline.saturating_duration_since(Instant::now());
-                match socket.set_timeout(left).and_then(|()| socket.send(&batch)) {
-                    Ok(Sent::Whole) => (batch.len(), None),
-                    Ok(Sent::Cut(_)) => {
-                        shared.counts.truncated(1);
-                        (batch.len(), None)
-                    }
-                    Err(e) => (0, Some(e)),
+                let mut timeout = Ok(());
+                if closing.is_some() && left < send_timeout / 2 {
+                    send_timeout = left;
+                    timeout = socket.set_timeout(left);
                 }
+                let mut sent = 0;
+                let mut failure = timeout.err();
+                let mut start = 0;
+                for &end in &ends {
+                    if failure.is_some() {
+                        break;
+                    }
+                    match socket.send(&batch[start..end]) {
+                        Ok(cut) => {
+                            shared.count_cut(cut);
+                            sent = end;
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                    start = end;
+                }
+                (sent, failure)
             }
         };
+        let broken = failure.as_ref().is_some_and(|e| !conn::is_timeout(e));
+        if broken {
+            *conn = None;
+            backoff.failed();
+        }
+        drop(conn);
         let mut queue = shared.queue.lock();
         let mut done = queue.written(written);
-        let broken = failure.as_ref().is_some_and(|e| !conn::is_timeout(e));
         if broken {
             let cut = queue.cut_short();
             done.messages += cut.messages;
@@ -166,14 +203,48 @@ fn write_queue(shared: &Shared, conn: &mut Option<Conn>) {
         shared.room.notify_all();
         // Down while the server takes nothing: then `log` does not wait.
         shared.set_down(written == 0 && failure.is_some());
-        if broken {
-            *conn = None;
-            backoff.failed();
-        }
     }
 }
 
 impl Shared {
+    /// Sends a datagram from the caller's thread, as Docker's driver
+    /// does, when nothing waits in the queue and the socket is free: a
+    /// hand-off to the worker would cost more than the send. `false` when
+    /// `message` must be queued instead: the queue holds lines, the worker
+    /// is sending, there is no socket yet (the worker makes it), or the
+    /// send failed (the worker makes a new one and sends it again).
+    pub(super) fn send_now(&self, message: &[u8], line: u64) -> bool {
+        let queue = self.queue.lock();
+        if !queue.is_empty() || queue.closing.is_some() {
+            return false;
+        }
+        let Some(mut conn) = self.conn.try_lock() else {
+            return false;
+        };
+        // Behind the socket's lock, no line queued now can overtake this.
+        drop(queue);
+        let Some(Conn::Datagram(socket)) = conn.as_ref() else {
+            return false;
+        };
+        match socket.send(message) {
+            Ok(sent) => {
+                self.count_cut(sent);
+                self.counts.sent(1, line);
+                true
+            }
+            Err(_) => {
+                *conn = None;
+                false
+            }
+        }
+    }
+
+    fn count_cut(&self, sent: Sent) {
+        if let Sent::Cut(_) = sent {
+            self.counts.truncated(1);
+        }
+    }
+
     /// Says whether the server takes nothing now; `log` waits for room in
     /// the queue only while it does.
     fn set_down(&self, down: bool) {

@@ -72,7 +72,8 @@
 //!   closed it; then it reconnects first rather than write into it.
 //! - **`log` waits at most `syslog-write-timeout`**: lines go into a
 //!   queue of `syslog-buffer-limit` bytes, which one thread writes out, up
-//!   to 64 KiB per write. A line that finds the queue full waits for room
+//!   to 64 KiB per write. (A datagram goes out from `log` itself while the
+//!   queue is empty, as in Docker: one `send`, cheaper than a hand-off.) A line that finds the queue full waits for room
 //!   while the server takes lines, at most the timeout; while the server
 //!   takes nothing (unreachable, or a write made no progress in a whole
 //!   timeout), it is dropped at once, so a container is slowed, never
@@ -152,6 +153,9 @@ struct Shared {
     header: Header,
     tls: Option<conn::Tls>,
     queue: Mutex<Queue>,
+    /// The connection: the worker's, and `log`'s for a datagram while the
+    /// queue is empty. Taken after `queue`, never while waiting on it.
+    conn: Mutex<Option<link::Conn>>,
     /// Signalled when a message is queued, or the driver closes.
     work: Condvar,
     /// Signalled when messages leave the queue, or the server goes down.
@@ -215,6 +219,7 @@ impl SyslogLogger {
             header,
             tls,
             queue: Mutex::new(Queue::default()),
+            conn: Mutex::new(None),
             work: Condvar::new(),
             room: Condvar::new(),
             down: AtomicBool::new(false),
@@ -270,9 +275,19 @@ impl SyslogLogger {
     }
 
     fn deliver(&self, msgs: &mut dyn Iterator<Item = Message>, failed: &mut dyn FnMut(Error)) {
-        let deadline = Instant::now() + self.shared.config.write_timeout;
-        let framed = msgs.map(|msg| self.frame(&msg));
-        self.shared.push(framed, deadline, failed);
+        let shared = &self.shared;
+        let deadline = Instant::now() + shared.config.write_timeout;
+        if shared.config.address.is_stream() {
+            // The worker writes them, many to a write.
+            shared.push(msgs.map(|msg| self.frame(&msg)), deadline, failed);
+            return;
+        }
+        for msg in msgs {
+            let (message, line) = self.frame(&msg);
+            if !shared.send_now(&message, line) {
+                shared.push([(message, line)], deadline, failed);
+            }
+        }
     }
 }
 

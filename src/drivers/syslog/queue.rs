@@ -43,18 +43,28 @@ impl Queue {
 
     /// Copies into `batch` what to write next: the rest of the first
     /// message, then whole messages while the batch stays within `max`
-    /// bytes.
-    pub(super) fn fill(&self, batch: &mut Vec<u8>, max: usize) {
+    /// bytes and `ends` (where each message ends in `batch`) within
+    /// `max_messages`.
+    pub(super) fn fill(
+        &self,
+        batch: &mut Vec<u8>,
+        ends: &mut Vec<usize>,
+        max: usize,
+        max_messages: usize,
+    ) {
         batch.clear();
+        ends.clear();
         let mut messages = self.messages.iter();
         if let Some(first) = messages.next() {
             batch.extend_from_slice(&first.bytes[self.offset..]);
+            ends.push(batch.len());
         }
         for next in messages {
-            if batch.len() + next.bytes.len() > max {
+            if batch.len() + next.bytes.len() > max || ends.len() >= max_messages {
                 break;
             }
             batch.extend_from_slice(&next.bytes);
+            ends.push(batch.len());
         }
     }
 
@@ -173,12 +183,14 @@ mod tests {
     #[test]
     fn a_batch_goes_on_from_where_the_last_write_stopped() {
         let mut q = queue(&[b"aaaa\n", b"bb\n", b"cccccc\n"]);
-        let mut batch = Vec::new();
-        q.fill(&mut batch, 9);
-        assert_eq!(batch, b"aaaa\nbb\n");
+        let (mut batch, mut ends) = (Vec::new(), Vec::new());
+        q.fill(&mut batch, &mut ends, 9, 10);
+        assert_eq!((&batch[..], &ends[..]), (&b"aaaa\nbb\n"[..], &[5, 8][..]));
         assert_eq!(q.written(3), Written::default());
-        q.fill(&mut batch, 9);
-        assert_eq!(batch, b"a\nbb\n");
+        q.fill(&mut batch, &mut ends, 9, 10);
+        assert_eq!((&batch[..], &ends[..]), (&b"a\nbb\n"[..], &[2, 5][..]));
+        q.fill(&mut batch, &mut ends, 100, 1);
+        assert_eq!(batch, b"a\n");
         assert_eq!(
             q.written(5),
             Written {
@@ -187,7 +199,7 @@ mod tests {
             }
         );
         // The first message of a batch goes whole, however big.
-        q.fill(&mut batch, 2);
+        q.fill(&mut batch, &mut ends, 2, 10);
         assert_eq!(batch, b"cccccc\n");
         assert_eq!(q.bytes, 7);
     }
@@ -204,8 +216,8 @@ mod tests {
                 line_bytes: 4
             }
         );
-        let mut batch = Vec::new();
-        q.fill(&mut batch, 100);
+        let (mut batch, mut ends) = (Vec::new(), Vec::new());
+        q.fill(&mut batch, &mut ends, 100, 10);
         assert_eq!(batch, b"bb\n");
         assert_eq!(q.clear(), 1);
         assert_eq!((q.bytes, q.offset), (0, 0));
