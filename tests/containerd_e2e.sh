@@ -6,7 +6,12 @@
 #      (examples/read_log.rs);
 #   4. a bad option, which must fail the start and leave nothing running;
 #   5. k8s-file's log renamed mid-run, then SIGUSR1 to the logger, as a
-#      kubelet rotates: the records before and after land in the two files.
+#      kubelet rotates: the records before and after land in the two files;
+#   6. the same logger under our own launcher (examples/binary_launcher.rs)
+#      instead of containerd's shim, json-file read back byte for byte;
+#   7. a probe logger (examples/logger_probe.rs) under containerd's shim
+#      and under our launcher: arguments, environment, descriptors and the
+#      order of events compared.
 # The container writes LINES lines to each stream, some of them 40,000
 # bytes long, and a last line with no newline; every check is against the
 # bytes the same script writes on the host. Installs what is missing
@@ -45,10 +50,13 @@ if ! command -v containerd >/dev/null || ! command -v ctr >/dev/null ||
 fi
 
 say "building the logger, the hub and the reader"
-cargo build -q --example containerd_logger --example zmq_hub --example read_log
+cargo build -q --example containerd_logger --example zmq_hub --example read_log --example binary_launcher \
+    --example logger_probe
 logger="$PWD/target/debug/examples/containerd_logger"
 hub=target/debug/examples/zmq_hub
 read_log=target/debug/examples/read_log
+launcher="$PWD/target/debug/examples/binary_launcher"
+probe="$PWD/target/debug/examples/logger_probe"
 
 say "starting containerd on $sock"
 cat >"$work/config.toml" <<TOML
@@ -218,5 +226,48 @@ after=$(cut -d' ' -f2- "$log")
 [ "$before" = "stdout F before" ] && [ "$after" = "stdout F after" ] ||
     { say "FAILED: renamed file has '$before', new file has '$after'"; exit 1; }
 say "reopen: the renamed file holds '$before', the new one '$after'"
+
+say "run 6: our launcher (examples/binary_launcher.rs) runs the same logger, json-file, without containerd"
+LOGGER_ID=launched-json "$launcher" "binary://$logger?driver=json-file&log-dir=$work/logs&max-size=100m" \
+    -- busybox sh -c "$script" 2>"$work/launcher.err"
+log="$work/logs/default/launched-json.log"
+"$read_log" json-file "$log" >"$work/got.out" 2>"$work/got.err"
+cmp "$work/want.out" "$work/got.out"
+cmp "$work/want.err" "$work/got.err"
+say "launcher: $(wc -l <"$log") entries, both streams read back identical; $(tail -1 "$work/launcher.err")"
+
+say "run 7: a probe logger under containerd's shim and under our launcher: what each gives it"
+probe_script="echo hi; echo err >&2"
+c run --rm --snapshotter native --log-uri "binary://$probe?record=$work/probe-ctr.json&b=2&a=x+y" \
+    "$image" ctd-probe sh -c "$probe_script"
+(cd "$work" && LOGGER_ID=ctd-probe "$launcher" "binary://$probe?record=$work/probe-ours.json&b=2&a=x+y" \
+    -- busybox sh -c "$probe_script" 2>/dev/null)
+for _ in $(seq 1 150); do [ -s "$work/probe-ctr.json" ] && break; sleep 0.1; done
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+ctr = json.load(open(f"{work}/probe-ctr.json"))
+ours = json.load(open(f"{work}/probe-ours.json"))
+# Each was told its own record file; the rest must agree.
+pairs = lambda r: sorted(p for p in zip(r["args"][::2], r["args"][1::2]) if p[0] != "record")
+assert pairs(ctr) == pairs(ours), (ctr["args"], ours["args"])
+assert ctr["env"] == ours["env"], f"env: containerd's {ctr['env']}, ours {ours['env']}"
+# Ours: exactly 0-2 on /dev/null and the three pipes. containerd's shim
+# passes those, and more of its own (a finding, not a contract).
+contract = [[0, "/dev/null"], [1, "/dev/null"], [2, "/dev/null"], [3, "pipe"], [4, "pipe"], [5, "pipe"]]
+assert ours["fds"] == contract, ours["fds"]
+assert ctr["fds"][:6] == contract, ctr["fds"]
+extra = ctr["fds"][6:]
+def eofs(r):
+    return sorted(e for e in r["events"] if e.startswith("eof"))
+assert ctr["events"][0] == ours["events"][0] == "ready", (ctr["events"], ours["events"])
+assert eofs(ctr) == eofs(ours), (ctr["events"], ours["events"])
+print(f"== containerd e2e: probe: the same arguments (as pairs: containerd's {ctr['args']}, ours {ours['args']}), "
+      f"environment {ours['env']}, descriptors 0-5 as the contract says, ready first and the same bytes before each end")
+print(f"== containerd e2e: probe: descriptors beyond the contract: containerd's shim {extra or 'none'}, ours none")
+print(f"== containerd e2e: probe: cwd: containerd's {ctr['cwd']!r} (the bundle), ours {ours['cwd']!r} (the launcher's)")
+print(f"== containerd e2e: probe: events: containerd's {ctr['events']}, ours {ours['events']}")
+assert "sigterm" not in ours["events"], "our launcher sent SIGTERM to a logger that was draining"
+PY
 
 say "passed"

@@ -21,6 +21,14 @@
 //! nerdctl run --log-driver "binary:///usr/local/bin/containerd_logger?driver=json-file&log-dir=/var/log/ctr" …
 //! ```
 //!
+//! # The shim's side: [`Launcher`]
+//!
+//! A shim or runtime of your own that should start binary loggers, as
+//! containerd's shim does, has [`Launcher`]: it parses the URI as
+//! containerd does, starts the logger with the contract below, waits for
+//! ready within a bound, and stops the logger with one; see its docs for
+//! where it differs from containerd's shim, and `examples/binary_launcher.rs`.
+//!
 //! # Why the Copier and not `Pump`
 //!
 //! containerd starts one logger process per container, so the process
@@ -92,9 +100,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 mod config;
+mod launcher;
+mod uri;
 
 use config::add_bundle;
 pub use config::Config;
+pub use launcher::{LaunchError, LaunchedLogger, Launcher, Stopped, StoppedBy};
 
 use crate::copier::{Copier, CopyStats};
 use crate::info::Info;
