@@ -8,7 +8,8 @@
 #   5. k8s-file's log renamed mid-run, then SIGUSR1 to the logger, as a
 #      kubelet rotates: the records before and after land in the two files;
 #   6. the same logger under our own launcher (examples/binary_launcher.rs)
-#      instead of containerd's shim, json-file read back byte for byte;
+#      instead of containerd's shim: json-file read back byte for byte, and
+#      zmq to a hub, every frame;
 #   7. a probe logger (examples/logger_probe.rs) under containerd's shim
 #      and under our launcher: arguments, environment, descriptors and the
 #      order of events compared.
@@ -130,19 +131,12 @@ run() { # run NAME URI-QUERY: runs the container with the logger, waits for it
         --log-uri "binary://$logger?$2" "$image" "$1" sh -c "$script"
 }
 
-say "run 1: driver=zmq, to the hub on tcp://127.0.0.1:$port"
-"$hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
-pids+=($!)
-run ctd-zmq "driver=zmq&zmq-address=tcp://127.0.0.1:$port"
-# Every line is a frame, and a 40,000-byte line three (16 KiB chunks).
-want=$((2 * LINES + 2 * (LINES / 10000) * 2 + 1))
-for _ in $(seq 1 300); do
-    [ "$(wc -l <"$work/hub.out")" -ge "$want" ] && break
-    sleep 0.1
-done
-python3 - "$work" <<'PY'
+# check_hub FILE ID: every frame FILE got from container ID, exact and in
+# order, with the tenant and service the container's environment gives.
+check_hub() {
+python3 - "$work" "$1" "$2" <<'PY'
 import re, sys
-work = sys.argv[1]
+work, hub, want_id = sys.argv[1:4]
 chunk = 16384
 
 def frames(path):
@@ -158,11 +152,11 @@ def frames(path):
     return out
 
 got = {"out": [], "err": []}
-for raw in open(f"{work}/hub.out", encoding="utf-8"):
+for raw in open(hub, encoding="utf-8"):
     m = re.match(r"^\[(.*?)/(.*?)\] (\S+): (.*)$", raw.rstrip("\n"))
     assert m, f"not a hub line: {raw[:80]!r}"
     tenant, service, cid, text = m.groups()
-    assert (tenant, service, cid) == ("acme", "ctd", "ctd-zmq"), (tenant, service, cid)
+    assert (tenant, service, cid) == ("acme", "ctd", want_id), (tenant, service, cid)
     stream = "out" if text.startswith("out") or set(text) == {"O"} else "err"
     got[stream].append(text)
 for stream in ("out", "err"):
@@ -173,6 +167,19 @@ for stream in ("out", "err"):
 print(f"== containerd e2e: zmq: {len(got['out'])} stdout + {len(got['err'])} stderr frames, exact and in order, tenant acme, service ctd")
 PY
 
+}
+
+say "run 1: driver=zmq, to the hub on tcp://127.0.0.1:$port"
+"$hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
+pids+=($!)
+run ctd-zmq "driver=zmq&zmq-address=tcp://127.0.0.1:$port"
+# Every line is a frame, and a 40,000-byte line three (16 KiB chunks).
+want=$((2 * LINES + 2 * (LINES / 10000) * 2 + 1))
+for _ in $(seq 1 300); do
+    [ "$(wc -l <"$work/hub.out")" -ge "$want" ] && break
+    sleep 0.1
+done
+check_hub "$work/hub.out" ctd-zmq
 say "run 2: driver=json-file, read back byte for byte"
 run ctd-json "driver=json-file&log-dir=$work/logs&max-size=100m"
 log="$work/logs/default/ctd-json.log"
@@ -227,7 +234,7 @@ after=$(cut -d' ' -f2- "$log")
     { say "FAILED: renamed file has '$before', new file has '$after'"; exit 1; }
 say "reopen: the renamed file holds '$before', the new one '$after'"
 
-say "run 6: our launcher (examples/binary_launcher.rs) runs the same logger, json-file, without containerd"
+say "run 6: our launcher (examples/binary_launcher.rs) runs the same logger without containerd: json-file, then zmq"
 LOGGER_ID=launched-json "$launcher" "binary://$logger?driver=json-file&log-dir=$work/logs&max-size=100m" \
     -- busybox sh -c "$script" 2>"$work/launcher.err"
 log="$work/logs/default/launched-json.log"
@@ -235,6 +242,20 @@ log="$work/logs/default/launched-json.log"
 cmp "$work/want.out" "$work/got.out"
 cmp "$work/want.err" "$work/got.err"
 say "launcher: $(wc -l <"$log") entries, both streams read back identical; $(tail -1 "$work/launcher.err")"
+# zmq, from a directory with a bundle's config.json, as the shim's cwd is:
+# the logger reads the container's environment from it.
+mkdir -p "$work/bundle"
+printf '{"process":{"args":["sh"],"env":["TENANT_ID=acme","SERVICE_ID=ctd"]}}' >"$work/bundle/config.json"
+"$hub" "tcp://127.0.0.1:$((port + 1))" >"$work/hub2.out" 2>"$work/hub2.err" &
+pids+=($!)
+(cd "$work/bundle" && LOGGER_ID=launched-zmq "$launcher" \
+    "binary://$logger?driver=zmq&zmq-address=tcp://127.0.0.1:$((port + 1))" \
+    -- busybox sh -c "$script" 2>/dev/null)
+for _ in $(seq 1 300); do
+    [ "$(wc -l <"$work/hub2.out")" -ge "$want" ] && break
+    sleep 0.1
+done
+check_hub "$work/hub2.out" launched-zmq
 
 say "run 7: a probe logger under containerd's shim and under our launcher: what each gives it"
 probe_script="echo hi; echo err >&2"
