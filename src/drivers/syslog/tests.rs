@@ -349,3 +349,36 @@ fn bad_options_name_the_driver_the_option_and_the_value() {
         other => panic!("not an InvalidOption: {other:?}"),
     }
 }
+
+#[test]
+fn a_100_character_name_as_the_tag_is_cut_to_fit_rfc5424_never_refused() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let name = "n".repeat(100);
+    let mut info = Info::new("0123456789abcdef0123456789abcdef")
+        .with_option(
+            "syslog-address",
+            format!("udp://{}", server.local_addr().unwrap()),
+        )
+        .with_option("syslog-format", "rfc5424")
+        .with_option("syslog-structured-data", "true")
+        .with_option("tag", "{{.Name}}");
+    info.container_name = format!("/{name}");
+    let log = SyslogLogger::new(&info).unwrap();
+    log.log(line(Source::Stdout, "hi")).unwrap();
+    log.close().unwrap();
+    let mut buf = [0u8; 1024];
+    let n = server.recv(&mut buf).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&buf[..n]).unwrap(),
+        format!(
+            "<30>1 2026-12-02T14:05:09Z {} {} {} {} [container@32473 name=\"{name}\" id=\"0123456789abcdef0123456789abcdef\"] hi\n",
+            hostname(),
+            &name[..48],
+            pid(),
+            &name[..32],
+        )
+    );
+}
