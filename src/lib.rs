@@ -209,6 +209,7 @@ pub mod options;
 pub mod plugin;
 mod read;
 mod registry;
+mod tee;
 #[cfg(test)]
 mod testing;
 mod time;
@@ -237,3 +238,4 @@ pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
 pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow};
 pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};
 pub use crate::registry::{registry, Mode, Registry, BUILTIN_DRIVERS};
+pub use crate::tee::Tee;

@@ -17,6 +17,7 @@ use crate::info::Info;
 /// | `nats` | `drivers::nats` | `nats` |
 /// | `none` | [`drivers::none`](crate::drivers::none) | |
 /// | `syslog` | [`drivers::syslog`](crate::drivers::syslog) | |
+/// | `tee` | [`Tee`](crate::Tee), its branches made by the registry | |
 /// | `zmq` | `drivers::zmq` | `zmq` (on by default) |
 ///
 /// Asked for a driver of this list whose feature is off, a registry says
@@ -29,6 +30,7 @@ pub const BUILTIN_DRIVERS: &[(&str, Option<&str>)] = &[
     ("nats", Some("nats")),
     ("none", None),
     ("syslog", None),
+    ("tee", None),
     ("zmq", Some("zmq")),
 ];
 
@@ -70,6 +72,7 @@ impl Registry {
         self.register_validator(fluentd::NAME, fluentd::FluentdLogger::validate)?;
         self.register_driver(syslog::NAME, syslog::SyslogLogger::new)?;
         self.register_validator(syslog::NAME, syslog::SyslogLogger::validate)?;
+        self.register_tee()?;
         // `none` takes any options, as in Docker.
         self.register_driver(none::NAME, |_: &Info| Ok(none::NoneLogger))?;
         #[cfg(feature = "nats")]

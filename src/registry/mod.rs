@@ -8,6 +8,7 @@ use parking_lot::RwLock;
 
 mod builtins;
 mod mode;
+mod tee;
 
 use builtins::not_registered;
 pub use builtins::BUILTIN_DRIVERS;
@@ -16,6 +17,7 @@ pub use mode::{
     Mode, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT, MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT,
     NON_BLOCKING_DROP_OPT,
 };
+pub use tee::TEE_DRIVERS_OPT;
 
 use crate::error::{Error, Result};
 use crate::info::Info;
@@ -69,6 +71,9 @@ pub struct Registry {
     validators: RwLock<HashMap<String, Arc<Validator>>>,
     /// Whether each driver reads back, where its registration said so.
     reads: RwLock<HashMap<String, bool>>,
+    /// Whether `tee` is this registry's own (a built-in), made in
+    /// [`create`](Registry::create) from the registry's other drivers.
+    tee: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Registry {
@@ -237,6 +242,11 @@ impl Registry {
         max_buffer_size(name, opts)?;
         overflow(name, opts)?;
         close_timeout(name, opts)?;
+        if self.is_tee(name) {
+            let mut rest = opts.clone();
+            rest.retain(|key, _| !BUILTIN_OPTS.contains(&key.as_str()));
+            return self.validate_tee(&rest);
+        }
         if !self.creators.read().contains_key(name) {
             return Err(not_registered(name));
         }
@@ -255,6 +265,9 @@ impl Registry {
 
     /// Creates the driver `name` for the container described by `info`.
     ///
+    /// The built-in `tee` is a [`Tee`](crate::Tee) over branches this
+    /// registry makes (see its docs for the options).
+    ///
     /// `info.config` is [validated](Registry::validate) first. The creator
     /// sees it without the options the registry handles itself (`mode`,
     /// `max-buffer-size`, `non-blocking-drop`, `non-blocking-close-timeout`),
@@ -269,20 +282,25 @@ impl Registry {
     /// returns; [`Error::Spawn`] if the non-blocking worker cannot start.
     pub fn create(&self, name: &str, info: &Info) -> Result<Arc<dyn Logger>> {
         self.validate(name, &info.config)?;
-        let creator = self
-            .creators
-            .read()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| not_registered(name))?;
         // The creator sees the same options as the validator: its own.
-        let logger: Arc<dyn Logger> = if BUILTIN_OPTS.iter().any(|k| info.config.contains_key(*k)) {
+        let own = if BUILTIN_OPTS.iter().any(|k| info.config.contains_key(*k)) {
             let mut own = info.clone();
             own.config
                 .retain(|key, _| !BUILTIN_OPTS.contains(&key.as_str()));
-            Arc::from(creator(&own)?)
+            std::borrow::Cow::Owned(own)
         } else {
-            Arc::from(creator(info)?)
+            std::borrow::Cow::Borrowed(info)
+        };
+        let logger: Arc<dyn Logger> = if self.is_tee(name) {
+            self.create_tee(&own)?
+        } else {
+            let creator = self
+                .creators
+                .read()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| not_registered(name))?;
+            Arc::from(creator(&own)?)
         };
         Ok(match Mode::from_opts(name, &info.config)? {
             Mode::Blocking => logger,
