@@ -4,31 +4,17 @@
 //! (Docker's default), async mode, and async Forward mode. 100-byte
 //! lines, 50,000 per iteration.
 
-use std::io::{Cursor, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{Cursor, Write};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logdriver::{registry, Copier, Info, Logger, Source};
 
-const LINES: usize = 50_000;
+mod common;
 
-/// A server that takes connections and throws away what they send.
-fn sink() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 16];
-                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
-    });
-    port
-}
+const LINES: usize = 50_000;
 
 /// A Message-mode frame for one 99-byte line, as the driver writes it.
 fn frame() -> Vec<u8> {
@@ -56,7 +42,7 @@ fn frame() -> Vec<u8> {
 }
 
 fn fluentd(c: &mut Criterion) {
-    let port = sink();
+    let port = common::tcp_sink();
     let address = format!("tcp://127.0.0.1:{port}");
     let mut line = [b'x'; 100];
     line[99] = b'\n';

@@ -4,30 +4,16 @@
 //! message). RFC 5424, 100-byte lines, 50,000 per iteration; the driver
 //! is timed from the first `log` until `close` has written the last.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use logdriver::{registry, Info, Logger, Message, Source};
 
-const LINES: usize = 50_000;
+mod common;
 
-/// A TCP server that takes connections and throws away what they send.
-fn tcp_sink() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 1 << 16];
-                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
-            });
-        }
-    });
-    port
-}
+const LINES: usize = 50_000;
 
 /// A UDP server that reads and throws away every datagram.
 fn udp_sink() -> u16 {
@@ -60,7 +46,7 @@ fn syslog(c: &mut Criterion) {
         .throughput(Throughput::Elements(LINES as u64))
         .sample_size(20)
         .measurement_time(Duration::from_secs(5));
-    for (transport, port) in [("udp", udp_sink()), ("tcp", tcp_sink())] {
+    for (transport, port) in [("udp", udp_sink()), ("tcp", common::tcp_sink())] {
         let info = Info::new("0123456789abcdef".repeat(4))
             .with_option("syslog-address", format!("{transport}://127.0.0.1:{port}"))
             .with_option("syslog-format", "rfc5424")

@@ -177,3 +177,20 @@ pub fn write_records(path: &std::path::Path, record: &[u8], n: usize) {
         file.write_all(record).unwrap();
     }
 }
+
+/// A TCP server on a loopback port that takes connections and throws
+/// away what they send; returns its port.
+pub fn tcp_sink() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while matches!(io::Read::read(&mut conn, &mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    port
+}

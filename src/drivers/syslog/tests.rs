@@ -33,6 +33,33 @@ fn pid() -> u32 {
     std::process::id()
 }
 
+/// A UDP server on a loopback port, and its `udp://` address.
+fn udp_server() -> (UdpSocket, String) {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let address = format!("udp://{}", server.local_addr().unwrap());
+    (server, address)
+}
+
+/// A TCP server on a loopback port, and its `tcp://` address.
+fn tcp_server() -> (TcpListener, String) {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("tcp://{}", server.local_addr().unwrap());
+    (server, address)
+}
+
+/// A `tcp://` address that nothing listens on yet, and its port.
+fn closed_port() -> (u16, String) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    (port, format!("tcp://127.0.0.1:{port}"))
+}
+
 /// Everything one accepted connection sends, until it ends.
 fn read_all(listener: &TcpListener) -> String {
     let (mut conn, _) = listener.accept().unwrap();
@@ -45,11 +72,7 @@ fn read_all(listener: &TcpListener) -> String {
 
 #[test]
 fn udp_sends_one_rfc5424_message_a_datagram_with_dockers_bytes() {
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    server
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let address = format!("udp://{}", server.local_addr().unwrap());
+    let (server, address) = udp_server();
     let log = logger(&[
         ("syslog-address", &address),
         ("syslog-format", "rfc5424micro"),
@@ -76,11 +99,7 @@ fn udp_sends_one_rfc5424_message_a_datagram_with_dockers_bytes() {
 
 #[test]
 fn a_udp_message_too_big_for_a_datagram_is_cut_and_counted() {
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    server
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let address = format!("udp://{}", server.local_addr().unwrap());
+    let (server, address) = udp_server();
     let log = logger(&[("syslog-address", &address)]);
     log.log(line(Source::Stdout, &"x".repeat(70_000))).unwrap();
     log.close().unwrap();
@@ -92,8 +111,7 @@ fn a_udp_message_too_big_for_a_datagram_is_cut_and_counted() {
 
 #[test]
 fn tcp_tls_style_octet_counting_frames_every_message_in_order() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("tcp://{}", server.local_addr().unwrap());
+    let (server, address) = tcp_server();
     let log = logger(&[
         ("syslog-address", &address),
         ("syslog-format", "rfc3164"),
@@ -119,8 +137,7 @@ fn tcp_tls_style_octet_counting_frames_every_message_in_order() {
 
 #[test]
 fn structured_data_names_the_container_and_the_selected_labels() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("tcp://{}", server.local_addr().unwrap());
+    let (server, address) = tcp_server();
     let mut info = Info::new("0123456789abcdef0123456789abcdef")
         .with_option("syslog-address", &address)
         .with_option("syslog-format", "rfc5424")
@@ -147,12 +164,7 @@ fn structured_data_names_the_container_and_the_selected_labels() {
 #[test]
 fn a_server_down_at_start_gets_the_queued_lines_once_it_is_up() {
     // A port that nothing listens on, yet.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("tcp://127.0.0.1:{port}");
+    let (port, address) = closed_port();
     let log = logger(&[("syslog-address", &address), ("tag", "t")]);
     for i in 0..10 {
         log.log(line(Source::Stdout, &format!("early {i}")))
@@ -176,8 +188,7 @@ fn a_server_down_at_start_gets_the_queued_lines_once_it_is_up() {
 
 #[test]
 fn a_connection_the_server_closed_while_idle_is_made_again_before_the_next_line() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("tcp://{}", server.local_addr().unwrap());
+    let (server, address) = tcp_server();
     let log = logger(&[("syslog-address", &address), ("tag", "t")]);
     log.log(line(Source::Stdout, "first")).unwrap();
     {
@@ -198,12 +209,7 @@ fn a_connection_the_server_closed_while_idle_is_made_again_before_the_next_line(
 
 #[test]
 fn while_the_server_is_down_a_full_queue_drops_and_counts() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("tcp://127.0.0.1:{port}");
+    let (_, address) = closed_port();
     let log = logger(&[
         ("syslog-address", &address),
         ("syslog-buffer-limit", "1k"),
@@ -243,8 +249,7 @@ fn while_the_server_is_down_a_full_queue_drops_and_counts() {
 #[test]
 fn close_drops_and_counts_what_the_server_did_not_take_in_time() {
     // A server that accepts and never reads.
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = format!("tcp://{}", server.local_addr().unwrap());
+    let (server, address) = tcp_server();
     let log = logger(&[
         ("syslog-address", &address),
         ("syslog-write-timeout", "200ms"),
