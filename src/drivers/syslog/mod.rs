@@ -64,21 +64,21 @@
 //! - **A server that is down never fails the container's start**
 //!   (moby#21966, moby#52402): the driver connects from its own thread,
 //!   and a `unix://` path need not exist yet.
-//! - **It reconnects** (moby#30979), waiting 100 ms after a failure, then
-//!   half as long again each time, at most 10 s.
+//! - **It reconnects** (moby#30979), waiting 100 ms after a failure, each
+//!   next wait half as long again, at most 10 s.
 //! - **Idle connections survive** (moby#21136): TCP keepalive probes an
 //!   idle connection after a minute, and before each write the driver
 //!   checks, without waiting, whether the server (or a load balancer) has
 //!   closed it; then it reconnects first rather than write into it.
 //! - **`log` waits at most `syslog-write-timeout`**: lines go into a
 //!   queue of `syslog-buffer-limit` bytes, which one thread writes out, up
-//!   to 64 KiB per write. (A datagram goes out from `log` itself while the
-//!   queue is empty, as in Docker: one `send`, cheaper than a hand-off.) A line that finds the queue full waits for room
-//!   while the server takes lines, at most the timeout; while the server
-//!   takes nothing (unreachable, or a write made no progress in a whole
-//!   timeout), it is dropped at once, so a container is slowed, never
-//!   wedged. Each drop is counted in [`Logger::stats`] and returned as
-//!   [`Error::Dropped`].
+//!   to 64 KiB per write (a datagram goes out from `log` itself while the
+//!   queue is empty, as in Docker: one `send` costs less than a hand-off).
+//!   A line that finds the queue full waits for room while the server
+//!   takes lines, at most the timeout; while the server takes nothing
+//!   (unreachable, or a write made no progress in a whole timeout), it is
+//!   dropped at once, so a container is slowed, never wedged. Each drop is
+//!   counted in [`Logger::stats`] and returned as [`Error::Dropped`].
 //! - **`close` waits at most `syslog-write-timeout`** for what is queued,
 //!   and counts the rest as dropped.
 //! - **Over UDP, a message too big for one datagram is cut** to what the
