@@ -189,44 +189,35 @@ impl Stream {
     /// connections, or a load balancer that cuts them, costs a reconnect
     /// before the next write rather than the lines of that write. What a
     /// peer says meanwhile is read and thrown away: the drivers that ask
-    /// this have peers that never speak (a TLS peer's only words then are
-    /// its alerts and close_notify, so any word from one means closed).
+    /// this have peers that never speak. Over TLS the read goes through
+    /// the TLS session, which takes in what a server may send unasked
+    /// (TLS 1.3 session tickets) and ends on its close_notify.
     pub(crate) fn peer_closed(&mut self) -> bool {
         let mut sink = [0u8; 512];
-        let (tls, read) = match self {
-            Stream::Tcp(s) => (
-                false,
-                nonblocking_read(
-                    s,
-                    &mut sink,
-                    |s, b| s.read(b),
-                    |s, on| s.set_nonblocking(on),
-                ),
+        let read = match self {
+            Stream::Tcp(s) => nonblocking_read(
+                s,
+                &mut sink,
+                |s, b| s.read(b),
+                |s, on| s.set_nonblocking(on),
             ),
-            Stream::Unix(s) => (
-                false,
-                nonblocking_read(
-                    s,
-                    &mut sink,
-                    |s, b| s.read(b),
-                    |s, on| s.set_nonblocking(on),
-                ),
+            Stream::Unix(s) => nonblocking_read(
+                s,
+                &mut sink,
+                |s, b| s.read(b),
+                |s, on| s.set_nonblocking(on),
             ),
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => (
-                true,
-                nonblocking_read(
-                    &mut s.sock,
-                    &mut sink,
-                    |s, b| s.read(b),
-                    |s, on| s.set_nonblocking(on),
-                ),
+            Stream::Tls(s) => nonblocking_read(
+                s,
+                &mut sink,
+                |s, b| s.read(b),
+                |s, on| s.sock.set_nonblocking(on),
             ),
         };
         match read {
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
-            Ok(0) => true,
-            Ok(_) => tls,
+            Ok(n) => n == 0,
         }
     }
 
