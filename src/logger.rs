@@ -261,6 +261,17 @@ pub struct LoggerStats {
     pub resent: u64,
 }
 
+impl std::ops::AddAssign for LoggerStats {
+    fn add_assign(&mut self, other: LoggerStats) {
+        self.lines += other.lines;
+        self.bytes += other.bytes;
+        self.dropped += other.dropped;
+        self.errors += other.errors;
+        self.truncated += other.truncated;
+        self.resent += other.resent;
+    }
+}
+
 macro_rules! forward_logger {
     ($ptr:ty) => {
         impl<L: Logger + ?Sized> Logger for $ptr {

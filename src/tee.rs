@@ -195,13 +195,7 @@ impl Logger for Tee {
     fn stats(&self) -> LoggerStats {
         let mut sum = LoggerStats::default();
         for (_, logger) in &self.branches {
-            let s = logger.stats();
-            sum.lines += s.lines;
-            sum.bytes += s.bytes;
-            sum.dropped += s.dropped;
-            sum.errors += s.errors;
-            sum.truncated += s.truncated;
-            sum.resent += s.resent;
+            sum += logger.stats();
         }
         sum
     }
@@ -212,16 +206,17 @@ impl Logger for Tee {
     }
 
     /// Reopens every branch that has a file to reopen; `None` when none
-    /// has.
+    /// has, else the first error or `Ok`.
     fn reopen_log(&self) -> Option<Result<()>> {
-        let mut any = None;
+        let mut outcome = None;
         for (_, logger) in &self.branches {
-            if let Some(outcome) = logger.reopen_log() {
-                if any.as_ref().is_none_or(|r: &Result<()>| r.is_ok()) {
-                    any = Some(outcome);
-                }
+            if let Some(reopened) = logger.reopen_log() {
+                outcome = match outcome {
+                    Some(Err(first)) => Some(Err(first)),
+                    _ => Some(reopened),
+                };
             }
         }
-        any
+        outcome
     }
 }

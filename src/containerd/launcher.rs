@@ -234,7 +234,7 @@ impl Launcher {
         };
         let (out_r, out_w) = pipe().map_err(io_error)?;
         let (err_r, err_w) = pipe().map_err(io_error)?;
-        let (mut ready_r, ready_w) = pipe().map_err(io_error)?;
+        let (ready_r, ready_w) = pipe().map_err(io_error)?;
         let pid = self
             .spawn(id, namespace, [&out_r, &err_r, &ready_w])
             .map_err(|source| LaunchError::Spawn {
@@ -251,7 +251,7 @@ impl Launcher {
             term_timeout: self.term_timeout,
             status: None,
         };
-        match wait_ready(&mut ready_r, self.ready_timeout) {
+        match wait_ready(ready_r, self.ready_timeout) {
             Ready::Yes => {}
             Ready::Ended => {
                 // The end of the pipe is ready, unless the logger is gone.
@@ -350,16 +350,13 @@ enum Ready {
 /// Waits for a byte, or the end, on the ready pipe, at most `timeout`: a
 /// thread reads it, and is left to end by itself (the logger's end closes
 /// when it exits, or is killed).
-fn wait_ready(ready: &mut OwnedFd, timeout: Duration) -> Ready {
-    let Ok(reader) = ready.try_clone() else {
-        return Ready::Ended;
-    };
+fn wait_ready(ready: OwnedFd, timeout: Duration) -> Ready {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let spawned = std::thread::Builder::new()
         .name("logdriver-ready".into())
         .spawn(move || {
             let mut byte = [0u8; 1];
-            let _ = tx.send(File::from(reader).read(&mut byte));
+            let _ = tx.send(File::from(ready).read(&mut byte));
         });
     if spawned.is_err() {
         return Ready::Ended;

@@ -154,7 +154,8 @@ struct Shared {
     tls: Option<conn::Tls>,
     queue: Mutex<Queue>,
     /// The connection: the worker's, and `log`'s for a datagram while the
-    /// queue is empty. Taken after `queue`, never while waiting on it.
+    /// queue is empty. The worker locks it before `queue`; `log` only
+    /// tries it while holding `queue`, so neither waits for the other.
     conn: Mutex<Option<link::Conn>>,
     /// Signalled when a message is queued, or the driver closes.
     work: Condvar,

@@ -194,30 +194,27 @@ impl Stream {
     /// (TLS 1.3 session tickets) and ends on its close_notify.
     pub(crate) fn peer_closed(&mut self) -> bool {
         let mut sink = [0u8; 512];
-        let read = match self {
-            Stream::Tcp(s) => nonblocking_read(
-                s,
-                &mut sink,
-                |s, b| s.read(b),
-                |s, on| s.set_nonblocking(on),
-            ),
-            Stream::Unix(s) => nonblocking_read(
-                s,
-                &mut sink,
-                |s, b| s.read(b),
-                |s, on| s.set_nonblocking(on),
-            ),
-            #[cfg(feature = "tls")]
-            Stream::Tls(s) => nonblocking_read(
-                s,
-                &mut sink,
-                |s, b| s.read(b),
-                |s, on| s.sock.set_nonblocking(on),
-            ),
-        };
+        if self.set_nonblocking(true).is_err() {
+            return true;
+        }
+        let read = self.read(&mut sink);
+        if self.set_nonblocking(false).is_err() {
+            return true;
+        }
         match read {
             Err(e) => e.kind() != io::ErrorKind::WouldBlock,
             Ok(n) => n == 0,
+        }
+    }
+
+    /// Makes reads and writes return `WouldBlock` rather than wait, or
+    /// wait again.
+    fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_nonblocking(on),
+            Stream::Unix(s) => s.set_nonblocking(on),
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.sock.set_nonblocking(on),
         }
     }
 
@@ -249,25 +246,10 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-/// One read of `socket` that does not wait: `WouldBlock` when it has
-/// nothing to say.
-fn nonblocking_read<S>(
-    socket: &mut S,
-    buf: &mut [u8],
-    read: impl Fn(&mut S, &mut [u8]) -> io::Result<usize>,
-    set_nonblocking: impl Fn(&S, bool) -> io::Result<()>,
-) -> io::Result<usize> {
-    set_nonblocking(socket, true)?;
-    let got = read(socket, buf);
-    set_nonblocking(socket, false)?;
-    got
-}
-
 /// TCP keepalive: a connection left idle is probed after a minute, then
 /// every 10 s, and given up when the kernel's count of probes (9 on
-/// Linux) goes unanswered, so that a peer that
-/// vanished, or a middlebox that forgot the connection, is found before
-/// lines are written into it.
+/// Linux) goes unanswered, so that a peer that vanished, or a middlebox
+/// that forgot the connection, is found before lines are written into it.
 fn keepalive(socket: &TcpStream) -> io::Result<()> {
     let probes = socket2::TcpKeepalive::new()
         .with_time(Duration::from_secs(60))
