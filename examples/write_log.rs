@@ -8,7 +8,11 @@
 //! ```
 //!
 //! Exits with the command's status; a line the driver could not take is
-//! reported on stderr and makes the exit status 1.
+//! reported on stderr and makes the exit status 1. With `WRITE_LOG_STATS`
+//! set to a path, the driver's counts ([`LoggerStats`]) are written there
+//! as JSON once it has closed, for scripts that check them.
+//!
+//! [`LoggerStats`]: logdriver::LoggerStats
 
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -48,7 +52,16 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .run()?
         .wait();
     let status = child.wait()?;
-    logger.close()?;
+    let closed = logger.close();
+    if let Ok(path) = std::env::var("WRITE_LOG_STATS") {
+        let s = logger.stats();
+        let json = format!(
+            "{{\"lines\":{},\"bytes\":{},\"dropped\":{},\"errors\":{},\"truncated\":{},\"resent\":{}}}\n",
+            s.lines, s.bytes, s.dropped, s.errors, s.truncated, s.resent
+        );
+        std::fs::write(path, json)?;
+    }
+    closed?;
     if stats.log_errors > 0 || stats.read_errors > 0 {
         eprintln!("write_log: {stats:?}");
         return Ok(ExitCode::from(1));

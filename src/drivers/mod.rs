@@ -12,6 +12,8 @@ pub mod local;
 #[cfg(feature = "nats")]
 pub mod nats;
 pub mod none;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod syslog;
 pub(crate) mod util;
 #[cfg(feature = "zmq")]

@@ -16,6 +16,7 @@ use crate::info::Info;
 /// | `local` | [`drivers::local`](crate::drivers::local) | |
 /// | `nats` | `drivers::nats` | `nats` |
 /// | `none` | [`drivers::none`](crate::drivers::none) | |
+/// | `otlp` | `drivers::otlp` | `otlp` |
 /// | `syslog` | [`drivers::syslog`](crate::drivers::syslog) | |
 /// | `tee` | [`Tee`](crate::Tee), its branches made by the registry | |
 /// | `zmq` | `drivers::zmq` | `zmq` (on by default) |
@@ -29,6 +30,7 @@ pub const BUILTIN_DRIVERS: &[(&str, Option<&str>)] = &[
     ("local", None),
     ("nats", Some("nats")),
     ("none", None),
+    ("otlp", Some("otlp")),
     ("syslog", None),
     ("tee", None),
     ("zmq", Some("zmq")),
@@ -54,7 +56,9 @@ pub(super) fn not_registered(name: &str) -> Error {
 
 /// Whether this build has the cargo feature of a built-in driver.
 fn feature_enabled(feature: &str) -> bool {
-    (feature == "nats" && cfg!(feature = "nats")) || (feature == "zmq" && cfg!(feature = "zmq"))
+    (feature == "nats" && cfg!(feature = "nats"))
+        || (feature == "otlp" && cfg!(feature = "otlp"))
+        || (feature == "zmq" && cfg!(feature = "zmq"))
 }
 
 impl Registry {
@@ -80,6 +84,12 @@ impl Registry {
             use crate::drivers::nats;
             self.register_driver(nats::NAME, nats::NatsLogger::new)?;
             self.register_validator(nats::NAME, nats::NatsLogger::validate)?;
+        }
+        #[cfg(feature = "otlp")]
+        {
+            use crate::drivers::otlp;
+            self.register_driver(otlp::NAME, otlp::OtlpLogger::new)?;
+            self.register_validator(otlp::NAME, otlp::OtlpLogger::validate)?;
         }
         #[cfg(feature = "zmq")]
         {

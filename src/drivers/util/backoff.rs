@@ -37,6 +37,12 @@ impl Backoff {
         self.wait = self.wait.mul_f64(1.5).min(self.max);
     }
 
+    /// No attempt before `at`, as a peer asked (HTTP's `Retry-After`).
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn not_before(&mut self, at: Instant) {
+        self.next = self.next.max(at);
+    }
+
     /// The peer answered: the next failure waits the first wait again.
     pub(crate) fn reset(&mut self) {
         self.wait = self.first.min(self.max);
