@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The fault matrix (tests/fault_matrix/): every network driver (zmq,
-# fluentd with and without acks, nats, syslog), in blocking and
+# fluentd with and without acks, nats, syslog, otlp), in blocking and
 # non-blocking mode, against its real peer (examples/zmq_hub.rs,
-# @fluent-org/logger's FluentServer, nats-server, rsyslog), with the peer coming up late, killed -9,
+# @fluent-org/logger's FluentServer, nats-server, rsyslog, an OTLP receiver
+# on opentelemetry-proto), with the peer coming up late, killed -9,
 # SIGSTOPped, slow, and the connection reset mid-frame. Installs the peers
 # when missing; fails, never skips, if one cannot run. Prints the table
 # that the README's "Under faults" section shows.
@@ -19,7 +20,8 @@ if ! command -v nats-server >/dev/null; then
 fi
 bash tests/fluentd/setup.sh
 source tests/syslog/setup.sh
+source tests/otlp/setup.sh
 say "$(nats-server --version), node $(node --version), $(rsyslogd -v | head -1)"
-cargo build -q --features nats --example zmq_hub
-cargo test --features nats --test fault_matrix -- --ignored --nocapture --test-threads=1
+cargo build -q --features nats,otlp --example zmq_hub
+cargo test --features nats,otlp --test fault_matrix -- --ignored --nocapture --test-threads=1
 say "passed"

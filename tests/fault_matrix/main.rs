@@ -16,11 +16,12 @@
 //! - that nothing panicked and the process's threads came back.
 //!
 //! The peers are real processes (nats-server, `@fluent-org/logger`'s
-//! FluentServer, rsyslog, `examples/zmq_hub.rs`): killed with `-9`, stopped with
+//! FluentServer, rsyslog, `examples/zmq_hub.rs`, and an OTLP receiver on
+//! PyPI's opentelemetry-proto): killed with `-9`, stopped with
 //! `SIGSTOP`, and behind a proxy of ours for a slow peer and a reset in the
 //! middle of a frame. Run by `tests/fault_matrix_e2e.sh`, which installs
 //! them; the table it prints is the one in the README.
-#![cfg(feature = "nats")]
+#![cfg(all(feature = "nats", feature = "otlp"))]
 
 mod peer;
 mod proxy;
@@ -139,6 +140,22 @@ const DRIVERS: &[Driver] = &[
         log_bound: Duration::from_secs(1),
         close_bound: Duration::from_secs(1),
         delivery: Delivery::NoAcks,
+    },
+    Driver {
+        label: "otlp",
+        name: "otlp",
+        peer: Kind::OtlpReceiver,
+        options: |port| {
+            vec![
+                ("otlp-endpoint", format!("http://127.0.0.1:{port}")),
+                ("otlp-send-timeout", "1s".into()),
+                ("otlp-timeout", "1s".into()),
+                ("otlp-linger", "1s".into()),
+            ]
+        },
+        log_bound: Duration::from_secs(1),
+        close_bound: Duration::from_secs(1),
+        delivery: Delivery::Acks { dedup: false },
     },
 ];
 
@@ -502,7 +519,7 @@ fn table(rows: &[Row]) -> String {
 }
 
 #[test]
-#[ignore = "needs nats-server, node with @fluent-org/logger, rsyslog and examples/zmq_hub: run by tests/fault_matrix_e2e.sh"]
+#[ignore = "needs nats-server, node with @fluent-org/logger, rsyslog, examples/zmq_hub and tests/otlp/receiver.py: run by tests/fault_matrix_e2e.sh"]
 fn every_network_driver_keeps_its_promises_under_every_fault() {
     count_panics();
     let only = std::env::var("FAULT_MATRIX_ONLY").ok();

@@ -22,6 +22,9 @@ pub enum Kind {
     NatsServer,
     /// `rsyslogd`, its TCP input writing each message's MSG.
     Rsyslog,
+    /// `tests/otlp/receiver.py`, on PyPI's opentelemetry-proto: every
+    /// record it acks, as a JSON line.
+    OtlpReceiver,
 }
 
 /// A peer on a port of its own, with a scratch directory for its output
@@ -118,6 +121,14 @@ ruleset(name="out") {{ action(type="omfile" file="{received}" template="msg") }}
                 c.arg("-n").arg("-f").arg(&conf).arg("-iNONE");
                 c
             }
+            Kind::OtlpReceiver => {
+                let python = std::env::var("OTLP_PY").expect("OTLP_PY, from tests/otlp/setup.sh");
+                let receiver =
+                    std::env::var("RECEIVER").expect("RECEIVER, from tests/otlp/setup.sh");
+                let mut c = Command::new(python);
+                c.arg(receiver).arg(&port).arg(self.dir.join("records"));
+                c
+            }
             Kind::NatsServer => {
                 let mut c = Command::new("nats-server");
                 c.args(["-js", "-a", "127.0.0.1", "-p", &port, "-sd"])
@@ -183,6 +194,15 @@ ruleset(name="out") {{ action(type="omfile" file="{received}" template="msg") }}
                         let event: serde_json::Value = serde_json::from_str(l).unwrap();
                         event["record"]["log"].as_str().unwrap().to_owned()
                     })
+                    .collect()
+            }
+            Kind::OtlpReceiver => {
+                let text = std::fs::read_to_string(self.dir.join("records")).unwrap_or_default();
+                // A line a kill -9 cut short does not parse: its records
+                // were never acked.
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .map(|record| record["body"].as_str().unwrap().to_owned())
                     .collect()
             }
             Kind::NatsServer => read_stream(self.port),
