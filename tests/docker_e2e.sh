@@ -64,10 +64,10 @@ docker=/usr/bin/docker
 
 say "building the plugin binary and the hub"
 if [ "${BENCH:-0}" = 1 ]; then
-    cargo build -q --release --bin logdriver-plugin --example zmq_hub --example write_log --example read_log
+    cargo build -q --release --features otlp --bin logdriver-plugin --example zmq_hub --example write_log --example read_log
     target=target/release
 else
-    cargo build -q --bin logdriver-plugin --example zmq_hub --example write_log --example read_log
+    cargo build -q --features otlp --bin logdriver-plugin --example zmq_hub --example write_log --example read_log
     target=target/debug
 fi
 plugin="$target/logdriver-plugin"
@@ -465,6 +465,49 @@ for i, case in enumerate(cases):
           f"(time, pid and id aside), and ours has the empty line Docker drops")
     print(f"   e.g. {theirs['err'][0]!r}")
 PY
+
+say "run 8: otlp, to a receiver built on opentelemetry-proto"
+source tests/otlp/setup.sh
+otlp_port=$((port + 3))
+"$OTLP_PY" "$RECEIVER" "$otlp_port" "$work/otlp.jsonl" 2>"$work/otlp.err" &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "receiver on" "$work/otlp.err" && break; sleep 0.1; done
+otlp_script="echo hello; echo 'tab\there' >&2; head -c 40000 /dev/zero | tr '\0' L; echo; printf 'no newline'"
+id=$(dk run -d --network none --name otlp-ours --label com.docker.compose.service=web \
+    --log-driver logdriver --log-opt driver=otlp --log-opt otlp-endpoint="http://127.0.0.1:$otlp_port" \
+    --log-opt otlp-batch-delay=10ms --log-opt env=TENANT_ID --env TENANT_ID=acme \
+    logdriver-e2e sh -c "$otlp_script")
+dk wait "$id" >/dev/null
+for _ in $(seq 1 100); do [ "$(wc -l <"$work/otlp.jsonl")" -ge 4 ] && break; sleep 0.1; done
+python3 - "$work/otlp.jsonl" "$id" <<'PY'
+import json, sys
+records = [json.loads(l) for l in open(sys.argv[1])]
+cid = sys.argv[2]
+bodies = [(r["attrs"]["log.iostream"], r["body"]) for r in records]
+# dockerd cut the 40,000-byte line into 16 KiB messages: one record again.
+want = [("stdout", "hello"), ("stderr", r"tab\there"), ("stdout", "L" * 40000), ("stdout", "no newline")]
+assert sorted(bodies) == sorted(want), [(s, b[:20], len(b)) for s, b in bodies]
+out = [b for s, b in bodies if s == "stdout"]
+assert out == [b for s, b in want if s == "stdout"], "stdout out of order"
+for r in records:
+    res = r["resource"]
+    assert res["container.id"] == cid, res
+    assert res["container.name"] == "otlp-ours", res
+    assert res["service.name"] == "web", res
+    assert res["container.image.name"] == "logdriver-e2e", res
+    assert res["TENANT_ID"] == "acme", res
+    assert res["container.image.id"].startswith("sha256:"), res
+    # dockerd sends a last line without a newline as a chunk whose group
+    # never ends (Last=false): it arrives as a part that says so.
+    if r["body"] == "no newline":
+        assert (r["attrs"]["logdriver.partial.ordinal"], r["attrs"]["logdriver.partial.last"]) == (1, False), r
+    else:
+        assert "logdriver.partial.id" not in r["attrs"], r["attrs"]
+    assert r["severity"] == ([9, "INFO"] if r["attrs"]["log.iostream"] == "stdout" else [17, "ERROR"]), r
+print(f"== docker e2e: otlp: {len(records)} records from dockerd through the plugin, the 40,000-byte line "
+      f"joined from dockerd's 16 KiB chunks into one, the unended last line a part; resource {sorted(records[0]['resource'])}")
+PY
+dk rm "$id" >/dev/null
 
 say "passed"
 
