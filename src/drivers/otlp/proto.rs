@@ -280,6 +280,8 @@ pub(super) struct Record<'a> {
     pub(super) part: Option<Part<'a>>,
     /// `string_value` or `bytes_value`, as `body` is UTF-8 or not.
     body_field: u32,
+    /// The bytes of the `LogRecord` message, worked out once.
+    message_len: usize,
 }
 
 impl<'a> Record<'a> {
@@ -295,6 +297,9 @@ impl<'a> Record<'a> {
         } else {
             ANY_BYTES
         };
+        let times = 2 * 8 + tag_len(RECORD_TIME) + tag_len(RECORD_OBSERVED_TIME);
+        let body_len = len_field(RECORD_BODY, len_field(body_field, body.len()));
+        let message_len = times + stream.len() + body_len + part.map_or(0, Part::len);
         Record {
             time_unix_nano,
             observed_unix_nano,
@@ -302,14 +307,8 @@ impl<'a> Record<'a> {
             body,
             part,
             body_field,
+            message_len,
         }
-    }
-
-    /// The bytes of the `LogRecord` message.
-    fn message_len(&self, body_field: u32) -> usize {
-        let times = 2 * 8 + tag_len(RECORD_TIME) + tag_len(RECORD_OBSERVED_TIME);
-        let body = len_field(RECORD_BODY, len_field(body_field, self.body.len()));
-        times + self.stream.len() + body + self.part.map_or(0, Part::len)
     }
 
     /// Writes the record as field 2 of `ScopeLogs` (a repeated field, so
@@ -320,8 +319,7 @@ impl<'a> Record<'a> {
     /// copy into `out` for it and one for the body, rather than a capacity
     /// check for every byte of the head.
     pub(super) fn put(&self, out: &mut impl Out) -> usize {
-        let body_field = self.body_field;
-        let n = self.message_len(body_field);
+        let (body_field, n) = (self.body_field, self.message_len);
         let mut head = Head::default();
         put_len_head(&mut head, SCOPE_LOGS_LOG_RECORDS, n);
         put_tag(&mut head, RECORD_TIME, FIXED64);
@@ -351,7 +349,7 @@ impl<'a> Record<'a> {
 
     /// The bytes [`put`](Record::put) writes.
     pub(super) fn len(&self) -> usize {
-        len_field(SCOPE_LOGS_LOG_RECORDS, self.message_len(self.body_field))
+        len_field(SCOPE_LOGS_LOG_RECORDS, self.message_len)
     }
 }
 
