@@ -40,9 +40,11 @@ pub(super) enum Failure {
 
 /// Sends `head` (the request line and headers, without
 /// `Content-Length` and the blank line) and `body` in `parts`, and reads
-/// the answer, by `deadline`.
+/// the answer, by `deadline`. `start` is scratch room for the request,
+/// kept from one request to the next.
 pub(super) fn post(
     stream: &mut Stream,
+    start: &mut Vec<u8>,
     head: &[u8],
     parts: &[&[u8]],
     deadline: Instant,
@@ -51,7 +53,7 @@ pub(super) fn post(
     // One write for the whole request, as long as it is not big: a copy
     // costs less than a segment (and a wake-up of the collector) per part.
     let whole = len <= ONE_WRITE;
-    let mut start = Vec::with_capacity(head.len() + 32 + if whole { len } else { 0 });
+    start.clear();
     start.extend_from_slice(head);
     start.extend_from_slice(format!("Content-Length: {len}\r\n\r\n").as_bytes());
     let rest = if whole {
@@ -61,7 +63,7 @@ pub(super) fn post(
         parts
     };
     let unsent = |(_, result): (usize, io::Result<()>)| result.map_err(|_| Failure::Unsent);
-    unsent(stream.write_by(&start, deadline))?;
+    unsent(stream.write_by(start, deadline))?;
     for part in rest {
         unsent(stream.write_by(part, deadline))?;
     }
@@ -267,7 +269,7 @@ mod tests {
         let host = "127.0.0.1";
         let mut stream = Stream::connect(Peer::Tcp { host, port }, None, deadline).unwrap();
         let head = b"POST /v1/logs HTTP/1.1\r\nHost: c\r\n";
-        let got = post(&mut stream, head, parts, deadline);
+        let got = post(&mut stream, &mut Vec::new(), head, parts, deadline);
         (got, serving.join().unwrap())
     }
 

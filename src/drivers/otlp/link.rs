@@ -46,6 +46,9 @@ pub(super) fn worker(shared: &Shared) {
 struct Link {
     stream: Option<Stream>,
     answered: Option<Instant>,
+    /// Room for a request, kept: a big batch's would be mapped and
+    /// faulted in again for every request.
+    request: Vec<u8>,
 }
 
 /// A connection idle for longer than this is checked before it is used:
@@ -179,7 +182,7 @@ fn deliver(
         if maybe_taken {
             shared.counts.resent(batch.count);
         }
-        let answer = match http::post(stream, &shared.head, &parts, deadline) {
+        let answer = match http::post(stream, &mut link.request, &shared.head, &parts, deadline) {
             Ok(answer) => answer,
             Err(failure) => {
                 maybe_taken = matches!(failure, Failure::Unanswered);
