@@ -153,7 +153,7 @@ use config::{Compression, Config};
 use proto::Value;
 use queue::Queue;
 
-use crate::drivers::util::{conn, Counters};
+use crate::drivers::util::{conn, hostname, Counters};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
@@ -393,13 +393,6 @@ fn request_head(config: &Config) -> Vec<u8> {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.into_bytes()
-}
-
-/// The host's name.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_default()
 }
 
 impl Logger for OtlpLogger {

@@ -135,7 +135,7 @@ use config::Config;
 use format::Header;
 use queue::Queue;
 
-use crate::drivers::util::{conn, Counters};
+use crate::drivers::util::{conn, hostname, Counters};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
@@ -290,13 +290,6 @@ impl SyslogLogger {
             }
         }
     }
-}
-
-/// The host's name, as Docker's `Info.Hostname` gives it.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_default()
 }
 
 impl Logger for SyslogLogger {
