@@ -176,7 +176,13 @@
 //!   clamped to [`Copier::MAX_CHUNK_SIZE`].
 //! - **Driver creators** see `info.config` without the options the
 //!   registry handles itself (`mode`, `max-buffer-size`,
-//!   `non-blocking-drop`, `non-blocking-close-timeout`), as validators do.
+//!   `non-blocking-drop`, `non-blocking-close-timeout`, `rate-limit-lines`,
+//!   `rate-limit-bytes`, `rate-limit-burst`), as validators do.
+//! - **A rate limit is the registry's, for any driver**
+//!   ([`RateLimited`]): token buckets of lines and bytes a second, applied
+//!   before the driver and its non-blocking buffer, never waiting; what
+//!   they suppress is counted in [`LoggerStats::suppressed`] and told in
+//!   the log by a notice line on stderr, at most one a second.
 //! - **Durations are Go's**, as Docker's options take them: `250ms`,
 //!   `1.5s`, `1m30s`, `1h`; a value past its bound is told the bound.
 //! - **json-file** rejects bad option values at validation, not at
@@ -210,6 +216,7 @@ mod nonblocking;
 pub mod options;
 #[cfg(feature = "plugin")]
 pub mod plugin;
+mod rate_limit;
 mod read;
 mod registry;
 mod tee;
@@ -239,6 +246,7 @@ pub use crate::info::{reject_unknown_options, Info};
 pub use crate::logger::{Logger, LoggerStats};
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
 pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow};
+pub use crate::rate_limit::{RateLimit, RateLimited};
 pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};
 pub use crate::registry::{registry, Mode, Registry, BUILTIN_DRIVERS};
 pub use crate::tee::Tee;

@@ -259,6 +259,11 @@ pub struct LoggerStats {
     /// removes duplicates (NATS JetStream, by message id) does not count
     /// them; fluentd with `fluentd-request-ack` does.
     pub resent: u64,
+    /// Lines a [`RateLimited`](crate::RateLimited) held back, which the
+    /// driver never saw (a long line counts once).
+    pub suppressed: u64,
+    /// The bytes of those lines.
+    pub suppressed_bytes: u64,
 }
 
 impl std::ops::AddAssign for LoggerStats {
@@ -269,6 +274,8 @@ impl std::ops::AddAssign for LoggerStats {
         self.errors += other.errors;
         self.truncated += other.truncated;
         self.resent += other.resent;
+        self.suppressed += other.suppressed;
+        self.suppressed_bytes += other.suppressed_bytes;
     }
 }
 

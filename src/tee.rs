@@ -44,8 +44,9 @@ pub(crate) const NAME: &str = "tee";
 ///   `json-file.max-size=10m`, `remote.fluentd-address=tcp://logs:24224`,
 ///   `remote.mode=non-blocking`. Each branch is validated as its driver
 ///   is, and errors name that driver.
-/// - `mode` and the non-blocking options apply to the tee as a whole, as
-///   to any driver; the tee takes no other option of its own, and an
+/// - `mode`, the non-blocking options and the `rate-limit-*` options apply
+///   to the tee as a whole, as to any driver (and, prefixed, to one
+///   branch: `remote.rate-limit-lines=100`); the tee takes no other option of its own, and an
 ///   unknown one is [`Error::UnknownOption`] naming `tee`.
 /// - The container's log path goes to the first branch whose driver
 ///   reads back; every other branch gets the path with `.LABEL` after it,

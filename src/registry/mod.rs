@@ -7,12 +7,15 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 mod builtins;
+mod limit;
 mod mode;
 mod tee;
 
 use builtins::not_registered;
 pub use builtins::BUILTIN_DRIVERS;
-use mode::{close_timeout, max_buffer_size, overflow, BUILTIN_OPTS};
+use limit::rate_limit;
+pub use limit::{RATE_LIMIT_BURST_OPT, RATE_LIMIT_BYTES_OPT, RATE_LIMIT_LINES_OPT};
+use mode::{close_timeout, max_buffer_size, overflow, BUILTIN_OPTS, NON_BLOCKING_OPTS};
 pub use mode::{
     Mode, MAX_BUFFER_SIZE_LIMIT, MAX_BUFFER_SIZE_OPT, MODE_OPT, NON_BLOCKING_CLOSE_TIMEOUT_OPT,
     NON_BLOCKING_DROP_OPT,
@@ -23,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
 use crate::nonblocking::NonBlocking;
+use crate::rate_limit::RateLimited;
 use crate::read::LogReader;
 
 type Creator = dyn Fn(&Info) -> Result<Box<dyn Logger>> + Send + Sync;
@@ -190,7 +194,8 @@ impl Registry {
     ///
     /// The validator sees the driver's options without the ones the
     /// registry checks itself (`mode`, `max-buffer-size`,
-    /// `non-blocking-drop`, `non-blocking-close-timeout`). It should
+    /// `non-blocking-drop`, `non-blocking-close-timeout`, `rate-limit-lines`,
+    /// `rate-limit-bytes`, `rate-limit-burst`). It should
     /// reject keys it does not know. A driver without a validator accepts
     /// any options, as in Docker.
     ///
@@ -213,13 +218,17 @@ impl Registry {
     ///    [`MAX_BUFFER_SIZE_LIMIT`]; so do `non-blocking-drop`, which must be
     ///    `newest` or `oldest`, and `non-blocking-close-timeout`, a Go
     ///    duration of at most `1h`.
-    /// 4. The driver must be registered.
-    /// 5. The other options go to the driver's validator, if it has one.
+    /// 4. `rate-limit-lines` must be a whole number from 1 to 10⁹,
+    ///    `rate-limit-bytes` a size from 1 byte to 1 GiB (binary units),
+    ///    and `rate-limit-burst` a duration from `1ms` to `1h` beside one
+    ///    of them.
+    /// 5. The driver must be registered.
+    /// 6. The other options go to the driver's validator, if it has one.
     ///
     /// # Errors
     ///
     /// The first of these checks that fails: [`Error::InvalidOption`] for
-    /// `mode` or `max-buffer-size`, [`Error::UnknownDriver`] (or
+    /// the registry's own options, [`Error::UnknownDriver`] (or
     /// [`Error::DriverNotBuilt`] for a built-in driver left out), or whatever
     /// the driver's validator returns.
     pub fn validate(&self, name: &str, opts: &HashMap<String, String>) -> Result<()> {
@@ -227,8 +236,8 @@ impl Registry {
             return Ok(());
         }
         let mode = Mode::from_opts(name, opts)?;
-        for key in &BUILTIN_OPTS[1..] {
-            if let Some(value) = opts.get(*key) {
+        for key in NON_BLOCKING_OPTS {
+            if let Some(value) = opts.get(key) {
                 if mode != Mode::NonBlocking {
                     return Err(Error::invalid_option(
                         name,
@@ -242,6 +251,7 @@ impl Registry {
         max_buffer_size(name, opts)?;
         overflow(name, opts)?;
         close_timeout(name, opts)?;
+        rate_limit(name, opts)?;
         if self.is_tee(name) {
             let mut rest = opts.clone();
             rest.retain(|key, _| !BUILTIN_OPTS.contains(&key.as_str()));
@@ -270,11 +280,13 @@ impl Registry {
     ///
     /// `info.config` is [validated](Registry::validate) first. The creator
     /// sees it without the options the registry handles itself (`mode`,
-    /// `max-buffer-size`, `non-blocking-drop`, `non-blocking-close-timeout`),
-    /// as the validator does. With
+    /// the non-blocking and the `rate-limit-*` options), as the validator
+    /// does. With
     /// `mode=non-blocking` the driver is wrapped in a [`NonBlocking`] buffer
     /// of `max-buffer-size` bytes (by default 1,000,000) that drops what
-    /// `non-blocking-drop` says (by default the newest message).
+    /// `non-blocking-drop` says (by default the newest message). With a
+    /// `rate-limit-*` option it is then put behind a [`RateLimited`], so
+    /// that what the limit suppresses never fills that buffer.
     ///
     /// # Errors
     ///
@@ -302,7 +314,7 @@ impl Registry {
                 .ok_or_else(|| not_registered(name))?;
             Arc::from(creator(&own)?)
         };
-        Ok(match Mode::from_opts(name, &info.config)? {
+        let logger: Arc<dyn Logger> = match Mode::from_opts(name, &info.config)? {
             Mode::Blocking => logger,
             Mode::NonBlocking => Arc::new(
                 NonBlocking::builder(logger)
@@ -311,6 +323,10 @@ impl Registry {
                     .close_timeout(close_timeout(name, &info.config)?)
                     .build()?,
             ),
+        };
+        Ok(match rate_limit(name, &info.config)? {
+            Some(limit) => Arc::new(RateLimited::new(logger, limit)),
+            None => logger,
         })
     }
 

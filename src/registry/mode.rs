@@ -21,12 +21,21 @@ pub const NON_BLOCKING_DROP_OPT: &str = "non-blocking-drop";
 /// most `1h`; by default [`NonBlocking::DEFAULT_CLOSE_TIMEOUT`](crate::NonBlocking::DEFAULT_CLOSE_TIMEOUT).
 /// Not a Docker option.
 pub const NON_BLOCKING_CLOSE_TIMEOUT_OPT: &str = "non-blocking-close-timeout";
+/// The options that need `mode=non-blocking`.
+pub(super) const NON_BLOCKING_OPTS: [&str; 3] = [
+    MAX_BUFFER_SIZE_OPT,
+    NON_BLOCKING_DROP_OPT,
+    NON_BLOCKING_CLOSE_TIMEOUT_OPT,
+];
 /// The options the registry handles itself; drivers' validators never see them.
-pub(crate) const BUILTIN_OPTS: [&str; 4] = [
+pub(crate) const BUILTIN_OPTS: [&str; 7] = [
     MODE_OPT,
     MAX_BUFFER_SIZE_OPT,
     NON_BLOCKING_DROP_OPT,
     NON_BLOCKING_CLOSE_TIMEOUT_OPT,
+    super::limit::RATE_LIMIT_LINES_OPT,
+    super::limit::RATE_LIMIT_BYTES_OPT,
+    super::limit::RATE_LIMIT_BURST_OPT,
 ];
 /// The largest `max-buffer-size`: 1 GiB.
 pub const MAX_BUFFER_SIZE_LIMIT: usize = 1 << 30;

@@ -57,6 +57,7 @@ impl Counters {
             errors: self.errors.load(Ordering::Relaxed),
             truncated: self.truncated.load(Ordering::Relaxed),
             resent: self.resent.load(Ordering::Relaxed),
+            ..LoggerStats::default()
         }
     }
 }
@@ -83,6 +84,7 @@ mod tests {
                 errors: 4,
                 truncated: 7,
                 resent: 6,
+                ..LoggerStats::default()
             }
         );
         assert_eq!(c.dropped_so_far(), 3);
