@@ -100,7 +100,9 @@ tar -C "$work/rootfs" -c . | dk import - logdriver-e2e:latest >/dev/null
 say "starting the hub on tcp://127.0.0.1:$port and the plugin on $plugin_sock"
 "$hub" "tcp://127.0.0.1:$port" >"$work/hub.out" 2>"$work/hub.err" &
 pids+=($!)
-"$plugin" --socket "$plugin_sock" --driver zmq --log-dir "$work/logs" 2>"$work/plugin.err" &
+metrics_port=$((port + 4))
+"$plugin" --socket "$plugin_sock" --driver zmq --log-dir "$work/logs" \
+    --metrics-address "127.0.0.1:$metrics_port" 2>"$work/plugin.err" &
 pids+=($!)
 for _ in $(seq 1 50); do [ -S "$plugin_sock" ] && break; sleep 0.1; done
 
@@ -558,7 +560,70 @@ print(f"== docker e2e: rate limit: the quiet container kept all 100 lines, in or
 # Measured and told, never asserted: a timing threshold on a shared
 # machine fails for the machine's sake, not the code's.
 PY
-dk rm "$noisy" "$quiet" >/dev/null
+
+say "run 10: Debian's prometheus scrapes the plugin: the counts it stored are the drops, exactly"
+if ! command -v prometheus >/dev/null; then
+    say "installing prometheus"
+    apt-get install -y -qq prometheus >/dev/null
+fi
+# A container whose collector is nowhere: every line is dropped, at close.
+dropper=$(dk run -d --network none --log-driver logdriver --log-opt driver=otlp \
+    --log-opt otlp-endpoint=http://127.0.0.1:1 --log-opt otlp-linger=1s \
+    logdriver-e2e sh -c 'seq 1 5000')
+dk wait "$dropper" >/dev/null
+prom_port=$((port + 5))
+cat >"$work/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: logdriver
+    static_configs:
+      - targets: ["127.0.0.1:$metrics_port"]
+YML
+prometheus --config.file "$work/prometheus.yml" --storage.tsdb.path "$work/prom" \
+    --web.listen-address "127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+curl -s "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt"
+lint=$(promtool check metrics <"$work/metrics.txt" 2>&1) || { say "FAILED: promtool: $lint"; exit 1; }
+[ -z "$lint" ] || { say "FAILED: promtool has something to say: $lint"; exit 1; }
+# Two scrapes after the containers stopped, whatever the machine's pace.
+for _ in $(seq 1 100); do
+    n=$(curl -s "http://127.0.0.1:$prom_port/api/v1/query?query=count_over_time(up%5B1m%5D)" |
+        python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)' 2>/dev/null || echo 0)
+    [ "$n" -ge 3 ] 2>/dev/null && break
+    sleep 0.5
+done
+python3 - "http://127.0.0.1:$prom_port" "$noisy" "$dropper" "$work/plugin.err" "$work/metrics.txt" \
+    "$work/logs/$noisy-json.log" <<'PY'
+import json, re, sys, urllib.parse, urllib.request
+prom, noisy, dropper, plugin_err, scraped, noisy_log = sys.argv[1:7]
+def query(q):
+    url = f"{prom}/api/v1/query?query={urllib.parse.quote(q)}"
+    result = json.load(urllib.request.urlopen(url))["data"]["result"]
+    assert len(result) == 1, (q, result)
+    return int(float(result[0]["value"][1]))
+# What the plugin said at each container's stop: the driver's own counts.
+said = {}
+for line in open(plugin_err):
+    m = re.search(r"container (\w{12}): stopped: .*driver \S+: (\d+) lines sent, (\d+) dropped", line)
+    if m:
+        said[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+notices = 0
+for e in open(noisy_log):
+    m = re.match(r"logdriver rate-limit: suppressed (\d+) lines", json.loads(e)["log"])
+    notices += int(m.group(1)) if m else 0
+suppressed = query(f'logdriver_suppressed_total{{container="{noisy}"}}')
+assert suppressed == notices, (suppressed, notices)
+dropped = query(f'logdriver_dropped_total{{container="{dropper}"}}')
+assert dropped == 5000 == said[dropper[:12]][1], (dropped, said.get(dropper[:12]))
+lines = query(f'logdriver_lines_total{{container="{noisy}"}}')
+assert lines == said[noisy[:12]][0], (lines, said.get(noisy[:12]))
+families = len({l.split()[2] for l in open(scraped) if l.startswith("# TYPE")})
+print(f"== docker e2e: prometheus: scraped {families} families, promtool clean; stored: the noisy container "
+      f"{lines} lines and {suppressed} suppressed (its notices said {notices}), the otlp container "
+      f"{dropped} dropped of 5000 (the plugin said {said[dropper[:12]][1]})")
+PY
+dk rm "$noisy" "$quiet" "$dropper" >/dev/null
 
 say "passed"
 

@@ -2,7 +2,7 @@
 //! and by any binary of yours that registers its own drivers first.
 //!
 //! ```text
-//! logdriver-plugin [--socket PATH] [--driver NAME] [--log-dir DIR] [--log-level LEVEL]
+//! logdriver-plugin [--socket PATH] [--driver NAME] [--log-dir DIR] [--log-level LEVEL] [--metrics-address ADDR]
 //! ```
 //!
 //! Each flag has an environment variable, which is how a managed plugin's
@@ -36,6 +36,9 @@ pub struct Options {
     pub log_dir: PathBuf,
     /// What is reported on stderr (`--log-level`, `LOGDRIVER_LOG`).
     pub level: log::LevelFilter,
+    /// Where Prometheus text is served, if anywhere (`--metrics-address`,
+    /// `LOGDRIVER_METRICS_ADDRESS`).
+    pub metrics: Option<super::MetricsAddress>,
 }
 
 /// What parsing the command line came to.
@@ -63,6 +66,10 @@ pub enum ArgsError {
     /// A `--log-level` (or `LOGDRIVER_LOG`) that is no level.
     #[error("--log-level {0:?}: expected off, error, warn, info or debug")]
     LogLevel(String),
+    /// A `--metrics-address` (or `LOGDRIVER_METRICS_ADDRESS`) that is
+    /// neither a loopback address nor a unix socket.
+    #[error("--metrics-address {0}")]
+    MetricsAddress(String),
 }
 
 /// The usage text of the binary `program`, with every default and the
@@ -91,6 +98,10 @@ OPTIONS:
                        [env LOGDRIVER_LOG_DIR] [default: {DEFAULT_LOG_DIR}]
     --log-level LEVEL  what is reported on stderr: off, error, warn, info, debug
                        [env LOGDRIVER_LOG] [default: info]
+    --metrics-address ADDR
+                       serve Prometheus text there: 127.0.0.1:PORT, [::1]:PORT
+                       or unix:/path.sock [env LOGDRIVER_METRICS_ADDRESS]
+                       [default: off]
     -h, --help         print this help
     -V, --version      print the version
 
@@ -133,6 +144,9 @@ pub fn parse(
             .parse()
             .map_err(|_| ArgsError::LogLevel(value.to_owned()))
     };
+    let metrics = |value: &str| -> Result<super::MetricsAddress, ArgsError> {
+        value.parse().map_err(ArgsError::MetricsAddress)
+    };
     let mut options = Options {
         socket: env("LOGDRIVER_SOCKET")
             .unwrap_or_else(|| DEFAULT_SOCKET.into())
@@ -145,6 +159,9 @@ pub fn parse(
             Some(value) => level(&value)?,
             None => log::LevelFilter::Info,
         },
+        metrics: env("LOGDRIVER_METRICS_ADDRESS")
+            .map(|value| metrics(&value))
+            .transpose()?,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -160,6 +177,7 @@ pub fn parse(
             "--driver" => options.driver = value()?,
             "--log-dir" => options.log_dir = value()?.into(),
             "--log-level" => options.level = level(&value()?)?,
+            "--metrics-address" => options.metrics = Some(metrics(&value()?)?),
             other => return Err(ArgsError::Unknown(other.to_owned())),
         }
     }
@@ -209,16 +227,23 @@ pub fn run(registry: &'static Registry, args: impl IntoIterator<Item = OsString>
         );
         return ExitCode::from(2);
     }
-    let server = Plugin::new(registry, &options.driver)
-        .log_dir(&options.log_dir)
-        .serve(&options.socket);
+    let mut plugin = Plugin::new(registry, &options.driver).log_dir(&options.log_dir);
+    if let Some(address) = &options.metrics {
+        plugin = plugin.metrics_address(address.clone());
+    }
+    let server = plugin.serve(&options.socket);
     match server {
         Ok(server) => {
             log::info!(
-                "serving {:?} on {} (files under {})",
+                "serving {:?} on {} (files under {}){}",
                 options.driver,
                 options.socket.display(),
-                options.log_dir.display()
+                options.log_dir.display(),
+                options
+                    .metrics
+                    .as_ref()
+                    .map(|a| format!("; metrics on {a}"))
+                    .unwrap_or_default()
             );
             server.wait();
             ExitCode::SUCCESS
@@ -291,6 +316,7 @@ mod tests {
             "--driver",
             "--log-dir",
             "--log-level",
+            "--metrics-address",
             "--version",
             DEFAULT_SOCKET,
             DEFAULT_DRIVER,
@@ -315,6 +341,20 @@ mod tests {
         assert_eq!(
             err(&["--log-level", "loud"]),
             ArgsError::LogLevel("loud".into())
+        );
+        assert_eq!(
+            err(&["--metrics-address", "0.0.0.0:9464"]).to_string(),
+            "--metrics-address \"0.0.0.0:9464\": not a loopback address; use 127.0.0.1, [::1] or a unix socket"
+        );
+        let Ok(Command::Serve(o)) = parse(args(&["--metrics-address", "127.0.0.1:9464"]), |_| None)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            o.metrics,
+            Some(super::super::MetricsAddress::Tcp(
+                "127.0.0.1:9464".parse().unwrap()
+            ))
         );
     }
 }

@@ -108,6 +108,7 @@
 pub mod cli;
 mod fifo;
 mod http;
+mod metrics;
 mod proto;
 mod read_logs;
 mod requests;
@@ -123,6 +124,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+pub use metrics::MetricsAddress;
 pub use proto::{encode_frame, LogAttr, LogEntry, PartialLogEntryMetadata};
 
 use crate::error::{Error, Result};
@@ -181,6 +183,7 @@ pub struct Plugin {
     max_frame: usize,
     stop_timeout: Duration,
     socket_mode: u32,
+    metrics: Option<MetricsAddress>,
 }
 
 impl fmt::Debug for Plugin {
@@ -191,6 +194,7 @@ impl fmt::Debug for Plugin {
             .field("max_frame", &self.max_frame)
             .field("stop_timeout", &self.stop_timeout)
             .field("socket_mode", &format_args!("{:o}", self.socket_mode))
+            .field("metrics", &self.metrics)
             .finish()
     }
 }
@@ -245,6 +249,7 @@ impl Plugin {
             max_frame: DEFAULT_MAX_FRAME_BYTES,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             socket_mode: DEFAULT_SOCKET_MODE,
+            metrics: None,
         }
     }
 
@@ -283,6 +288,18 @@ impl Plugin {
         self
     }
 
+    /// Serves Prometheus text on `address` as well (off by default): for
+    /// each container being logged, and each of the last 64 that stopped
+    /// (a stopped container leaves the metrics once 64 more have stopped),
+    /// its driver's [`LoggerStats`](crate::LoggerStats) as
+    /// [`render_prometheus`](crate::render_prometheus) writes them,
+    /// labelled `container` (the full id) and `driver`, and the gauge
+    /// `logdriver_plugin_containers`, the containers being logged.
+    pub fn metrics_address(mut self, address: MetricsAddress) -> Plugin {
+        self.metrics = Some(address);
+        self
+    }
+
     /// Listens on the unix socket `path` and serves requests on a thread of
     /// its own.
     ///
@@ -293,15 +310,25 @@ impl Plugin {
     /// # Errors
     ///
     /// [`Error::Io`] when `path` exists and is not a socket, or when the
-    /// socket cannot be bound; [`Error::Spawn`] when the thread cannot be
-    /// started.
+    /// socket (or the metrics address) cannot be bound; [`Error::Spawn`]
+    /// when the thread cannot be started.
     pub fn serve(self, path: impl AsRef<Path>) -> Result<PluginServer> {
         let path = path.as_ref().to_owned();
         let listener = bind(&path, self.socket_mode).map_err(|source| Error::Io {
             path: path.clone(),
             source,
         })?;
+        let metrics = self.metrics.clone();
         let state = Arc::new(State::new(self));
+        if let Some(address) = metrics {
+            let state = Arc::clone(&state);
+            metrics::serve(&address, move || state.render_metrics()).map_err(|source| {
+                Error::Io {
+                    path: address.to_string().into(),
+                    source,
+                }
+            })?;
+        }
         let stopping = Arc::new(AtomicBool::new(false));
         let waker = listener.try_clone().map_err(|source| Error::Io {
             path: path.clone(),

@@ -21,6 +21,7 @@ use super::{read_logs, Plugin, StreamStats, DRIVER_OPT, STATS_KEPT};
 use crate::error::{Error, Result};
 use crate::info::Info;
 use crate::logger::Logger;
+use crate::metrics::{render_prometheus, StatsSample};
 use crate::read::LogStream;
 
 /// One container's FIFO reader.
@@ -116,6 +117,36 @@ impl State {
             loggers: Arc::default(),
             can_read: OnceLock::new(),
         }
+    }
+
+    /// Every kept driver's counts, and how many containers are logged, as
+    /// Prometheus text.
+    pub(super) fn render_metrics(&self) -> String {
+        let loggers: Vec<(String, Arc<dyn Logger>)> = self
+            .loggers
+            .lock()
+            .by_id
+            .iter()
+            .map(|(id, logger)| (id.clone(), Arc::clone(logger)))
+            .collect();
+        let labels: Vec<[(&str, &str); 2]> = loggers
+            .iter()
+            .map(|(id, logger)| [("container", id.as_str()), ("driver", logger.name())])
+            .collect();
+        let samples: Vec<StatsSample<'_>> = loggers
+            .iter()
+            .zip(&labels)
+            .map(|((_, logger), labels)| StatsSample {
+                labels,
+                stats: logger.stats(),
+            })
+            .collect();
+        let mut out = render_prometheus(&samples);
+        let running = self.streams.lock().len();
+        out.push_str("# HELP logdriver_plugin_containers Containers being logged.\n");
+        out.push_str("# TYPE logdriver_plugin_containers gauge\n");
+        out.push_str(&format!("logdriver_plugin_containers {running}\n"));
+        out
     }
 
     pub(super) fn handle(&self, request: Request, out: &mut Responder<'_>) {

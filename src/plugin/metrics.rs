@@ -1,0 +1,182 @@
+//! The plugin's Prometheus endpoint: every container's driver counts, as
+//! [`render_prometheus`](crate::render_prometheus) writes them, served on
+//! a unix socket or a loopback TCP port.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::thread;
+use std::time::Duration;
+
+/// Where the plugin serves its metrics (`--metrics-address`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsAddress {
+    /// A unix socket: `unix:/run/logdriver-metrics.sock`, or any path
+    /// that starts with `/`.
+    Unix(PathBuf),
+    /// A loopback TCP address: `127.0.0.1:9464` or `[::1]:9464`. Other
+    /// addresses are refused: the counts name every container.
+    Tcp(SocketAddr),
+}
+
+impl FromStr for MetricsAddress {
+    type Err = String;
+
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::plugin::MetricsAddress;
+    ///
+    /// assert!(matches!("127.0.0.1:9464".parse(), Ok(MetricsAddress::Tcp(_))));
+    /// assert!(matches!("unix:/run/m.sock".parse(), Ok(MetricsAddress::Unix(_))));
+    /// assert!("0.0.0.0:9464".parse::<MetricsAddress>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<MetricsAddress, String> {
+        if let Some(path) = s.strip_prefix("unix:").or(s.starts_with('/').then_some(s)) {
+            if path.is_empty() {
+                return Err(format!("{s:?}: no socket path"));
+            }
+            return Ok(MetricsAddress::Unix(path.into()));
+        }
+        match s.parse::<SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => Ok(MetricsAddress::Tcp(addr)),
+            Ok(_) => Err(format!(
+                "{s:?}: not a loopback address; use 127.0.0.1, [::1] or a unix socket"
+            )),
+            Err(_) => Err(format!(
+                "{s:?}: expected a loopback address such as 127.0.0.1:9464, or unix:/path/to.sock"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for MetricsAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricsAddress::Unix(path) => write!(f, "unix:{}", path.display()),
+            MetricsAddress::Tcp(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// A connection a scraper made.
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+/// Binds `address` and answers every request on it with `render()`, on a
+/// thread of its own, one scrape at a time.
+pub(super) fn serve(
+    address: &MetricsAddress,
+    render: impl Fn() -> String + Send + 'static,
+) -> io::Result<()> {
+    let accept: Box<dyn FnMut() -> io::Result<Box<dyn Conn>> + Send> = match address {
+        MetricsAddress::Tcp(addr) => {
+            let listener = TcpListener::bind(addr)?;
+            Box::new(move || {
+                let (conn, _) = listener.accept()?;
+                conn.set_read_timeout(Some(TIMEOUT))?;
+                Ok(Box::new(conn) as Box<dyn Conn>)
+            })
+        }
+        MetricsAddress::Unix(path) => {
+            let _ = std::fs::remove_file(path);
+            let listener = UnixListener::bind(path)?;
+            Box::new(move || {
+                let (conn, _) = listener.accept()?;
+                conn.set_read_timeout(Some(TIMEOUT))?;
+                Ok(Box::new(conn) as Box<dyn Conn>)
+            })
+        }
+    };
+    let mut accept = accept;
+    thread::Builder::new()
+        .name("logdriver-metrics".into())
+        .spawn(move || loop {
+            match accept() {
+                Ok(mut conn) => {
+                    let _ = answer(&mut *conn, &render);
+                }
+                Err(_) => thread::sleep(Duration::from_millis(10)),
+            }
+        })?;
+    Ok(())
+}
+
+/// How long a scraper has to send its request.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads the request's head (whatever it asks: there is one page) and
+/// writes the metrics.
+fn answer(conn: &mut dyn Conn, render: &dyn Fn() -> String) -> io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let body = render();
+    write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    conn.write_all(body.as_bytes())?;
+    conn.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_loopback_or_unix() {
+        assert_eq!(
+            "[::1]:9".parse::<MetricsAddress>(),
+            Ok(MetricsAddress::Tcp("[::1]:9".parse().unwrap()))
+        );
+        assert_eq!(
+            "/run/m.sock".parse::<MetricsAddress>(),
+            Ok(MetricsAddress::Unix("/run/m.sock".into()))
+        );
+        let err = "10.0.0.1:9464".parse::<MetricsAddress>().unwrap_err();
+        assert!(err.contains("not a loopback address"), "{err}");
+        let err = "nowhere".parse::<MetricsAddress>().unwrap_err();
+        assert!(err.contains("expected a loopback address"), "{err}");
+        assert!("unix:".parse::<MetricsAddress>().is_err());
+    }
+
+    #[test]
+    fn a_scrape_gets_what_render_gives_now() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = std::sync::Arc::clone(&n);
+        serve(&MetricsAddress::Tcp(addr), move || {
+            let k = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            format!("scrapes_total {k}\n")
+        })
+        .unwrap();
+        for want in 0..2 {
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut got = String::new();
+            conn.read_to_string(&mut got).unwrap();
+            let body = format!("scrapes_total {want}\n");
+            assert_eq!(
+                got,
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            );
+        }
+    }
+}
