@@ -22,3 +22,25 @@ impl Logger for Collect {
         Ok(())
     }
 }
+
+/// `pairs` as a driver's options.
+pub(crate) fn opts(pairs: &[(&str, &str)]) -> std::collections::HashMap<String, String> {
+    pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
+}
+
+/// The key, value and reason of `err`, which must be an
+/// [`Error::InvalidOption`](crate::Error::InvalidOption) naming `driver`.
+pub(crate) fn invalid_option(driver: &str, err: crate::Error) -> (String, String, String) {
+    match err {
+        crate::Error::InvalidOption {
+            driver: named,
+            key,
+            value,
+            reason,
+        } => {
+            assert_eq!(named, driver);
+            (key, value, reason)
+        }
+        other => panic!("not an InvalidOption: {other:?}"),
+    }
+}

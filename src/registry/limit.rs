@@ -84,10 +84,7 @@ pub(super) fn rate_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
-    }
+    use crate::testing::{invalid_option, opts};
 
     #[test]
     fn options_make_the_limit() {
@@ -126,20 +123,11 @@ mod tests {
             ("rate-limit-bytes", "2g"),
             ("rate-limit-bytes", "lots"),
         ] {
-            match rate_limit("fluentd", &opts(&[(key, value)])).unwrap_err() {
-                Error::InvalidOption {
-                    driver,
-                    key: k,
-                    value: v,
-                    ..
-                } => {
-                    assert_eq!(
-                        (driver.as_str(), k.as_str(), v.as_str()),
-                        ("fluentd", key, value)
-                    );
-                }
-                other => panic!("{key}={value}: {other:?}"),
-            }
+            let (k, v, _) = invalid_option(
+                "fluentd",
+                rate_limit("fluentd", &opts(&[(key, value)])).unwrap_err(),
+            );
+            assert_eq!((k.as_str(), v.as_str()), (key, value));
         }
         for burst in ["0s", "2h", "soon"] {
             let e = rate_limit(

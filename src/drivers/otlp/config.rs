@@ -220,23 +220,10 @@ fn percent_decode(v: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn opts(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|&(k, v)| (k.into(), v.into())).collect()
-    }
+    use crate::testing::{invalid_option, opts};
 
     fn invalid(pairs: &[(&str, &str)]) -> (String, String, String) {
-        match Config::parse(&opts(pairs)).unwrap_err() {
-            Error::InvalidOption {
-                driver,
-                key,
-                value,
-                reason,
-            } => {
-                assert_eq!(driver, NAME);
-                (key, value, reason)
-            }
-            other => panic!("not an InvalidOption: {other:?}"),
-        }
+        invalid_option(NAME, Config::parse(&opts(pairs)).unwrap_err())
     }
 
     #[test]
