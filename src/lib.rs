@@ -246,7 +246,7 @@ pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{reject_unknown_options, Info};
 pub use crate::logger::{Logger, LoggerStats};
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
-pub use crate::metrics::{render_prometheus, StatsSample};
+pub use crate::metrics::{render_prometheus, MetricsAddress, StatsSample};
 pub use crate::nonblocking::{NonBlocking, NonBlockingBuilder, Overflow};
 pub use crate::rate_limit::{RateLimit, RateLimited};
 pub use crate::read::{LogReader, LogStream, ReadConfig, Stopper};

@@ -87,7 +87,7 @@ say "importing a busybox image, written as an OCI image layout by hand"
 image=docker.io/library/busybox:logdriver-e2e
 mkdir -p "$work/image/rootfs/bin" "$work/image/layout/blobs/sha256"
 cp /bin/busybox "$work/image/rootfs/bin/"
-for applet in sh awk cat echo printf; do ln -s busybox "$work/image/rootfs/bin/$applet"; done
+for applet in sh awk cat echo printf sleep; do ln -s busybox "$work/image/rootfs/bin/$applet"; done
 (
     cd "$work/image"
     tar -C rootfs --numeric-owner --owner=0 --group=0 -cf layer.tar .
@@ -263,6 +263,28 @@ n = {s: sum(r["attrs"]["log.iostream"] == s for r in records) for s in ("stdout"
 print(f"== containerd e2e: otlp: {n['stdout']} stdout + {n['stderr']} stderr records, one per line, "
       f"the 40,000-byte lines joined into one record each, exact and in order, the unended last line a part; resource {sorted(records[0]['resource'])}")
 PY
+
+say "run 5c: metrics-address: the logger serves its counts while the container runs"
+if ! command -v promtool >/dev/null; then
+    apt-get install -y -qq prometheus >/dev/null
+fi
+msock="$work/metrics/ctd-metrics.sock"
+c run --rm --snapshotter native \
+    --log-uri "binary://$logger?driver=json-file&log-dir=$work/logs&metrics-address=unix:$msock" \
+    "$image" ctd-metrics sh -c 'i=0; while [ $i -lt 1000 ]; do echo "m $i"; i=$((i+1)); done; sleep 3' &
+ctr_pid=$!
+want_sample='logdriver_lines_total{container="ctd-metrics",namespace="default",driver="json-file"} 1000'
+for _ in $(seq 1 100); do
+    curl -s --unix-socket "$msock" http://logger/metrics >"$work/metrics.txt" 2>/dev/null &&
+        grep -qF "$want_sample" "$work/metrics.txt" && break
+    sleep 0.1
+done
+grep -qF "$want_sample" "$work/metrics.txt" ||
+    { say "FAILED: the logger's metrics lack '$want_sample': $(cat "$work/metrics.txt")"; exit 1; }
+lint=$(promtool check metrics <"$work/metrics.txt" 2>&1) || { say "FAILED: promtool: $lint"; exit 1; }
+[ -z "$lint" ] || { say "FAILED: promtool has something to say: $lint"; exit 1; }
+wait "$ctr_pid"
+say "metrics: scraped '$want_sample' from the running logger's socket; promtool check metrics clean"
 
 say "run 6: our launcher (examples/binary_launcher.rs) runs the same logger without containerd: json-file, then zmq"
 LOGGER_ID=launched-json "$launcher" "binary://$logger?driver=json-file&log-dir=$work/logs&max-size=100m" \

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::{StartError, DEFAULT_DRIVER, DEFAULT_LOG_DIR, NAMESPACE_LABEL};
 use crate::info::Info;
+use crate::metrics::MetricsAddress;
 
 /// What the shim asked for: whose logs, which driver, and its options.
 ///
@@ -37,6 +38,10 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Every other key of the URI: the driver's options.
     pub options: HashMap<String, String>,
+    /// Where the driver's counts are served as Prometheus text, if
+    /// anywhere (`metrics-address`: `unix:/path.sock` or a loopback
+    /// `127.0.0.1:PORT`).
+    pub metrics: Option<MetricsAddress>,
 }
 
 impl Config {
@@ -64,7 +69,8 @@ impl Config {
     /// [`StartError::InvalidIdentifier`] for an id or namespace that is not
     /// a containerd identifier (letters, digits, and `.`, `_` or `-` between
     /// them), and [`StartError::MissingValue`] for an odd number of
-    /// arguments.
+    /// arguments, and [`StartError::MetricsAddress`] for a `metrics-address`
+    /// that is neither a unix socket nor a loopback address.
     pub fn parse<I, S>(args: I, container_id: &str, namespace: &str) -> Result<Config, StartError>
     where
         I: IntoIterator<Item = S>,
@@ -87,6 +93,7 @@ impl Config {
             driver: DEFAULT_DRIVER.to_owned(),
             log_dir: PathBuf::from(DEFAULT_LOG_DIR),
             options: HashMap::new(),
+            metrics: None,
         };
         let mut args = args.into_iter().map(Into::into);
         while let Some(key) = args.next() {
@@ -96,6 +103,9 @@ impl Config {
             match key.as_str() {
                 "driver" => config.driver = value,
                 "log-dir" => config.log_dir = value.into(),
+                "metrics-address" => {
+                    config.metrics = Some(value.parse().map_err(StartError::MetricsAddress)?)
+                }
                 _ => {
                     config.options.insert(key, value);
                 }

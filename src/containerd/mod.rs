@@ -88,6 +88,13 @@
 //!   `kill -USR1` the logger; records written after that go to a new file
 //!   at the path. For a driver with nothing to reopen it is reported to
 //!   the shim's log and otherwise ignored.
+//! - **Metrics**: with `metrics-address=unix:/run/logdriver/<id>.sock`
+//!   (or a loopback `127.0.0.1:PORT`), the driver's counts are served
+//!   there as Prometheus text while the container runs, labelled
+//!   `container`, `namespace` and `driver`; one logger serves one
+//!   container, so each needs its own address. A bad address fails the
+//!   start as a bad option does; one that cannot be bound is reported and
+//!   the logging goes on.
 //! - **The exit status** says what happened: 0, every line delivered; 1,
 //!   lines were lost (see the report on stderr and in the shim's log); 2,
 //!   the driver could not start.
@@ -111,6 +118,7 @@ use crate::copier::{Copier, CopyStats};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Source;
+use crate::metrics::{render_prometheus, MetricsAddress, StatsSample};
 use crate::registry::Registry;
 
 /// The driver when the URI names none: `json-file`, which needs no options.
@@ -157,6 +165,11 @@ pub enum StartError {
         #[source]
         source: io::Error,
     },
+
+    /// A `metrics-address` that is neither a unix socket nor a loopback
+    /// address.
+    #[error("metrics-address {0}")]
+    MetricsAddress(String),
 
     /// The driver refused its options, or could not be created.
     #[error(transparent)]
@@ -360,8 +373,12 @@ pub fn run(registry: &Registry) -> ExitCode {
     };
     let mut info = config.info();
     add_bundle(&mut info, Path::new("."));
-    let served = ShimIo::inherited()
-        .and_then(|io| serve_with(registry, &config, info, io, |l| reopen_on_usr1(l, &config)));
+    let served = ShimIo::inherited().and_then(|io| {
+        serve_with(registry, &config, info, io, |l| {
+            reopen_on_usr1(l, &config);
+            serve_metrics(l, &config);
+        })
+    });
     match served {
         Ok(outcome) => {
             if outcome.lost_lines() {
@@ -374,6 +391,39 @@ pub fn run(registry: &Registry) -> ExitCode {
             fail_start(&config.container_id);
             ExitCode::from(2)
         }
+    }
+}
+
+/// Serves the driver's counts at `metrics-address`, if there is one,
+/// labelled `container`, `namespace` and `driver`. An address that cannot
+/// be bound is reported; the container's logging goes on without it.
+fn serve_metrics(logger: &Arc<dyn Logger>, config: &Config) {
+    let Some(address) = &config.metrics else {
+        return;
+    };
+    if let Some(MetricsAddress::Unix(path)) = &config.metrics {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    let logger = Arc::clone(logger);
+    let (id, namespace) = (config.container_id.clone(), config.namespace.clone());
+    let served = crate::metrics::serve(address, move || {
+        let labels = [
+            ("container", id.as_str()),
+            ("namespace", namespace.as_str()),
+            ("driver", logger.name()),
+        ];
+        render_prometheus(&[StatsSample {
+            labels: &labels,
+            stats: logger.stats(),
+        }])
+    });
+    if let Err(err) = served {
+        report(
+            Some(config),
+            &format!("metrics-address {address}: {err}; not serving metrics"),
+        );
     }
 }
 

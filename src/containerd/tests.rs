@@ -328,3 +328,28 @@ fn a_failing_driver_makes_the_outcome_say_lines_were_lost() {
          the driver dropped 0 and failed 0"
     );
 }
+
+#[test]
+fn metrics_address_is_the_loggers_not_the_drivers() {
+    let config = Config::parse(
+        ["metrics-address", "unix:/run/m/web.sock", "max-size", "1m"],
+        "web",
+        "default",
+    )
+    .unwrap();
+    assert_eq!(
+        config.metrics,
+        Some(MetricsAddress::Unix("/run/m/web.sock".into()))
+    );
+    assert_eq!(
+        config.options,
+        HashMap::from([("max-size".to_owned(), "1m".to_owned())])
+    );
+    match Config::parse(["metrics-address", "0.0.0.0:9464"], "web", "default") {
+        Err(e @ StartError::MetricsAddress(_)) => assert_eq!(
+            e.to_string(),
+            "metrics-address \"0.0.0.0:9464\": not a loopback address; use 127.0.0.1, [::1] or a unix socket"
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -108,7 +108,6 @@
 pub mod cli;
 mod fifo;
 mod http;
-mod metrics;
 mod proto;
 mod read_logs;
 mod requests;
@@ -124,7 +123,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-pub use metrics::MetricsAddress;
+pub use crate::metrics::MetricsAddress;
 pub use proto::{encode_frame, LogAttr, LogEntry, PartialLogEntryMetadata};
 
 use crate::error::{Error, Result};
@@ -322,7 +321,7 @@ impl Plugin {
         let state = Arc::new(State::new(self));
         if let Some(address) = metrics {
             let state = Arc::clone(&state);
-            metrics::serve(&address, move || state.render_metrics()).map_err(|source| {
+            crate::metrics::serve(&address, move || state.render_metrics()).map_err(|source| {
                 Error::Io {
                     path: address.to_string().into(),
                     source,

@@ -1,7 +1,16 @@
 //! [`render_prometheus`]: any set of [`LoggerStats`] as Prometheus text,
-//! for embedders to serve from their own HTTP server.
+//! for embedders to serve from their own HTTP server; and the endpoint the
+//! plugin and the containerd logger serve it on ([`MetricsAddress`]).
 
 use std::fmt::Write as _;
+
+mod address;
+#[cfg(any(feature = "plugin", feature = "containerd"))]
+mod serve;
+
+pub use address::MetricsAddress;
+#[cfg(any(feature = "plugin", feature = "containerd"))]
+pub(crate) use serve::serve;
 
 use crate::logger::LoggerStats;
 

@@ -1,66 +1,14 @@
-//! The plugin's Prometheus endpoint: every container's driver counts, as
-//! [`render_prometheus`](crate::render_prometheus) writes them, served on
-//! a unix socket or a loopback TCP port.
+//! The Prometheus endpoint of the plugin and the containerd logger: what
+//! [`render_prometheus`](crate::render_prometheus) writes, served on a
+//! unix socket or a loopback TCP port.
 
-use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
-use std::path::PathBuf;
-use std::str::FromStr;
 use std::thread;
 use std::time::Duration;
 
-/// Where the plugin serves its metrics (`--metrics-address`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetricsAddress {
-    /// A unix socket: `unix:/run/logdriver-metrics.sock`, or any path
-    /// that starts with `/`.
-    Unix(PathBuf),
-    /// A loopback TCP address: `127.0.0.1:9464` or `[::1]:9464`. Other
-    /// addresses are refused: the counts name every container.
-    Tcp(SocketAddr),
-}
-
-impl FromStr for MetricsAddress {
-    type Err = String;
-
-    /// # Examples
-    ///
-    /// ```
-    /// use logdriver::plugin::MetricsAddress;
-    ///
-    /// assert!(matches!("127.0.0.1:9464".parse(), Ok(MetricsAddress::Tcp(_))));
-    /// assert!(matches!("unix:/run/m.sock".parse(), Ok(MetricsAddress::Unix(_))));
-    /// assert!("0.0.0.0:9464".parse::<MetricsAddress>().is_err());
-    /// ```
-    fn from_str(s: &str) -> Result<MetricsAddress, String> {
-        if let Some(path) = s.strip_prefix("unix:").or(s.starts_with('/').then_some(s)) {
-            if path.is_empty() {
-                return Err(format!("{s:?}: no socket path"));
-            }
-            return Ok(MetricsAddress::Unix(path.into()));
-        }
-        match s.parse::<SocketAddr>() {
-            Ok(addr) if addr.ip().is_loopback() => Ok(MetricsAddress::Tcp(addr)),
-            Ok(_) => Err(format!(
-                "{s:?}: not a loopback address; use 127.0.0.1, [::1] or a unix socket"
-            )),
-            Err(_) => Err(format!(
-                "{s:?}: expected a loopback address such as 127.0.0.1:9464, or unix:/path/to.sock"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for MetricsAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MetricsAddress::Unix(path) => write!(f, "unix:{}", path.display()),
-            MetricsAddress::Tcp(addr) => write!(f, "{addr}"),
-        }
-    }
-}
+use super::MetricsAddress;
 
 /// A connection a scraper made.
 trait Conn: Read + Write + Send {}
@@ -68,7 +16,7 @@ impl<T: Read + Write + Send> Conn for T {}
 
 /// Binds `address` and answers every request on it with `render()`, on a
 /// thread of its own, one scrape at a time.
-pub(super) fn serve(
+pub(crate) fn serve(
     address: &MetricsAddress,
     render: impl Fn() -> String + Send + 'static,
 ) -> io::Result<()> {
@@ -133,23 +81,6 @@ fn answer(conn: &mut dyn Conn, render: &dyn Fn() -> String) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_are_loopback_or_unix() {
-        assert_eq!(
-            "[::1]:9".parse::<MetricsAddress>(),
-            Ok(MetricsAddress::Tcp("[::1]:9".parse().unwrap()))
-        );
-        assert_eq!(
-            "/run/m.sock".parse::<MetricsAddress>(),
-            Ok(MetricsAddress::Unix("/run/m.sock".into()))
-        );
-        let err = "10.0.0.1:9464".parse::<MetricsAddress>().unwrap_err();
-        assert!(err.contains("not a loopback address"), "{err}");
-        let err = "nowhere".parse::<MetricsAddress>().unwrap_err();
-        assert!(err.contains("expected a loopback address"), "{err}");
-        assert!("unix:".parse::<MetricsAddress>().is_err());
-    }
 
     #[test]
     fn a_scrape_gets_what_render_gives_now() {
