@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
 
-use logdriver::plugin::{encode_frame, LogEntry, PartialLogEntryMetadata, Plugin, PluginServer};
+use logdriver::plugin::{
+    encode_frame, LogEntry, MetricsAddress, PartialLogEntryMetadata, Plugin, PluginServer,
+};
 use logdriver::{Error, Info, Logger, Message, Registry, Result, Source};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -141,6 +143,25 @@ impl Daemon {
     }
 
     fn with_driver(driver: &str) -> Daemon {
+        Daemon::build(driver, false)
+    }
+
+    /// With `--metrics-address` on `<dir>/metrics.sock`.
+    fn with_metrics() -> Daemon {
+        Daemon::build("record", true)
+    }
+
+    fn metrics(&self) -> String {
+        let mut conn = UnixStream::connect(self.dir.join("metrics.sock")).unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: plugin\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        answer[answer.find("\r\n\r\n").unwrap() + 4..].to_owned()
+    }
+
+    fn build(driver: &str, metrics: bool) -> Daemon {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "logdriver-plugin-{}-{}",
@@ -149,11 +170,13 @@ impl Daemon {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let server = Plugin::new(registry(), driver)
+        let mut plugin = Plugin::new(registry(), driver)
             .log_dir(dir.join("logs"))
-            .max_frame_bytes(64 * 1024)
-            .serve(dir.join("plugin.sock"))
-            .unwrap();
+            .max_frame_bytes(64 * 1024);
+        if metrics {
+            plugin = plugin.metrics_address(MetricsAddress::Unix(dir.join("metrics.sock")));
+        }
+        let server = plugin.serve(dir.join("plugin.sock")).unwrap();
         Daemon { dir, server }
     }
 
@@ -387,6 +410,51 @@ fn corrupt_and_oversized_frames_are_counted_and_skipped() {
     assert_eq!(got, ["none:before", "none:after"]);
     let stats = daemon.server.stats(&path).unwrap();
     assert_eq!((stats.entries, stats.bad_frames), (2, 3));
+}
+
+#[test]
+fn the_metrics_count_each_container_and_the_plugin() {
+    let daemon = Daemon::with_metrics();
+    let (path, mut fifo) = daemon.fifo("m1");
+    daemon.start_logging(&path, "m1", json!({"rate-limit-lines": "2"}), &[]);
+    let mut bytes = frames(&[
+        entry("stdout", "a"),
+        entry("stdout", "b"),
+        entry("stdout", "c"),
+    ]);
+    bytes.extend_from_slice(&[0, 0, 0, 3, 0xff, 0xff, 0xff]);
+    fifo.write_all(&bytes).unwrap();
+    let running = daemon.metrics();
+    assert!(
+        running.contains("\nlogdriver_plugin_containers 1\n"),
+        "{running}"
+    );
+    assert!(
+        running.contains("\nlogdriver_plugin_started_total 1\n"),
+        "{running}"
+    );
+    assert_eq!(
+        daemon.post("/LogDriver.StopLogging", &json!({"File": path})),
+        (200, json!({"Err": ""}))
+    );
+    let stopped = daemon.metrics();
+    for sample in [
+        // c was over the limit; the record driver saw a, b and the notice.
+        "logdriver_suppressed_total{container=\"m1\",driver=\"record\"} 1",
+        "logdriver_suppressed_bytes_total{container=\"m1\",driver=\"record\"} 1",
+        "logdriver_plugin_containers 0",
+        "logdriver_plugin_started_total 1",
+        "logdriver_plugin_stopped_total 1",
+        "logdriver_plugin_entries_total 3",
+        "logdriver_plugin_bad_frames_total 1",
+        "# TYPE logdriver_plugin_containers gauge",
+    ] {
+        assert!(
+            stopped.lines().any(|l| l == sample),
+            "no {sample:?} in:\n{stopped}"
+        );
+    }
+    let _ = seen_lines("m1");
 }
 
 #[test]

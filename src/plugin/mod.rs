@@ -288,12 +288,15 @@ impl Plugin {
     }
 
     /// Serves Prometheus text on `address` as well (off by default): for
-    /// each container being logged, and each of the last 64 that stopped
-    /// (a stopped container leaves the metrics once 64 more have stopped),
-    /// its driver's [`LoggerStats`](crate::LoggerStats) as
+    /// each container being logged, and each that stopped less than 5
+    /// minutes ago (at most the last 64), its driver's
+    /// [`LoggerStats`](crate::LoggerStats) as
     /// [`render_prometheus`](crate::render_prometheus) writes them,
-    /// labelled `container` (the full id) and `driver`, and the gauge
-    /// `logdriver_plugin_containers`, the containers being logged.
+    /// labelled `container` (the full id) and `driver`; then the plugin's
+    /// own: the gauge `logdriver_plugin_containers` (being logged), and the
+    /// counters `logdriver_plugin_started_total`, `_stopped_total`, and,
+    /// over the containers that stopped, `_entries_total`,
+    /// `_log_errors_total` and `_bad_frames_total`.
     pub fn metrics_address(mut self, address: MetricsAddress) -> Plugin {
         self.metrics = Some(address);
         self

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -57,8 +57,24 @@ const STOPPED_KEPT: usize = 64;
 #[derive(Default)]
 struct Loggers {
     by_id: HashMap<String, Arc<dyn Logger>>,
-    stopped: VecDeque<(String, Arc<dyn Logger>)>,
+    /// With when each stopped.
+    stopped: VecDeque<(String, Arc<dyn Logger>, Instant)>,
+    /// The plugin's own counts, over every container that stopped.
+    totals: Totals,
 }
+
+/// What the plugin counted over the containers that stopped.
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    started: u64,
+    stopped: u64,
+    entries: u64,
+    log_errors: u64,
+    bad_frames: u64,
+}
+
+/// How long a stopped container's counts stay in the metrics.
+pub(super) const METRICS_KEPT_FOR: Duration = Duration::from_secs(300);
 
 impl Loggers {
     fn get(&self, id: &str) -> Option<Arc<dyn Logger>> {
@@ -67,12 +83,18 @@ impl Loggers {
 
     fn start(&mut self, id: &str, logger: Arc<dyn Logger>) {
         self.by_id.insert(id.to_owned(), logger);
+        self.totals.started += 1;
     }
 
-    fn stopped(&mut self, id: String, logger: Arc<dyn Logger>) {
-        self.stopped.push_back((id, logger));
+    fn stopped(&mut self, id: String, logger: Arc<dyn Logger>, counts: StreamStats) {
+        let t = &mut self.totals;
+        t.stopped += 1;
+        t.entries += counts.entries;
+        t.log_errors += counts.log_errors;
+        t.bad_frames += counts.bad_frames;
+        self.stopped.push_back((id, logger, Instant::now()));
         if self.stopped.len() > STOPPED_KEPT {
-            let (id, old) = self.stopped.pop_front().expect("not empty");
+            let (id, old, _) = self.stopped.pop_front().expect("not empty");
             // The container may have started again since: keep its driver.
             if self.by_id.get(&id).is_some_and(|l| Arc::ptr_eq(l, &old)) {
                 self.by_id.remove(&id);
@@ -119,16 +141,27 @@ impl State {
         }
     }
 
-    /// Every kept driver's counts, and how many containers are logged, as
-    /// Prometheus text.
+    /// The counts of every running container's driver and of those that
+    /// stopped less than [`METRICS_KEPT_FOR`] ago, and the plugin's own,
+    /// as Prometheus text.
     pub(super) fn render_metrics(&self) -> String {
-        let loggers: Vec<(String, Arc<dyn Logger>)> = self
-            .loggers
-            .lock()
-            .by_id
-            .iter()
-            .map(|(id, logger)| (id.clone(), Arc::clone(logger)))
-            .collect();
+        let (loggers, totals) = {
+            let kept = self.loggers.lock();
+            // A container stopped long ago leaves, unless it started again.
+            let gone: Vec<&Arc<dyn Logger>> = kept
+                .stopped
+                .iter()
+                .filter(|(_, _, at)| at.elapsed() >= METRICS_KEPT_FOR)
+                .map(|(_, logger, _)| logger)
+                .collect();
+            let loggers: Vec<(String, Arc<dyn Logger>)> = kept
+                .by_id
+                .iter()
+                .filter(|(_, logger)| !gone.iter().any(|g| Arc::ptr_eq(g, logger)))
+                .map(|(id, logger)| (id.clone(), Arc::clone(logger)))
+                .collect();
+            (loggers, kept.totals)
+        };
         let labels: Vec<[(&str, &str); 2]> = loggers
             .iter()
             .map(|(id, logger)| [("container", id.as_str()), ("driver", logger.name())])
@@ -142,10 +175,50 @@ impl State {
             })
             .collect();
         let mut out = render_prometheus(&samples);
-        let running = self.streams.lock().len();
-        out.push_str("# HELP logdriver_plugin_containers Containers being logged.\n");
-        out.push_str("# TYPE logdriver_plugin_containers gauge\n");
-        out.push_str(&format!("logdriver_plugin_containers {running}\n"));
+        let running = self.streams.lock().len() as u64;
+        let own = [
+            (
+                "logdriver_plugin_containers",
+                "gauge",
+                "Containers being logged.",
+                running,
+            ),
+            (
+                "logdriver_plugin_started_total",
+                "counter",
+                "Containers whose logging started.",
+                totals.started,
+            ),
+            (
+                "logdriver_plugin_stopped_total",
+                "counter",
+                "Containers whose logging stopped.",
+                totals.stopped,
+            ),
+            (
+                "logdriver_plugin_entries_total",
+                "counter",
+                "Entries read from the FIFOs of stopped containers.",
+                totals.entries,
+            ),
+            (
+                "logdriver_plugin_log_errors_total",
+                "counter",
+                "Entries of stopped containers whose log failed or panicked.",
+                totals.log_errors,
+            ),
+            (
+                "logdriver_plugin_bad_frames_total",
+                "counter",
+                "Frames of stopped containers skipped: too big, or not a LogEntry.",
+                totals.bad_frames,
+            ),
+        ];
+        for (name, kind, help, value) in own {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+            ));
+        }
         out
     }
 
@@ -400,7 +473,7 @@ impl State {
                         .map(|e| format!("; close: {e}"))
                         .unwrap_or_default(),
                 );
-                loggers.lock().stopped(container, logger);
+                loggers.lock().stopped(container, logger, counts);
                 let mut stats = stats.lock();
                 if stats.len() == STATS_KEPT {
                     stats.pop_front();
