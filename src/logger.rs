@@ -264,6 +264,12 @@ pub struct LoggerStats {
     pub suppressed: u64,
     /// The bytes of those lines.
     pub suppressed_bytes: u64,
+    /// Bytes waiting in the driver's buffers when the snapshot was taken:
+    /// a level, not a count. [`NonBlocking`](crate::NonBlocking) counts
+    /// the lines it holds; `fluentd`, `syslog` and `otlp` their queues, as
+    /// encoded, without the batch being sent. A driver without a buffer
+    /// leaves it 0.
+    pub queued_bytes: u64,
 }
 
 impl std::ops::AddAssign for LoggerStats {
@@ -276,6 +282,7 @@ impl std::ops::AddAssign for LoggerStats {
         self.resent += other.resent;
         self.suppressed += other.suppressed;
         self.suppressed_bytes += other.suppressed_bytes;
+        self.queued_bytes += other.queued_bytes;
     }
 }
 

@@ -122,6 +122,23 @@ fn a_stuck_driver_never_blocks_log_and_drops_are_counted() {
 }
 
 #[test]
+fn stats_say_how_many_bytes_wait_in_the_buffer() {
+    let (driver, started, key) = Gated::new();
+    let logger = NonBlocking::new(driver.clone(), 64 * 1024);
+    assert_eq!(logger.stats().queued_bytes, 0);
+    // One line stuck in the driver, two behind it: all three wait.
+    logger.log(line(0, 100)).unwrap();
+    started.recv().unwrap();
+    logger.log(line(1, 100)).unwrap();
+    logger.log(line(2, 50)).unwrap();
+    assert_eq!(logger.stats().queued_bytes, 250);
+    drop(key);
+    logger.close().unwrap();
+    assert_eq!(logger.stats().queued_bytes, 0);
+    assert_eq!(driver.numbers(), [0, 1, 2]);
+}
+
+#[test]
 fn both_streams_share_one_budget() {
     let (driver, started, key) = Gated::new();
     let max = 64 * 1000;

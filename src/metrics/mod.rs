@@ -74,8 +74,8 @@ const COUNTERS: [Counter; 8] = [
 ];
 
 /// Renders `samples` in the Prometheus text exposition format (version
-/// 0.0.4): one counter family for each [`LoggerStats`] count, each sample
-/// labelled as given.
+/// 0.0.4): one counter family for each [`LoggerStats`] count, and the
+/// gauge `logdriver_queued_bytes`, each sample labelled as given.
 ///
 /// Label values are escaped as the format asks (`\`, `"` and newlines);
 /// the output passes `promtool check metrics`. Serve it with the content
@@ -101,9 +101,18 @@ pub fn render_prometheus(samples: &[StatsSample<'_>]) -> String {
     let mut out = String::with_capacity(64 + samples.len() * COUNTERS.len() * 80);
     // Each sample's labels, escaped once for all its counters.
     let labels: Vec<String> = samples.iter().map(|s| label_set(s.labels)).collect();
-    for (name, help, count) in COUNTERS {
+    let gauge: Counter = (
+        "logdriver_queued_bytes",
+        "Bytes waiting in the driver's buffers.",
+        |s| s.queued_bytes,
+    );
+    for (kind, (name, help, count)) in COUNTERS
+        .map(|c| ("counter", c))
+        .into_iter()
+        .chain([("gauge", gauge)])
+    {
         let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
         for (sample, labels) in samples.iter().zip(&labels) {
             let _ = writeln!(out, "{name}{labels} {}", count(&sample.stats));
         }
@@ -152,6 +161,7 @@ mod tests {
             resent: 6,
             suppressed: 7,
             suppressed_bytes: 8,
+            queued_bytes: 9,
         };
         let b = LoggerStats::default();
         let text = render_prometheus(&[
@@ -165,7 +175,7 @@ mod tests {
             },
         ]);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 8 * 4);
+        assert_eq!(lines.len(), 9 * 4);
         assert_eq!(
             lines[..4],
             [
@@ -180,7 +190,8 @@ mod tests {
             .filter(|l| l.contains("container=\"a\""))
             .map(|l| l.rsplit(' ').next().unwrap())
             .collect();
-        assert_eq!(a_counts, ["1", "2", "3", "4", "5", "6", "7", "8"]);
+        assert_eq!(a_counts, ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        assert!(text.contains("# TYPE logdriver_queued_bytes gauge\n"));
     }
 
     #[test]

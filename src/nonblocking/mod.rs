@@ -385,8 +385,12 @@ impl Logger for NonBlocking {
     /// `log` that failed or panicked. So `lines + errors + dropped` is
     /// every message logged, once `close` has returned.
     fn stats(&self) -> LoggerStats {
-        let own = self.counts();
+        let (own, queued) = {
+            let state = self.shared.state.lock();
+            (state.queue.counts, state.queue.bytes())
+        };
         let mut stats = self.inner.stats();
+        stats.queued_bytes += queued as u64;
         if stats == LoggerStats::default() {
             stats.lines = own.delivered;
             stats.bytes = own.delivered_bytes;

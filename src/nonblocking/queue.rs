@@ -144,6 +144,16 @@ impl Queue {
         self.batches.is_empty()
     }
 
+    /// The cost of what is queued and what the worker holds; nothing once
+    /// `close` gave up, which counted all of it as dropped.
+    pub(super) fn bytes(&self) -> usize {
+        if self.settled {
+            0
+        } else {
+            self.queued + self.held
+        }
+    }
+
     /// Whether the buffer holds half its limit or more.
     pub(super) fn half_full(&self) -> bool {
         self.queued + self.held >= self.max / 2

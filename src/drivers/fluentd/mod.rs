@@ -335,7 +335,9 @@ impl Logger for FluentdLogger {
     /// Lines sent (acked, with acks), their bytes, lines dropped, and
     /// lines that failed otherwise.
     fn stats(&self) -> LoggerStats {
-        self.shared.counts.stats()
+        let mut stats = self.shared.counts.stats();
+        stats.queued_bytes = self.shared.queue.lock().bytes() as u64;
+        stats
     }
 
     fn name(&self) -> &str {

@@ -29,6 +29,13 @@ pub(super) struct Queue {
     pub(super) closing: Option<Instant>,
 }
 
+impl Queue {
+    /// The bytes queued, as encoded.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 impl FluentdLogger {
     /// Queues `msgs` (async mode); a line that does not fit in
     /// `fluentd-buffer-limit` is dropped, counted and handed to `failed`.

@@ -423,7 +423,9 @@ impl Logger for OtlpLogger {
     /// their lines' bytes; records dropped (see [`OtlpLogger::drops`]);
     /// records posted again after a try that may have arrived (`resent`).
     fn stats(&self) -> LoggerStats {
-        self.shared.counts.stats()
+        let mut stats = self.shared.counts.stats();
+        stats.queued_bytes = self.shared.queue.lock().bytes() as u64;
+        stats
     }
 
     fn name(&self) -> &str {

@@ -60,6 +60,11 @@ impl Queue {
         self.records.is_empty()
     }
 
+    /// The bytes queued, as encoded.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Whether a batch should go now: full by count or bytes, old
     /// enough, or the driver closing.
     pub(super) fn ready(&self, records: usize, bytes: usize, delay: std::time::Duration) -> bool {

@@ -482,6 +482,10 @@ fn a_collector_that_is_down_costs_counted_drops_and_never_a_wedge() {
         }
     }
     assert!(dropped > 0 && taken > 0, "taken {taken}, dropped {dropped}");
+    // The queue is full: what waits is within a record of its limit (the
+    // batch being retried is not counted).
+    let queued = logger.stats().queued_bytes;
+    assert!((4096 - 200..=4096).contains(&queued), "{queued}");
     let closed = logger.close();
     let unflushed = logger.drops().unflushed;
     match closed {
@@ -492,6 +496,7 @@ fn a_collector_that_is_down_costs_counted_drops_and_never_a_wedge() {
     assert_eq!(logger.drops().queue_full, dropped);
     assert_eq!(logger.stats().dropped, taken + dropped);
     assert_eq!(logger.stats().lines, 0);
+    assert_eq!(logger.stats().queued_bytes, 0);
 }
 
 #[test]

@@ -320,7 +320,9 @@ impl Logger for SyslogLogger {
     /// Lines written, their bytes, lines dropped, and UDP messages cut
     /// to fit a datagram (`truncated`).
     fn stats(&self) -> LoggerStats {
-        self.shared.counts.stats()
+        let mut stats = self.shared.counts.stats();
+        stats.queued_bytes = self.shared.queue.lock().bytes() as u64;
+        stats
     }
 
     fn name(&self) -> &str {

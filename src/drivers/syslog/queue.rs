@@ -29,6 +29,13 @@ pub(super) struct Queue {
     pub(super) closing: Option<Instant>,
 }
 
+impl Queue {
+    /// The bytes queued, as encoded.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
 /// What [`Queue::written`] found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Written {
