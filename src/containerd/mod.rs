@@ -401,7 +401,7 @@ fn serve_metrics(logger: &Arc<dyn Logger>, config: &Config) {
     let Some(address) = &config.metrics else {
         return;
     };
-    if let Some(MetricsAddress::Unix(path)) = &config.metrics {
+    if let MetricsAddress::Unix(path) = address {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }

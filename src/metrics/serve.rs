@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::thread;
 use std::time::Duration;
@@ -14,36 +15,55 @@ use super::MetricsAddress;
 trait Conn: Read + Write + Send {}
 impl<T: Read + Write + Send> Conn for T {}
 
+/// A bound metrics address.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// Binds `address`, replacing a stale socket file there (never another
+    /// kind of file).
+    fn bind(address: &MetricsAddress) -> io::Result<Listener> {
+        match address {
+            MetricsAddress::Tcp(addr) => TcpListener::bind(addr).map(Listener::Tcp),
+            MetricsAddress::Unix(path) => {
+                if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+                    std::fs::remove_file(path)?;
+                }
+                UnixListener::bind(path).map(Listener::Unix)
+            }
+        }
+    }
+
+    /// The next scraper, with [`TIMEOUT`] to send its request.
+    fn accept(&self) -> io::Result<Box<dyn Conn>> {
+        Ok(match self {
+            Listener::Tcp(listener) => {
+                let (conn, _) = listener.accept()?;
+                conn.set_read_timeout(Some(TIMEOUT))?;
+                Box::new(conn)
+            }
+            Listener::Unix(listener) => {
+                let (conn, _) = listener.accept()?;
+                conn.set_read_timeout(Some(TIMEOUT))?;
+                Box::new(conn)
+            }
+        })
+    }
+}
+
 /// Binds `address` and answers every request on it with `render()`, on a
 /// thread of its own, one scrape at a time.
 pub(crate) fn serve(
     address: &MetricsAddress,
     render: impl Fn() -> String + Send + 'static,
 ) -> io::Result<()> {
-    let accept: Box<dyn FnMut() -> io::Result<Box<dyn Conn>> + Send> = match address {
-        MetricsAddress::Tcp(addr) => {
-            let listener = TcpListener::bind(addr)?;
-            Box::new(move || {
-                let (conn, _) = listener.accept()?;
-                conn.set_read_timeout(Some(TIMEOUT))?;
-                Ok(Box::new(conn) as Box<dyn Conn>)
-            })
-        }
-        MetricsAddress::Unix(path) => {
-            let _ = std::fs::remove_file(path);
-            let listener = UnixListener::bind(path)?;
-            Box::new(move || {
-                let (conn, _) = listener.accept()?;
-                conn.set_read_timeout(Some(TIMEOUT))?;
-                Ok(Box::new(conn) as Box<dyn Conn>)
-            })
-        }
-    };
-    let mut accept = accept;
+    let listener = Listener::bind(address)?;
     thread::Builder::new()
         .name("logdriver-metrics".into())
         .spawn(move || loop {
-            match accept() {
+            match listener.accept() {
                 Ok(mut conn) => {
                     let _ = answer(&mut *conn, &render);
                 }
