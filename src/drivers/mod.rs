@@ -6,6 +6,8 @@
 
 pub mod file;
 pub mod fluentd;
+#[cfg(all(feature = "journald", target_os = "linux"))]
+pub mod journald;
 pub mod jsonfile;
 pub mod k8sfile;
 pub mod local;

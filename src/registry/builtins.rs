@@ -11,6 +11,7 @@ use crate::info::Info;
 /// | driver | module | feature |
 /// |---|---|---|
 /// | `fluentd` | [`drivers::fluentd`](crate::drivers::fluentd) | |
+/// | `journald` | `drivers::journald` | `journald` (on by default; Linux) |
 /// | `json-file` | [`drivers::jsonfile`](crate::drivers::jsonfile) | |
 /// | `k8s-file` | [`drivers::k8sfile`](crate::drivers::k8sfile) | |
 /// | `local` | [`drivers::local`](crate::drivers::local) | |
@@ -25,6 +26,7 @@ use crate::info::Info;
 /// so: [`Error::DriverNotBuilt`] names the feature.
 pub const BUILTIN_DRIVERS: &[(&str, Option<&str>)] = &[
     ("fluentd", None),
+    ("journald", Some("journald")),
     ("json-file", None),
     ("k8s-file", None),
     ("local", None),
@@ -57,6 +59,7 @@ pub(super) fn not_registered(name: &str) -> Error {
 /// Whether this build has the cargo feature of a built-in driver.
 fn feature_enabled(feature: &str) -> bool {
     (feature == "nats" && cfg!(feature = "nats"))
+        || (feature == "journald" && cfg!(all(feature = "journald", target_os = "linux")))
         || (feature == "otlp" && cfg!(feature = "otlp"))
         || (feature == "zmq" && cfg!(feature = "zmq"))
 }
@@ -84,6 +87,12 @@ impl Registry {
             use crate::drivers::nats;
             self.register_driver(nats::NAME, nats::NatsLogger::new)?;
             self.register_validator(nats::NAME, nats::NatsLogger::validate)?;
+        }
+        #[cfg(all(feature = "journald", target_os = "linux"))]
+        {
+            use crate::drivers::journald;
+            self.register_reading_driver(journald::NAME, journald::JournaldLogger::new)?;
+            self.register_validator(journald::NAME, journald::JournaldLogger::validate)?;
         }
         #[cfg(feature = "otlp")]
         {
