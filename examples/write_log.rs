@@ -10,7 +10,8 @@
 //! Exits with the command's status; a line the driver could not take is
 //! reported on stderr and makes the exit status 1. With `WRITE_LOG_STATS`
 //! set to a path, the driver's counts ([`LoggerStats`]) are written there
-//! as JSON once it has closed, for scripts that check them.
+//! as JSON once it has closed, for scripts that check them. The container's
+//! id is `write-log`, or `WRITE_LOG_ID` when that is set.
 //!
 //! [`LoggerStats`]: logdriver::LoggerStats
 
@@ -33,7 +34,8 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(folder) = std::path::Path::new(path).parent() {
         std::fs::create_dir_all(folder)?;
     }
-    let mut info = Info::new("write-log").with_log_path(path);
+    let id = std::env::var("WRITE_LOG_ID").unwrap_or_else(|_| "write-log".into());
+    let mut info = Info::new(id).with_log_path(path);
     for option in options {
         let (key, value) = option.split_once('=').ok_or(usage)?;
         info = info.with_option(key, value);

@@ -302,6 +302,30 @@ impl Logger for JournaldLogger {
     }
 }
 
+/// The entries of the container `full_id` that `config` asks for, read
+/// from the journal by `journalctl -o export` (see [Reading
+/// back](self#reading-back)): what [`JournaldLogger`]'s [`LogReader`]
+/// does, without a driver or a running journald.
+///
+/// # Errors
+///
+/// As [`LogReader::read_logs`] for [`JournaldLogger`].
+///
+/// # Examples
+///
+/// ```no_run
+/// use logdriver::{drivers::journald, ReadConfig};
+///
+/// let config = ReadConfig { tail: Some(10), ..ReadConfig::default() };
+/// for msg in journald::read_logs("0123456789abcdef0123456789abcdef", &config)? {
+///     println!("{}", String::from_utf8_lossy(&msg?.line));
+/// }
+/// # Ok::<(), logdriver::Error>(())
+/// ```
+pub fn read_logs(full_id: &str, config: &ReadConfig) -> Result<LogStream> {
+    read::read(full_id, config)
+}
+
 impl LogReader for JournaldLogger {
     /// The container's entries, through `journalctl -o export` matched on
     /// `CONTAINER_ID_FULL`.
@@ -312,6 +336,6 @@ impl LogReader for JournaldLogger {
     /// fails ends the stream with an [`Error::Driver`] holding what it
     /// said.
     fn read_logs(&self, config: &ReadConfig) -> Result<LogStream> {
-        read::read(&self.full_id, config)
+        read_logs(&self.full_id, config)
     }
 }

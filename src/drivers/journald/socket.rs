@@ -87,7 +87,7 @@ impl JournalSocket {
             MsgFlags::empty()
         };
         let mut sent = self.send_once(entry, flags);
-        if let Err(Errno::ECONNREFUSED | Errno::ENOTCONN | Errno::ENOENT) = sent {
+        if sent.is_err_and(peer_gone) {
             // journald restarted (a new socket at the same path) or is
             // gone: connect again, once.
             match connected(&self.path, self.timeout) {
@@ -109,9 +109,7 @@ impl JournalSocket {
                 self.stalled.store(true, Ordering::Relaxed);
                 Err(SendError::Full)
             }
-            Err(e @ (Errno::ECONNREFUSED | Errno::ENOTCONN | Errno::ENOENT)) => {
-                Err(SendError::Absent(e.into()))
-            }
+            Err(e) if peer_gone(e) => Err(SendError::Absent(e.into())),
             Err(e) => Err(SendError::Failed(e.into())),
         }
     }
@@ -124,6 +122,15 @@ impl JournalSocket {
             other => other.map(drop),
         }
     }
+}
+
+/// Whether a send failed because journald's socket is gone: closed
+/// (journald stopped, or is stopping: `EPIPE`), or never there.
+fn peer_gone(e: Errno) -> bool {
+    matches!(
+        e,
+        Errno::ECONNREFUSED | Errno::ECONNRESET | Errno::EPIPE | Errno::ENOTCONN | Errno::ENOENT
+    )
 }
 
 /// A new socket connected to `path`.
