@@ -2,14 +2,26 @@
 //! or `NAME\n`, the value's length as a little-endian u64, the value and
 //! `\n` for a value of any bytes.
 //!
-//! An entry goes out as a handful of slices, never copied into one buffer:
-//! the priority and the message's name, the line's length, the line, its
-//! partial fields, and the container's fields, encoded once per driver.
+//! An entry is a handful of slices: the priority and the message's name,
+//! the line's length, the line, its partial fields, and the container's
+//! fields, encoded once per driver. A short entry is copied into one
+//! buffer first: the kernel takes one slice faster than five (about 20%
+//! at 100-byte lines, in `benches/journald.rs`); a long line is sent from
+//! where it is.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::io::IoSlice;
 
 use crate::message::{Message, PartialMeta, Source};
+
+/// The longest line copied into one buffer before it is sent.
+const COPY_UP_TO: usize = 4096;
+
+thread_local! {
+    /// Each logging thread's buffer for short entries.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// What starts an entry of each stream: the priority (6, info, for
 /// stdout; 3, err, for stderr, as in Docker) and `MESSAGE` in the
@@ -94,8 +106,24 @@ impl<'a> Entry<'a> {
         }
     }
 
+    /// Calls `send` with the entry as the slices of one `sendmsg`: one
+    /// slice for a short line, five for a long one.
+    pub(crate) fn send_with<R>(&self, send: impl FnOnce(&[IoSlice<'_>]) -> R) -> R {
+        let slices = self.slices();
+        if self.line.len() > COPY_UP_TO {
+            return send(&slices);
+        }
+        SCRATCH.with_borrow_mut(|buf| {
+            buf.clear();
+            for slice in &slices {
+                buf.extend_from_slice(slice);
+            }
+            send(&[IoSlice::new(buf)])
+        })
+    }
+
     /// The entry as the slices of one `sendmsg`.
-    pub(crate) fn slices(&self) -> [IoSlice<'_>; 5] {
+    fn slices(&self) -> [IoSlice<'_>; 5] {
         [
             IoSlice::new(self.head),
             IoSlice::new(&self.len),
@@ -111,7 +139,11 @@ mod tests {
     use super::*;
 
     fn bytes(entry: &Entry<'_>) -> Vec<u8> {
-        entry.slices().iter().flat_map(|s| s.to_vec()).collect()
+        let joined: Vec<u8> = entry.slices().iter().flat_map(|s| s.to_vec()).collect();
+        let sent =
+            entry.send_with(|slices| slices.iter().flat_map(|s| s.to_vec()).collect::<Vec<u8>>());
+        assert_eq!(sent, joined);
+        joined
     }
 
     #[test]
