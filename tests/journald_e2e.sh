@@ -2,6 +2,7 @@
 # End to end against a real journald (Debian's systemd-journald, run
 # standalone in a private mount namespace: tmpfs on /run/systemd,
 # /run/log and /var/log/journal, rate limiting off), read by journalctl:
+#   0. examples/journald.rs, as a user would run it;
 #   1. 100,000 lines per stream through a Copier into the journald
 #      driver (examples/write_log.rs): every line, byte for byte, in
 #      per-stream order, read back by `journalctl -o export` and by the
@@ -65,7 +66,7 @@ fi
 
 say "building the plugin, the writer and the reader"
 # The features of tests/docker_e2e.sh, so that the two share one build.
-cargo build -q --features otlp --bin logdriver-plugin --example write_log --example read_log
+cargo build -q --features otlp --bin logdriver-plugin --example write_log --example read_log --example journald
 plugin=target/debug/logdriver-plugin
 write_log=target/debug/examples/write_log
 read_log=target/debug/examples/read_log
@@ -103,6 +104,9 @@ stop_journald() {
 say "starting systemd-journald ($(journalctl --version | head -1)) in a private mount namespace"
 start_journald
 journalctl --flush 2>/dev/null || true
+
+say "run 0: examples/journald.rs"
+target/debug/examples/journald | sed 's/^/    /'
 
 # journalctl's export of one container's entries, turned back into the
 # streams: $1 is the match, $2 the prefix of the files.
@@ -279,7 +283,12 @@ since=$(dk logs --timestamps jd-logs 2>&1 | awk '$3 == 500 { print $1 }' | sort 
 dk logs --since "$since" jd-logs >"$work/since.out" 2>"$work/since.err"
 seq 500 999 | sed 's/^/out /' | cmp - "$work/since.out"
 seq 500 999 | sed 's/^/err /' | cmp - "$work/since.err"
-say "run 4: docker logs printed all 2000 lines, --tail 6 the last 6, --since $since the second batch exactly"
+# --until the last line of the first batch.
+until=$(dk logs --timestamps jd-logs 2>&1 | awk '$3 == 499 { print $1 }' | sort | tail -1)
+dk logs --until "$until" jd-logs >"$work/until.out" 2>"$work/until.err"
+seq 0 499 | sed 's/^/out /' | cmp - "$work/until.out"
+seq 0 499 | sed 's/^/err /' | cmp - "$work/until.err"
+say "run 4: docker logs printed all 2000 lines, --tail 6 the last 6, --since $since the second batch and --until $until the first, exactly"
 
 say "run 5: an entry that podman $(podman --version | awk '{print $3}') wrote with its journald driver, read back by ours"
 runtime=()
