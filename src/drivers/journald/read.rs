@@ -7,7 +7,11 @@
 //! keyed hashes), follows files as journald rotates and vacuums them, and
 //! merges the system and runtime journals. A reader of our own would have
 //! to keep up with all of that; one process per read costs a few
-//! milliseconds.
+//! milliseconds (`--tail 10` of 200,000 entries: 12 ms). Nor is a
+//! pure-Rust reader faster: reading one container's 200,400 entries from a
+//! standalone journald (three runs, release builds), this reader took
+//! 2.6-2.7 s and the `sdjournal` crate (0.1.15) 2.5-3.3 s, both byte for
+//! byte, while it would bring zstd, lz4 and mmap'd file parsing along.
 
 use std::io::{BufReader, Read};
 use std::process::{Child, ChildStdout, Command, Stdio};
