@@ -182,6 +182,15 @@ pub trait Logger: Send + Sync {
         None
     }
 
+    /// Each branch of a driver that writes to several ([`Tee`](crate::Tee)):
+    /// its label, its driver's name and its counts, in order; their sum is
+    /// [`stats`](Logger::stats). Empty (the default) for any other driver.
+    /// Every wrapper forwards it, so that the plugin's metrics see a tee's
+    /// branches behind non-blocking mode or a rate limit.
+    fn branch_stats(&self) -> Vec<(String, String, LoggerStats)> {
+        Vec::new()
+    }
+
     /// Opens the driver's log file again, after something else renamed it:
     /// CRI's `ReopenContainerLog`, which a kubelet calls after it rotated a
     /// container's log. `None` (the default) for a driver that has nothing
@@ -243,8 +252,17 @@ pub struct LoggerStats {
     /// The bytes of those messages' lines.
     pub bytes: u64,
     /// Messages dropped: refused by a full buffer, evicted, given up at
-    /// close, or with nowhere to go (no hub, a timeout).
+    /// close, or with nowhere to go (no hub, a timeout). Their reasons
+    /// are `dropped_full`, `dropped_rejected`, and the rest: the peer was
+    /// unavailable (down, too slow for a timeout, or still away at close).
     pub dropped: u64,
+    /// Of `dropped`, the messages a full buffer refused or evicted:
+    /// [`NonBlocking`](crate::NonBlocking)'s, and the queues of `fluentd`,
+    /// `syslog` and `otlp`.
+    pub dropped_full: u64,
+    /// Of `dropped`, the messages the peer answered that it would not
+    /// take: `otlp`'s rejected requests and `partial_success` answers.
+    pub dropped_rejected: u64,
     /// Messages whose `log` failed for any other reason.
     pub errors: u64,
     /// Lines cut short: their first chunks were sent, and the line was
@@ -270,6 +288,10 @@ pub struct LoggerStats {
     /// encoded, without the batch being sent. A driver without a buffer
     /// leaves it 0.
     pub queued_bytes: u64,
+    /// Messages that were chunks of a long line ([`Message::partial`]
+    /// set), as they reached the Docker plugin or the containerd logger,
+    /// which count them for every container: drivers leave it 0.
+    pub partial_chunks: u64,
 }
 
 impl std::ops::AddAssign for LoggerStats {
@@ -277,12 +299,15 @@ impl std::ops::AddAssign for LoggerStats {
         self.lines += other.lines;
         self.bytes += other.bytes;
         self.dropped += other.dropped;
+        self.dropped_full += other.dropped_full;
+        self.dropped_rejected += other.dropped_rejected;
         self.errors += other.errors;
         self.truncated += other.truncated;
         self.resent += other.resent;
         self.suppressed += other.suppressed;
         self.suppressed_bytes += other.suppressed_bytes;
         self.queued_bytes += other.queued_bytes;
+        self.partial_chunks += other.partial_chunks;
     }
 }
 
@@ -312,6 +337,9 @@ macro_rules! forward_logger {
             }
             fn reader(&self) -> Option<&dyn LogReader> {
                 (**self).reader()
+            }
+            fn branch_stats(&self) -> Vec<(String, String, LoggerStats)> {
+                (**self).branch_stats()
             }
             fn reopen_log(&self) -> Option<Result<()>> {
                 (**self).reopen_log()

@@ -386,6 +386,10 @@ impl Logger for RateLimited {
         self.inner.reader()
     }
 
+    fn branch_stats(&self) -> Vec<(String, String, LoggerStats)> {
+        self.inner.branch_stats()
+    }
+
     fn reopen_log(&self) -> Option<Result<()>> {
         self.inner.reopen_log()
     }

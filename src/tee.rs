@@ -206,6 +206,14 @@ impl Logger for Tee {
         self.branches.iter().find_map(|(_, l)| l.reader())
     }
 
+    /// Each branch's label, driver name and counts.
+    fn branch_stats(&self) -> Vec<(String, String, LoggerStats)> {
+        self.branches
+            .iter()
+            .map(|(label, logger)| (label.clone(), logger.name().to_owned(), logger.stats()))
+            .collect()
+    }
+
     /// Reopens every branch that has a file to reopen; `None` when none
     /// has, else the first error or `Ok`.
     fn reopen_log(&self) -> Option<Result<()>> {

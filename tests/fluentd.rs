@@ -409,6 +409,8 @@ fn a_down_server_never_fails_creation_and_close_returns_within_the_timeout() {
     }
     let stats = logger.stats();
     assert_eq!((stats.lines, stats.dropped), (0, 100));
+    // Refused by the full queue; the rest given up at close.
+    assert_eq!(stats.dropped_full, refused);
     assert!(matches!(
         logger.log(Message::new(Source::Stdout, "late")),
         Err(Error::Closed { .. })

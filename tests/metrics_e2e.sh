@@ -34,7 +34,8 @@ want = {
     # 10 lines of the first second's bucket, and the notice at close.
     f"logdriver_lines_total{{{noisy}}}": 11,
     f"logdriver_suppressed_total{{{noisy}}}": 90,
-    f"logdriver_dropped_total{{{noisy}}}": 0,
+    f'logdriver_dropped_total{{{noisy},reason="buffer_full"}}': 0,
+    f'logdriver_dropped_total{{{noisy},reason="unavailable"}}': 0,
 }
 for name, value in want.items():
     assert samples.get(name) == value, (name, samples.get(name), value)

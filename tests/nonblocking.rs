@@ -272,6 +272,8 @@ fn close_with_a_stuck_driver_returns_within_its_timeout() {
     // on, the one the driver is on included, are dropped.
     let at_close = logger.stats();
     assert_eq!((at_close.lines, at_close.dropped), (0, 10));
+    // Given up at close, not refused by a full buffer.
+    assert_eq!(at_close.dropped_full, 0);
     assert_eq!((logger.delivered(), logger.dropped()), (0, 10));
     // Unstick the driver: the worker lets the one in-flight line through,
     // calls the driver no more, and closes it itself. No count changes.

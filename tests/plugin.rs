@@ -417,20 +417,34 @@ fn the_metrics_count_each_container_and_the_plugin() {
     let daemon = Daemon::with_metrics();
     let (path, mut fifo) = daemon.fifo("m1");
     daemon.start_logging(&path, "m1", json!({"rate-limit-lines": "2"}), &[]);
+    let chunk = LogEntry {
+        partial: true,
+        partial_log_metadata: Some(PartialLogEntryMetadata {
+            last: false,
+            id: "cd".repeat(32),
+            ordinal: 1,
+        }),
+        ..entry("stdout", "d")
+    };
     let mut bytes = frames(&[
         entry("stdout", "a"),
         entry("stdout", "b"),
         entry("stdout", "c"),
+        chunk,
     ]);
     bytes.extend_from_slice(&[0, 0, 0, 3, 0xff, 0xff, 0xff]);
     fifo.write_all(&bytes).unwrap();
+    // A tee: its sum, and each branch beside it.
+    let (tee_path, _tee_fifo) = daemon.fifo("m2");
+    let opts = json!({"driver": "tee", "tee-drivers": "record,copy:memory"});
+    daemon.start_logging(&tee_path, "m2", opts, &[]);
     let running = daemon.metrics();
     assert!(
-        running.contains("\nlogdriver_plugin_containers 1\n"),
+        running.contains("\nlogdriver_plugin_containers 2\n"),
         "{running}"
     );
     assert!(
-        running.contains("\nlogdriver_plugin_started_total 1\n"),
+        running.contains("\nlogdriver_plugin_started_total 2\n"),
         "{running}"
     );
     assert_eq!(
@@ -439,13 +453,19 @@ fn the_metrics_count_each_container_and_the_plugin() {
     );
     let stopped = daemon.metrics();
     for sample in [
-        // c was over the limit; the record driver saw a, b and the notice.
-        "logdriver_suppressed_total{container=\"m1\",driver=\"record\"} 1",
-        "logdriver_suppressed_bytes_total{container=\"m1\",driver=\"record\"} 1",
-        "logdriver_plugin_containers 0",
-        "logdriver_plugin_started_total 1",
+        // c and d were over the limit; the record driver saw a, b and the
+        // notice. d was a chunk of a long line, counted before the limit.
+        "logdriver_suppressed_total{container=\"m1\",driver=\"record\"} 2",
+        "logdriver_suppressed_bytes_total{container=\"m1\",driver=\"record\"} 2",
+        "logdriver_partial_chunks_total{container=\"m1\",driver=\"record\"} 1",
+        "logdriver_dropped_total{container=\"m1\",driver=\"record\",reason=\"unavailable\"} 0",
+        "logdriver_lines_total{container=\"m2\",driver=\"tee\"} 0",
+        "logdriver_lines_total{container=\"m2\",driver=\"record\",branch=\"record\"} 0",
+        "logdriver_lines_total{container=\"m2\",driver=\"memory\",branch=\"copy\"} 0",
+        "logdriver_plugin_containers 1",
+        "logdriver_plugin_started_total 2",
         "logdriver_plugin_stopped_total 1",
-        "logdriver_plugin_entries_total 3",
+        "logdriver_plugin_entries_total 4",
         "logdriver_plugin_bad_frames_total 1",
         "# TYPE logdriver_plugin_containers gauge",
     ] {
@@ -483,6 +503,7 @@ fn a_broken_driver_never_stops_the_draining() {
         (stats.entries, stats.log_errors, stats.bad_frames),
         (6000, 4000, 0)
     );
+    assert!(stats.slowest_log > std::time::Duration::ZERO, "{stats:?}");
     assert_eq!(seen().lock().remove("c3").unwrap().len(), 2000);
 }
 

@@ -118,7 +118,7 @@ use crate::copier::{Copier, CopyStats};
 use crate::info::Info;
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Source;
-use crate::metrics::{render_prometheus, MetricsAddress, StatsSample};
+use crate::metrics::{render_prometheus, CountChunks, MetricsAddress, StatsSample};
 use crate::registry::Registry;
 
 /// The driver when the URI names none: `json-file`, which needs no options.
@@ -326,7 +326,7 @@ fn serve_with(
         // a directory that cannot be made is its error, at creation.
         let _ = std::fs::create_dir_all(dir);
     }
-    let logger: Arc<dyn Logger> = registry.create(&config.driver, &info)?;
+    let logger = CountChunks::wrap(registry.create(&config.driver, &info)?);
     let copier = Copier::new(Arc::clone(&logger))
         .source(Source::Stdout, io.stdout)
         .source(Source::Stderr, io.stderr)

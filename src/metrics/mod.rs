@@ -6,9 +6,13 @@ use std::fmt::Write as _;
 
 mod address;
 #[cfg(any(feature = "plugin", feature = "containerd"))]
+mod chunks;
+#[cfg(any(feature = "plugin", feature = "containerd"))]
 mod serve;
 
 pub use address::MetricsAddress;
+#[cfg(any(feature = "plugin", feature = "containerd"))]
+pub(crate) use chunks::CountChunks;
 #[cfg(any(feature = "plugin", feature = "containerd"))]
 pub(crate) use serve::serve;
 
@@ -26,56 +30,102 @@ pub struct StatsSample<'a> {
     pub stats: LoggerStats,
 }
 
-/// A counter: its name, its help, and where its count is.
-type Counter = (&'static str, &'static str, fn(&LoggerStats) -> u64);
+/// One series of a family: the value of its `reason` label, if it has
+/// one, and where its count is.
+type Series = (Option<&'static str>, fn(&LoggerStats) -> u64);
 
-/// The counters, in the order they are written.
-const COUNTERS: [Counter; 8] = [
+/// A family: its name, its type, its help and its series per sample.
+type Family = (&'static str, &'static str, &'static str, &'static [Series]);
+
+/// The families, in the order they are written.
+const FAMILIES: [Family; 10] = [
     (
         "logdriver_lines_total",
+        "counter",
         "Messages the driver sent or wrote.",
-        |s| s.lines,
+        &[(None, |s| s.lines)],
     ),
     (
         "logdriver_bytes_total",
+        "counter",
         "Bytes of the lines of those messages.",
-        |s| s.bytes,
+        &[(None, |s| s.bytes)],
     ),
     (
         "logdriver_dropped_total",
-        "Messages dropped: a full buffer, a timeout, nowhere to go.",
-        |s| s.dropped,
+        "counter",
+        "Messages dropped, by reason: a full buffer, refused by the peer, or the peer unavailable.",
+        &[
+            (Some("buffer_full"), |s| s.dropped_full),
+            (Some("rejected"), |s| s.dropped_rejected),
+            (Some("unavailable"), |s| {
+                s.dropped
+                    .saturating_sub(s.dropped_full)
+                    .saturating_sub(s.dropped_rejected)
+            }),
+        ],
     ),
     (
         "logdriver_errors_total",
+        "counter",
         "Messages whose log failed for another reason.",
-        |s| s.errors,
+        &[(None, |s| s.errors)],
     ),
     (
         "logdriver_truncated_total",
+        "counter",
         "Lines cut short, or messages cut to fit their transport.",
-        |s| s.truncated,
+        &[(None, |s| s.truncated)],
     ),
     (
         "logdriver_resent_total",
+        "counter",
         "Messages sent again after an acknowledgement that did not come.",
-        |s| s.resent,
+        &[(None, |s| s.resent)],
     ),
     (
         "logdriver_suppressed_total",
+        "counter",
         "Lines a rate limit held back.",
-        |s| s.suppressed,
+        &[(None, |s| s.suppressed)],
     ),
     (
         "logdriver_suppressed_bytes_total",
+        "counter",
         "Bytes of the lines a rate limit held back.",
-        |s| s.suppressed_bytes,
+        &[(None, |s| s.suppressed_bytes)],
+    ),
+    (
+        "logdriver_partial_chunks_total",
+        "counter",
+        "Messages that were chunks of a long line.",
+        &[(None, |s| s.partial_chunks)],
+    ),
+    (
+        "logdriver_queued_bytes",
+        "gauge",
+        "Bytes waiting in the driver's buffers.",
+        &[(None, |s| s.queued_bytes)],
     ),
 ];
 
 /// Renders `samples` in the Prometheus text exposition format (version
-/// 0.0.4): one counter family for each [`LoggerStats`] count, and the
-/// gauge `logdriver_queued_bytes`, each sample labelled as given.
+/// 0.0.4): a family for each [`LoggerStats`] count, each sample labelled
+/// as given.
+///
+/// | family | type | from |
+/// |---|---|---|
+/// | `logdriver_lines_total`, `logdriver_bytes_total` | counter | `lines`, `bytes` |
+/// | `logdriver_dropped_total{reason="buffer_full"}` | counter | `dropped_full` |
+/// | `logdriver_dropped_total{reason="rejected"}` | counter | `dropped_rejected` |
+/// | `logdriver_dropped_total{reason="unavailable"}` | counter | the rest of `dropped`: the peer down, too slow, or away at close |
+/// | `logdriver_errors_total`, `logdriver_truncated_total`, `logdriver_resent_total` | counter | `errors`, `truncated`, `resent` |
+/// | `logdriver_suppressed_total`, `logdriver_suppressed_bytes_total` | counter | `suppressed`, `suppressed_bytes` |
+/// | `logdriver_partial_chunks_total` | counter | `partial_chunks` |
+/// | `logdriver_queued_bytes` | gauge | `queued_bytes` |
+///
+/// The reasons of `logdriver_dropped_total` add up to `dropped`:
+/// `sum by (container) (logdriver_dropped_total)` is every drop.
 ///
 /// Label values are escaped as the format asks (`\`, `"` and newlines);
 /// the output passes `promtool check metrics`. Serve it with the content
@@ -89,32 +139,38 @@ const COUNTERS: [Counter; 8] = [
 /// let mut stats = LoggerStats::default();
 /// stats.lines = 42;
 /// stats.dropped = 3;
+/// stats.dropped_full = 2;
 /// let text = render_prometheus(&[StatsSample {
 ///     labels: &[("container", "web \"1\""), ("driver", "json-file")],
 ///     stats,
 /// }]);
 /// assert!(text.contains("# TYPE logdriver_dropped_total counter\n"));
 /// assert!(text.contains("logdriver_lines_total{container=\"web \\\"1\\\"\",driver=\"json-file\"} 42\n"));
-/// assert!(text.contains("logdriver_dropped_total{container=\"web \\\"1\\\"\",driver=\"json-file\"} 3\n"));
+/// assert!(text.contains("logdriver_dropped_total{container=\"web \\\"1\\\"\",driver=\"json-file\",reason=\"buffer_full\"} 2\n"));
+/// assert!(text.contains("logdriver_dropped_total{container=\"web \\\"1\\\"\",driver=\"json-file\",reason=\"unavailable\"} 1\n"));
 /// ```
 pub fn render_prometheus(samples: &[StatsSample<'_>]) -> String {
-    let mut out = String::with_capacity(64 + samples.len() * COUNTERS.len() * 80);
-    // Each sample's labels, escaped once for all its counters.
+    let mut out = String::with_capacity(64 + samples.len() * FAMILIES.len() * 96);
+    // Each sample's labels, escaped once for all its counts.
     let labels: Vec<String> = samples.iter().map(|s| label_set(s.labels)).collect();
-    let gauge: Counter = (
-        "logdriver_queued_bytes",
-        "Bytes waiting in the driver's buffers.",
-        |s| s.queued_bytes,
-    );
-    for (kind, (name, help, count)) in COUNTERS
-        .map(|c| ("counter", c))
-        .into_iter()
-        .chain([("gauge", gauge)])
-    {
+    for (name, kind, help, series) in FAMILIES {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (sample, labels) in samples.iter().zip(&labels) {
-            let _ = writeln!(out, "{name}{labels} {}", count(&sample.stats));
+            for (reason, count) in series {
+                let value = count(&sample.stats);
+                match reason {
+                    None => {
+                        let _ = writeln!(out, "{name}{labels} {value}");
+                    }
+                    Some(reason) => {
+                        let open = labels
+                            .strip_suffix('}')
+                            .map_or("{".to_owned(), |l| format!("{l},"));
+                        let _ = writeln!(out, "{name}{open}reason=\"{reason}\"}} {value}");
+                    }
+                }
+            }
         }
     }
     out
@@ -155,13 +211,16 @@ mod tests {
         let a = LoggerStats {
             lines: 1,
             bytes: 2,
-            dropped: 3,
+            dropped: 30,
+            dropped_full: 10,
+            dropped_rejected: 15,
             errors: 4,
             truncated: 5,
             resent: 6,
             suppressed: 7,
             suppressed_bytes: 8,
             queued_bytes: 9,
+            partial_chunks: 11,
         };
         let b = LoggerStats::default();
         let text = render_prometheus(&[
@@ -175,7 +234,8 @@ mod tests {
             },
         ]);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 9 * 4);
+        // Ten families, and each sample three times in the dropped one.
+        assert_eq!(lines.len(), 10 * 4 + 2 * 2);
         assert_eq!(
             lines[..4],
             [
@@ -190,7 +250,13 @@ mod tests {
             .filter(|l| l.contains("container=\"a\""))
             .map(|l| l.rsplit(' ').next().unwrap())
             .collect();
-        assert_eq!(a_counts, ["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        assert_eq!(
+            a_counts,
+            ["1", "2", "10", "15", "5", "4", "5", "6", "7", "8", "11", "9"]
+        );
+        assert!(text.contains(
+            "logdriver_dropped_total{container=\"a\",driver=\"otlp\",reason=\"rejected\"} 15\n"
+        ));
         assert!(text.contains("# TYPE logdriver_queued_bytes gauge\n"));
     }
 
@@ -201,5 +267,9 @@ mod tests {
             stats: LoggerStats::default(),
         }]);
         assert!(text.contains("\nlogdriver_errors_total 0\n"), "{text}");
+        assert!(
+            text.contains("\nlogdriver_dropped_total{reason=\"unavailable\"} 0\n"),
+            "{text}"
+        );
     }
 }

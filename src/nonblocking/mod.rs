@@ -369,6 +369,10 @@ impl Logger for NonBlocking {
         self.inner.reader()
     }
 
+    fn branch_stats(&self) -> Vec<(String, String, LoggerStats)> {
+        self.inner.branch_stats()
+    }
+
     /// The driver's: the lines in the buffer go to whichever file is open
     /// when the worker gets to them.
     fn reopen_log(&self) -> Option<Result<()>> {
@@ -399,6 +403,7 @@ impl Logger for NonBlocking {
             stats.errors += own.panics;
         }
         stats.dropped += own.dropped;
+        stats.dropped_full += own.dropped - own.abandoned;
         stats.truncated += own.truncated;
         stats
     }

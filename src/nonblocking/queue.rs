@@ -77,6 +77,9 @@ pub(super) struct Counts {
     pub(super) chunks_dropped: u64,
     /// Messages dropped, of every kind.
     pub(super) dropped: u64,
+    /// Of `dropped`, those given up at close: the rest found the buffer
+    /// full.
+    pub(super) abandoned: u64,
 }
 
 /// Messages that came in together, oldest first.
@@ -378,6 +381,7 @@ impl Queue {
         c.errors += report.errors;
         c.panics += report.panics;
         c.dropped += report.abandoned;
+        c.abandoned += report.abandoned;
         c.lines_dropped += report.abandoned;
     }
 
@@ -389,8 +393,10 @@ impl Queue {
             let queued: Vec<Batch> = self.batches.drain(..).collect();
             for msg in queued.iter().flatten() {
                 self.count_drop(msg, true);
+                self.counts.abandoned += 1;
             }
             self.counts.dropped += self.held_msgs as u64;
+            self.counts.abandoned += self.held_msgs as u64;
             self.counts.lines_dropped += self.held_msgs as u64;
             self.queued = 0;
             self.closings.clear();

@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::StreamStats;
 use crate::error::Error;
@@ -167,9 +168,11 @@ pub(super) fn pump(src: impl Read, logger: &dyn Logger, max_frame: usize) -> Str
             continue;
         };
         stats.entries += 1;
+        let start = Instant::now();
         if Error::guard(logger.name(), || logger.log(msg)).is_err() {
             stats.log_errors += 1;
         }
+        stats.slowest_log = stats.slowest_log.max(start.elapsed());
     }
     stats
 }

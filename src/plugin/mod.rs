@@ -158,6 +158,9 @@ pub struct StreamStats {
     pub log_errors: u64,
     /// Frames skipped: over the size limit, or not a `LogEntry`.
     pub bad_frames: u64,
+    /// The longest one `log` of the driver took: what the FIFO waited
+    /// for the driver at worst.
+    pub slowest_log: std::time::Duration,
 }
 
 /// A Docker logging plugin's server; see the [module docs](self).

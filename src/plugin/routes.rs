@@ -20,8 +20,8 @@ use super::requests::{DockerInfo, ReadRequest, StartRequest, StopRequest, JSON};
 use super::{read_logs, Plugin, StreamStats, DRIVER_OPT, STATS_KEPT};
 use crate::error::{Error, Result};
 use crate::info::Info;
-use crate::logger::Logger;
-use crate::metrics::{render_prometheus, StatsSample};
+use crate::logger::{Logger, LoggerStats};
+use crate::metrics::{render_prometheus, CountChunks, StatsSample};
 use crate::read::LogStream;
 
 /// One container's FIFO reader.
@@ -162,16 +162,29 @@ impl State {
                 .collect();
             (loggers, kept.totals)
         };
-        let labels: Vec<[(&str, &str); 2]> = loggers
+        // Each container's driver, then each branch of a tee, labelled
+        // with the branch beside the tee's sum.
+        let mut rows: Vec<(&str, String, Option<String>, LoggerStats)> = Vec::new();
+        for (id, logger) in &loggers {
+            rows.push((id, logger.name().to_owned(), None, logger.stats()));
+            for (branch, driver, stats) in logger.branch_stats() {
+                rows.push((id, driver, Some(branch), stats));
+            }
+        }
+        let labels: Vec<Vec<(&str, &str)>> = rows
             .iter()
-            .map(|(id, logger)| [("container", id.as_str()), ("driver", logger.name())])
+            .map(|(id, driver, branch, _)| {
+                let mut labels = vec![("container", *id), ("driver", driver.as_str())];
+                labels.extend(branch.as_deref().map(|b| ("branch", b)));
+                labels
+            })
             .collect();
-        let samples: Vec<StatsSample<'_>> = loggers
+        let samples: Vec<StatsSample<'_>> = rows
             .iter()
             .zip(&labels)
-            .map(|((_, logger), labels)| StatsSample {
+            .map(|((.., stats), labels)| StatsSample {
                 labels,
-                stats: logger.stats(),
+                stats: *stats,
             })
             .collect();
         let mut out = render_prometheus(&samples);
@@ -433,7 +446,7 @@ impl State {
                 source,
             })?;
         }
-        let logger = self.plugin.registry.create(driver, info)?;
+        let logger = CountChunks::wrap(self.plugin.registry.create(driver, info)?);
         self.loggers
             .lock()
             .start(&info.container_id, Arc::clone(&logger));
@@ -458,12 +471,13 @@ impl State {
                 let closed = Error::guard(logger.name(), || logger.close());
                 let driver = logger.stats();
                 log::info!(
-                    "container {}: stopped: {} entries, {} log errors, {} bad frames; \
-                     driver {:?}: {} lines sent, {} dropped, {} errors{}",
+                    "container {}: stopped: {} entries, {} log errors, {} bad frames, \
+                     slowest log {:?}; driver {:?}: {} lines sent, {} dropped, {} errors{}",
                     &container[..container.len().min(12)],
                     counts.entries,
                     counts.log_errors,
                     counts.bad_frames,
+                    counts.slowest_log,
                     logger.name(),
                     driver.lines,
                     driver.dropped,

@@ -68,7 +68,7 @@ impl FluentdLogger {
         }
         shared.work.notify_one();
         if full > 0 {
-            shared.counts.dropped(full);
+            shared.counts.dropped_full(full);
             for _ in 0..full {
                 failed(Error::dropped(
                     NAME,

@@ -203,7 +203,7 @@ fn deliver(
                 let n = rejected.as_ref().map_or(0, |(n, _)| (*n).min(batch.count));
                 shared.counts.sent(batch.count - n, batch.line_bytes);
                 if n > 0 {
-                    shared.counts.dropped(n);
+                    shared.counts.rejected(n);
                     shared.drops.partial.fetch_add(n, Ordering::Relaxed);
                 }
                 if let Some((_, why)) = rejected.filter(|(_, why)| !why.is_empty()) {
@@ -221,7 +221,7 @@ fn deliver(
                 shared.set_down(true);
             }
             status => {
-                shared.counts.dropped(batch.count);
+                shared.counts.rejected(batch.count);
                 shared
                     .drops
                     .rejected

@@ -293,7 +293,7 @@ impl Shared {
             }
         }
         if !fits(queue) {
-            self.counts.dropped(1);
+            self.counts.dropped_full(1);
             self.drops.full.fetch_add(1, Ordering::Relaxed);
             failed(Error::dropped(NAME, DROPPED));
             return;

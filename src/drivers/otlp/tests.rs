@@ -444,6 +444,7 @@ fn rejections_and_partial_successes_are_counted_exactly() {
     logger.close().unwrap();
     let stats = logger.stats();
     assert_eq!((stats.lines, stats.dropped), (3, 7));
+    assert_eq!((stats.dropped_rejected, stats.dropped_full), (7, 0));
     assert_eq!(
         logger.drops(),
         OtlpDrops {
@@ -495,6 +496,8 @@ fn a_collector_that_is_down_costs_counted_drops_and_never_a_wedge() {
     // Every record `log` took is dropped at close, counted: none unseen.
     assert_eq!(logger.drops().queue_full, dropped);
     assert_eq!(logger.stats().dropped, taken + dropped);
+    assert_eq!(logger.stats().dropped_full, dropped);
+    assert_eq!(logger.stats().dropped_rejected, 0);
     assert_eq!(logger.stats().lines, 0);
     assert_eq!(logger.stats().queued_bytes, 0);
 }

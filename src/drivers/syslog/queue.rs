@@ -152,7 +152,7 @@ impl Shared {
                 continue;
             }
             if !fits(&queue) {
-                self.counts.dropped(1);
+                self.counts.dropped_full(1);
                 failed(Error::dropped(NAME, DROPPED));
                 continue;
             }

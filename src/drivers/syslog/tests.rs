@@ -237,6 +237,7 @@ fn while_the_server_is_down_a_full_queue_drops_and_counts() {
     let kept = (1024 - first) / other;
     assert_eq!(dropped, 100 - kept as u64);
     assert_eq!(log.stats().dropped, dropped);
+    assert_eq!(log.stats().dropped_full, dropped);
     // What is queued is dropped at close, once the server has stayed
     // down for the write timeout.
     match log.close() {

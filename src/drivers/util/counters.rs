@@ -14,6 +14,8 @@ pub(crate) struct Counters {
     errors: AtomicU64,
     truncated: AtomicU64,
     resent: AtomicU64,
+    dropped_full: AtomicU64,
+    dropped_rejected: AtomicU64,
 }
 
 impl Counters {
@@ -26,6 +28,19 @@ impl Counters {
     /// `lines` lines were dropped.
     pub(crate) fn dropped(&self, lines: u64) {
         self.dropped.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    /// `lines` lines were dropped because a full queue had no room.
+    pub(crate) fn dropped_full(&self, lines: u64) {
+        self.dropped(lines);
+        self.dropped_full.fetch_add(lines, Ordering::Relaxed);
+    }
+
+    /// `lines` lines were dropped because the peer refused them.
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
+    pub(crate) fn rejected(&self, lines: u64) {
+        self.dropped(lines);
+        self.dropped_rejected.fetch_add(lines, Ordering::Relaxed);
     }
 
     /// `lines` lines failed in another way than a drop.
@@ -57,6 +72,8 @@ impl Counters {
             errors: self.errors.load(Ordering::Relaxed),
             truncated: self.truncated.load(Ordering::Relaxed),
             resent: self.resent.load(Ordering::Relaxed),
+            dropped_full: self.dropped_full.load(Ordering::Relaxed),
+            dropped_rejected: self.dropped_rejected.load(Ordering::Relaxed),
             ..LoggerStats::default()
         }
     }
