@@ -295,7 +295,10 @@ impl Plugin {
     /// minutes ago (at most the last 64), its driver's
     /// [`LoggerStats`](crate::LoggerStats) as
     /// [`render_prometheus`](crate::render_prometheus) writes them,
-    /// labelled `container` (the full id) and `driver`; then the plugin's
+    /// labelled `container` (the full id) and `driver` (drops labelled by
+    /// `reason` too, and with the partial chunks the plugin handed the
+    /// driver); for a `tee`, each branch too, labelled `branch` beside the
+    /// tee's sum; then the plugin's
     /// own: the gauge `logdriver_plugin_containers` (being logged), and the
     /// counters `logdriver_plugin_started_total`, `_stopped_total`, and,
     /// over the containers that stopped, `_entries_total`,
