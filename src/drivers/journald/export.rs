@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::message::{Message, PartialMeta, Source};
+use crate::message::{Message, PartialGroups, PartialMeta, Source};
 
 /// The fields of one entry that make its message.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,27 +20,44 @@ pub(crate) struct Record {
     pub(crate) partial_id: Option<String>,
     pub(crate) partial_ordinal: u32,
     pub(crate) partial_last: bool,
+    /// `CONTAINER_PARTIAL_MESSAGE=true`: a chunk that does not end its line.
+    pub(crate) partial_message: bool,
 }
 
 impl Record {
     /// The entry as the message it was written from: priority 3 is
     /// stderr, any other stdout, as Docker reads it.
-    pub(crate) fn into_message(self) -> Message {
+    ///
+    /// A chunk written with Docker's partial fields keeps them. conmon
+    /// (podman) marks a chunk with `CONTAINER_PARTIAL_MESSAGE=true` alone:
+    /// `groups` then makes its group, which the stream's next whole entry
+    /// ends, as the json-file reader does. conmon also keeps a line's
+    /// newline in `MESSAGE`; it is dropped here, as the end of the line.
+    pub(crate) fn into_message(self, groups: &mut PartialGroups) -> Message {
         let source = if self.priority == b"3" {
             Source::Stderr
         } else {
             Source::Stdout
         };
         let timestamp = self.timestamp();
-        Message {
-            line: Bytes::from(self.message),
-            source,
-            timestamp,
-            partial: self.partial_id.map(|id| PartialMeta {
+        let mut line = self.message;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let partial = match self.partial_id {
+            Some(id) => Some(PartialMeta {
                 id,
                 ordinal: self.partial_ordinal,
                 last: self.partial_last,
             }),
+            None if self.partial_message => Some(groups.next(source, false)),
+            None => groups.end(source),
+        };
+        Message {
+            line: Bytes::from(line),
+            source,
+            timestamp,
+            partial,
         }
     }
 
@@ -57,6 +74,7 @@ impl Record {
             b"CONTAINER_PARTIAL_ID" => self.partial_id = Some(text()),
             b"CONTAINER_PARTIAL_ORDINAL" => self.partial_ordinal = text().parse().unwrap_or(0),
             b"CONTAINER_PARTIAL_LAST" => self.partial_last = value == b"true",
+            b"CONTAINER_PARTIAL_MESSAGE" => self.partial_message = value == b"true",
             _ => {}
         }
     }
@@ -158,8 +176,9 @@ mod tests {
             b"CONTAINER_PARTIAL_ID=abc\nCONTAINER_PARTIAL_ORDINAL=3\nCONTAINER_PARTIAL_LAST=false\n\n",
         );
         let mut reader = ExportReader::new(&input[..]);
+        let groups = &mut PartialGroups::default();
 
-        let first = reader.next_record().unwrap().unwrap().into_message();
+        let first = reader.next_record().unwrap().unwrap().into_message(groups);
         assert_eq!(&first.line[..], b"a\nb\x00\xff");
         assert_eq!(first.source, Source::Stderr);
         assert_eq!(
@@ -168,7 +187,7 @@ mod tests {
         );
         assert_eq!(first.partial, None);
 
-        let second = reader.next_record().unwrap().unwrap().into_message();
+        let second = reader.next_record().unwrap().unwrap().into_message(groups);
         assert_eq!(&second.line[..], b"chunk");
         assert_eq!(second.source, Source::Stdout);
         assert_eq!(
@@ -180,6 +199,31 @@ mod tests {
             })
         );
         assert_eq!(reader.next_record().unwrap(), None);
+    }
+
+    #[test]
+    fn conmons_entries_keep_their_newline_and_mark_chunks_alone() {
+        let input = b"PRIORITY=6\nMESSAGE\n\x0c\0\0\0\0\0\0\0from podman\n\n\n\
+                      PRIORITY=6\nMESSAGE=no newli\nCONTAINER_PARTIAL_MESSAGE=true\n\n\
+                      PRIORITY=6\nMESSAGE=ne\n\n";
+        let mut reader = ExportReader::new(&input[..]);
+        let groups = &mut PartialGroups::default();
+        let mut next = || reader.next_record().unwrap().unwrap().into_message(groups);
+        let (whole, chunk, end) = (next(), next(), next());
+        assert_eq!(
+            (&whole.line[..], whole.partial),
+            (&b"from podman"[..], None)
+        );
+        let chunk_meta = chunk.partial.clone().unwrap();
+        assert_eq!(
+            (&chunk.line[..], chunk_meta.ordinal, chunk_meta.last),
+            (&b"no newli"[..], 1, false)
+        );
+        let end_meta = end.partial.clone().unwrap();
+        assert_eq!(
+            (&end.line[..], end_meta.id, end_meta.ordinal, end_meta.last),
+            (&b"ne"[..], chunk_meta.id, 2, true)
+        );
     }
 
     #[test]

@@ -23,12 +23,12 @@ use parking_lot::Mutex;
 use super::export::ExportReader;
 use super::NAME;
 use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::message::{Message, PartialGroups};
 use crate::read::{LogStream, ReadConfig};
 
 /// The fields asked of journalctl, beside the `__` ones it always writes.
-const FIELDS: &str =
-    "MESSAGE,PRIORITY,CONTAINER_PARTIAL_ID,CONTAINER_PARTIAL_ORDINAL,CONTAINER_PARTIAL_LAST";
+const FIELDS: &str = "MESSAGE,PRIORITY,CONTAINER_PARTIAL_ID,CONTAINER_PARTIAL_ORDINAL,\
+                      CONTAINER_PARTIAL_LAST,CONTAINER_PARTIAL_MESSAGE";
 
 /// journalctl's arguments for `config`, for the container `full_id`.
 pub(crate) fn journalctl_args(full_id: &str, config: &ReadConfig) -> Vec<String> {
@@ -79,6 +79,7 @@ pub(crate) fn read(full_id: &str, config: &ReadConfig) -> Result<LogStream> {
         child: Arc::clone(&child),
         since: config.since,
         until: config.until,
+        groups: PartialGroups::default(),
         done: false,
     };
     Ok(LogStream::new(entries).on_stop(move || {
@@ -92,6 +93,8 @@ struct Entries {
     child: Arc<Mutex<Child>>,
     since: Option<SystemTime>,
     until: Option<SystemTime>,
+    /// Groups of chunks marked only by `CONTAINER_PARTIAL_MESSAGE`.
+    groups: PartialGroups,
     done: bool,
 }
 
@@ -140,7 +143,7 @@ impl Iterator for Entries {
                 self.finish();
                 return None;
             }
-            return Some(Ok(record.into_message()));
+            return Some(Ok(record.into_message(&mut self.groups)));
         }
         None
     }
@@ -167,7 +170,8 @@ mod tests {
             "--quiet",
             "--no-pager",
             "--output=export",
-            "--output-fields=MESSAGE,PRIORITY,CONTAINER_PARTIAL_ID,CONTAINER_PARTIAL_ORDINAL,CONTAINER_PARTIAL_LAST",
+            "--output-fields=MESSAGE,PRIORITY,CONTAINER_PARTIAL_ID,CONTAINER_PARTIAL_ORDINAL,\
+             CONTAINER_PARTIAL_LAST,CONTAINER_PARTIAL_MESSAGE",
         ];
         let args = journalctl_args("abc", &ReadConfig::default());
         assert_eq!(args, [&base[..], &["CONTAINER_ID_FULL=abc"]].concat());
