@@ -542,6 +542,7 @@ fn the_builtins_are_the_documented_list_of_this_builds_features() {
             Some("nats") => cfg!(feature = "nats"),
             Some("zmq") => cfg!(feature = "zmq"),
             Some("otlp") => cfg!(feature = "otlp"),
+            Some("journald") => cfg!(all(feature = "journald", target_os = "linux")),
             Some(other) => panic!("a feature this test does not know: {other}"),
         })
         .map(|(name, _)| name.to_string())
