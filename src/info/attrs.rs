@@ -10,6 +10,20 @@ use super::{
 };
 use crate::error::{Error, Result};
 
+/// Checks, when options are validated, what `tag`, `labels-regex` and
+/// `env-regex` hold in `opts`, as [`Info::tag`] and
+/// [`Info::extra_attributes`] would when the driver is created: a bad
+/// template or regex fails `docker run`, not the container's first line.
+pub(crate) fn check_attribute_options(driver: &str, opts: &HashMap<String, String>) -> Result<()> {
+    let probe = Info {
+        config: opts.clone(),
+        ..Info::default()
+    };
+    probe.tag(driver)?;
+    probe.extra_attributes(driver)?;
+    Ok(())
+}
+
 impl Info {
     /// The labels and environment variables that the `labels`,
     /// `labels-regex`, `env` and `env-regex` options select, sorted by key.

@@ -2,6 +2,8 @@
 
 mod attrs;
 
+pub(crate) use attrs::check_attribute_options;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::SystemTime;

@@ -230,12 +230,7 @@ impl FluentdLogger {
     /// reason for a bad address.
     pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
         Config::parse(opts)?;
-        let probe = Info {
-            config: opts.clone(),
-            ..Info::default()
-        };
-        probe.tag(NAME)?;
-        probe.extra_attributes(NAME)?;
+        crate::info::check_attribute_options(NAME, opts)?;
         Ok(())
     }
 

@@ -232,12 +232,7 @@ impl JournaldLogger {
     /// [`Error::InvalidOption`] for a value it cannot use.
     pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
         Config::parse(opts)?;
-        let probe = Info {
-            config: opts.clone(),
-            ..Info::default()
-        };
-        probe.tag(NAME)?;
-        probe.extra_attributes(NAME)?;
+        crate::info::check_attribute_options(NAME, opts)?;
         Ok(())
     }
 }

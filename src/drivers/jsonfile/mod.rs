@@ -134,12 +134,7 @@ impl Config {
             return Err(o.invalid(COMPRESS_OPT, "needs max-file of 2 or more and max-size"));
         }
         // Templates and regexes are checked now, not at container start.
-        let probe = Info {
-            config: opts.clone(),
-            ..Info::default()
-        };
-        probe.extra_attributes(NAME)?;
-        probe.tag(NAME)?;
+        crate::info::check_attribute_options(NAME, opts)?;
         Ok(Config {
             max_size,
             max_file,

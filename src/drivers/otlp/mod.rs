@@ -321,11 +321,7 @@ impl OtlpLogger {
     pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
         let config = Config::parse(opts)?;
         config.tls()?;
-        let probe = Info {
-            config: opts.clone(),
-            ..Info::default()
-        };
-        probe.extra_attributes(NAME)?;
+        crate::info::check_attribute_options(NAME, opts)?;
         Ok(())
     }
 

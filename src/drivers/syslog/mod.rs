@@ -252,12 +252,7 @@ impl SyslogLogger {
     pub fn validate(opts: &HashMap<String, String>) -> Result<()> {
         let config = Config::parse(opts)?;
         config.tls()?;
-        let probe = Info {
-            config: opts.clone(),
-            ..Info::default()
-        };
-        probe.tag(NAME)?;
-        probe.extra_attributes(NAME)?;
+        crate::info::check_attribute_options(NAME, opts)?;
         Ok(())
     }
 
