@@ -1,6 +1,6 @@
 //! One line of a container's output, as handed to a [`Logger`](crate::Logger).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -122,7 +122,8 @@ impl PartialMeta {
             let mut h = keys.build_hasher();
             h.write_u64(n);
             h.write_u64(word);
-            id.push_str(&format!("{:016x}", h.finish()));
+            // Into the id itself: no string per word.
+            let _ = write!(id, "{:016x}", h.finish());
         }
         id
     }
