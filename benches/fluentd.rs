@@ -2,7 +2,8 @@
 //! against a raw loop writing the same pre-encoded Message-mode frames to
 //! the same sink, one `write` per line, in the same run: blocking mode
 //! (Docker's default), async mode, and async Forward mode. 100-byte
-//! lines, 50,000 per iteration.
+//! lines, 50,000 per iteration; and blocking against async mode at 64 KiB
+//! lines.
 
 use std::io::{Cursor, Write};
 use std::net::TcpStream;
@@ -100,5 +101,52 @@ fn fluentd(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, fluentd);
+/// Blocking against async mode at 64 KiB lines (each four 16 KiB chunks,
+/// four records), 80 lines per iteration: where the hand-off to the
+/// worker costs most against the encoding.
+fn fluentd_64k(c: &mut Criterion) {
+    const LONG: usize = 64 << 10;
+    const LONG_LINES: usize = 80;
+    let port = common::tcp_sink();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let mut line = vec![b'x'; LONG];
+    line[LONG - 1] = b'\n';
+    let input: Arc<[u8]> = line.repeat(LONG_LINES).into();
+    let mut group = c.benchmark_group("fluentd_64KiB");
+    group
+        .throughput(Throughput::Elements(LONG_LINES as u64))
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(5));
+    for (name, opts) in [
+        ("copier_into_fluentd_blocking", &[][..]),
+        (
+            "copier_into_fluentd_async",
+            &[("fluentd-async", "true")][..],
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            let mut info = Info::new("0123456789abcdef".repeat(4))
+                .with_option("fluentd-address", &address)
+                .with_option("fluentd-buffer-limit", "64m");
+            info.container_name = "/web".into();
+            for &(k, v) in opts {
+                info = info.with_option(k, v);
+            }
+            b.iter(|| {
+                let logger = registry().create("fluentd", &info).unwrap();
+                let stats = Copier::new(Arc::clone(&logger))
+                    .source(Source::Stdout, Cursor::new(Arc::clone(&input)))
+                    .run()
+                    .unwrap()
+                    .wait();
+                logger.close().unwrap();
+                assert_eq!(stats.lines, logger.stats().lines);
+                assert_eq!(stats.lines, 4 * LONG_LINES as u64);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, fluentd, fluentd_64k);
 criterion_main!(benches);

@@ -2,8 +2,9 @@
 //!
 //! - `log`: one `log` call into a no-op driver, directly or through the
 //!   buffer (whose worker forwards to the same driver);
-//! - `copier`: the Copier reading 2 OS pipes of 100-byte lines into a
-//!   counting no-op driver, in blocking mode and with `mode=non-blocking`
+//! - `copier`: the Copier reading 2 OS pipes of 100-byte, 1 KiB and
+//!   64 KiB lines into a counting no-op driver, in blocking mode and with
+//!   `mode=non-blocking`
 //!   (timed until the worker has delivered every line; one `NonBlocking`
 //!   serves every iteration, as one serves a container for its life).
 //!
@@ -59,9 +60,21 @@ fn copier(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
-    let line_len = 100;
+    for line_len in [100, 1024, 64 << 10] {
+        copier_at(&mut group, line_len);
+    }
+    group.finish();
+}
+
+/// Blocking and non-blocking mode on the same `line_len`-byte lines.
+fn copier_at(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    line_len: usize,
+) {
     let data = Arc::new(common::lines_of(line_len));
     let lines = 2 * (data.len() / line_len) as u64;
+    // What the driver counts: a line of 16 KiB or more is several chunks.
+    let msgs = lines * ((line_len as u64 - 1) / (16 << 10) + 1);
     group.throughput(Throughput::Elements(lines));
 
     let mut blocking = CpuTally::default();
@@ -70,25 +83,31 @@ fn copier(c: &mut Criterion) {
             blocking.run(iters, lines, || {
                 let count = Arc::new(Count::default());
                 copy_both(count.clone(), feed(data));
-                assert_eq!(count.total(), lines);
+                assert_eq!(count.total(), msgs);
             })
         })
     });
-    blocking.report("nonblocking/copier/blocking");
+    blocking.report(&format!("nonblocking/copier/blocking/{line_len}"));
 
     // Docker's default buffer, one that holds a few milliseconds (a
     // scheduler slice) of this output, and one that holds a whole
     // iteration: the first two show what a burst of 1.5 GB/s on busy cores
     // does to a buffer the worker must wait its turn to drain, the last
-    // the cost of the hand-off alone. One NonBlocking lives through all
+    // the cost of the hand-off alone (no drops), which is what longer
+    // lines are measured with. One NonBlocking lives through all
     // iterations, as it lives as long as its container: each iteration
     // waits until the worker has delivered (or the buffer dropped) every
     // line, without closing it.
-    for (label, max) in [
-        ("non-blocking-1MB", DEFAULT_MAX_BUFFER_SIZE),
-        ("non-blocking-4MiB", 4 << 20),
-        ("non-blocking-64MiB", 64 << 20),
-    ] {
+    let buffers: &[(&str, usize)] = if line_len == 100 {
+        &[
+            ("non-blocking-1MB", DEFAULT_MAX_BUFFER_SIZE),
+            ("non-blocking-4MiB", 4 << 20),
+            ("non-blocking-64MiB", 64 << 20),
+        ]
+    } else {
+        &[("non-blocking-64MiB", 64 << 20)]
+    };
+    for &(label, max) in buffers {
         let count = Arc::new(Count::default());
         let logger = Arc::new(NonBlocking::new(count.clone(), max));
         let mut sent = 0;
@@ -97,21 +116,20 @@ fn copier(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 cpu.run(iters, lines, || {
                     copy_both(logger.clone(), feed(data));
-                    sent += lines;
+                    sent += msgs;
                     while count.total() + logger.dropped() < sent {
                         thread::sleep(Duration::from_micros(50));
                     }
                 })
             })
         });
-        let name = format!("nonblocking/copier/{label}");
+        let name = format!("nonblocking/copier/{label}/{line_len}");
         cpu.report(&name);
         cpu.compare(&name, &blocking, "blocking");
         logger.close().unwrap();
         assert_eq!(count.total() + logger.dropped(), sent);
-        eprintln!("{name}: dropped {} of {sent} lines", logger.dropped());
+        eprintln!("{name}: dropped {} of {sent} messages", logger.dropped());
     }
-    group.finish();
 }
 
 /// Not timed: how many lines Docker's default 1 MB buffer drops when the
