@@ -249,9 +249,7 @@ impl Logger for JournaldLogger {
     /// [`Error::Closed`] after `close`.
     fn log(&self, msg: Message) -> Result<()> {
         if self.closed.load(Ordering::Relaxed) {
-            return Err(Error::Closed {
-                driver: NAME.into(),
-            });
+            return Err(Error::closed(NAME));
         }
         let entry = Entry::new(&msg, &self.container);
         match entry.send_with(|slices| self.socket.send(slices)) {
