@@ -158,18 +158,23 @@ pub fn render_prometheus(samples: &[StatsSample<'_>]) -> String {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (sample, labels) in samples.iter().zip(&labels) {
             for (reason, count) in series {
-                let value = count(&sample.stats);
+                out.push_str(name);
                 match reason {
-                    None => {
-                        let _ = writeln!(out, "{name}{labels} {value}");
-                    }
+                    None => out.push_str(labels),
+                    // The sample's labels, then the reason, with no
+                    // string of its own.
                     Some(reason) => {
-                        let open = labels
-                            .strip_suffix('}')
-                            .map_or("{".to_owned(), |l| format!("{l},"));
-                        let _ = writeln!(out, "{name}{open}reason=\"{reason}\"}} {value}");
+                        match labels.strip_suffix('}') {
+                            Some(open) => {
+                                out.push_str(open);
+                                out.push(',');
+                            }
+                            None => out.push('{'),
+                        }
+                        let _ = write!(out, "reason=\"{reason}\"}}");
                     }
                 }
+                let _ = writeln!(out, " {}", count(&sample.stats));
             }
         }
     }
