@@ -154,47 +154,37 @@ print(total)
 PY
 }
 
-run_faulted() { # $1: name, $2: id; runs 3000 pairs over about 6 s
-    GEN_SHORT=1 WRITE_LOG_ID=$2 WRITE_LOG_STATS="$work/$1.stats" timeout 120 \
+# Runs 3000 pairs over about 6 s into a container of its own, with
+# `$2` (a function) done to journald 1.5 s in; sets got (entries kept, in
+# order), dropped (the driver's count) and took. $1 names the run's files.
+run_faulted() {
+    local id start writer
+    id=$(new_id)
+    start=$(date +%s%N)
+    GEN_SHORT=1 WRITE_LOG_ID=$id WRITE_LOG_STATS="$work/$1.stats" timeout 120 \
         "$write_log" journald /dev/null journald-write-timeout=200ms -- \
         python3 tests/journald/gen.py 3000 50 0.1 2>"$work/$1.write.err" &
+    writer=$!
+    sleep 1.5
+    "$2"
+    wait "$writer" || true # the drops make the exit status 1
+    took=$(( ($(date +%s%N) - start) / 1000000 ))ms
+    export_streams "CONTAINER_ID_FULL=$id" "$work/$1" >/dev/null
+    got=$(count_in_order "$work/$1.out" "$work/$1.err")
+    dropped=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dropped"])' "$work/$1.stats")
+    cat "$work/$1.stats"
 }
-dropped_of() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["dropped"])' "$1"; }
+pause_journald() { kill -STOP "$journald"; sleep 2; kill -CONT "$journald"; }
+restart_journald() { stop_journald; sleep 2; start_journald; }
 
 say "run 2a: journald stopped (SIGSTOP) for 2 s mid-stream"
-id2=$(new_id)
-start=$(date +%s%N)
-run_faulted run2a "$id2"
-writer=$!
-sleep 1.5
-kill -STOP "$journald"
-sleep 2
-kill -CONT "$journald"
-wait "$writer" || true # the drops make the exit status 1
-took=$(( ($(date +%s%N) - start) / 1000000 ))ms
-export_streams "CONTAINER_ID_FULL=$id2" "$work/run2a" >/dev/null
-got=$(count_in_order "$work/run2a.out" "$work/run2a.err")
-dropped=$(dropped_of "$work/run2a.stats")
-cat "$work/run2a.stats"
+run_faulted run2a pause_journald
 say "run 2a: $got entries kept, $dropped dropped, of 6000, in ${took} (the writer alone takes about 6 s)"
 [ "$dropped" -gt 0 ] && [ $((got + dropped)) = 6000 ]
 
 say "run 2b: journald killed mid-stream and started again 2 s later"
-id3=$(new_id)
-start=$(date +%s%N)
-run_faulted run2b "$id3"
-writer=$!
-sleep 1.5
-stop_journald
-sleep 2
-start_journald
-wait "$writer" || true
-took=$(( ($(date +%s%N) - start) / 1000000 ))ms
-export_streams "CONTAINER_ID_FULL=$id3" "$work/run2b" >/dev/null
-got=$(count_in_order "$work/run2b.out" "$work/run2b.err")
-dropped=$(dropped_of "$work/run2b.stats")
+run_faulted run2b restart_journald
 qlen=$(cat /proc/sys/net/unix/max_dgram_qlen)
-cat "$work/run2b.stats"
 lost=$((6000 - got - dropped))
 say "run 2b: $got entries kept, $dropped dropped, $lost lost in the killed journald's socket queue (at most $qlen), in ${took}"
 grep -v "dropped a line" "$work/run2b.write.err" | head -5
