@@ -58,16 +58,22 @@ pub(super) struct LineCutter {
     next: usize,
     /// When the last read came back: the time of its lines.
     now: SystemTime,
-    /// Whether buffers come back whole. True while the driver lets go of
-    /// every line before the next read: the buffer is frozen whole and
-    /// taken back whole, with no allocation and no zeroing. False once a
-    /// driver keeps lines (a queue, a batch): then each read's part is
-    /// split off, and the next reads go into the rest.
+    /// Whether the driver let go of every line of the last buffer frozen
+    /// whole before the next read: the buffer was taken back at once, with
+    /// no allocation and no zeroing. False while a driver keeps lines (a
+    /// queue, a batch).
     whole: bool,
-    /// Spent buffers the driver may still hold lines of, oldest first:
-    /// one it has let go of is reused rather than a fresh one, whose pages
-    /// would fault in. Kept only while reads come in full.
-    retired: VecDeque<BytesMut>,
+    /// Whether `data` is the whole buffer, to be taken back whole, rather
+    /// than a part split off it.
+    data_whole: bool,
+    /// Buffers frozen whole that the driver may still hold lines of,
+    /// oldest first. Once the driver lets go of the oldest, it is the next
+    /// read's buffer, still initialized: neither allocated nor zeroed. Kept
+    /// only while reads come in full.
+    retired: VecDeque<Bytes>,
+    /// Buffers allocated (and zeroed), for the tests of reuse.
+    #[cfg(test)]
+    fresh: usize,
     group: Option<Group>,
 }
 
@@ -88,7 +94,10 @@ impl LineCutter {
             next: 0,
             now: SystemTime::UNIX_EPOCH,
             whole: true,
+            data_whole: false,
             retired: VecDeque::new(),
+            #[cfg(test)]
+            fresh: 0,
             group: None,
         }
     }
@@ -96,7 +105,7 @@ impl LineCutter {
     /// Where the next read goes: never empty.
     pub(super) fn space(&mut self) -> &mut [u8] {
         if self.buf.len() <= self.held {
-            let mut fresh = BytesMut::zeroed(self.size);
+            let mut fresh = self.recycled();
             fresh[..self.held].copy_from_slice(&self.buf[..self.held]);
             self.buf = fresh;
         }
@@ -122,7 +131,13 @@ impl LineCutter {
             self.retired.clear();
         }
         let end = self.held + n;
-        self.data = if self.whole {
+        // A buffer frozen whole comes back whole, initialized, for a later
+        // read: at once if the driver lets go of its lines, else from
+        // `retired`. A small read for a driver that keeps lines is split
+        // off instead, so that it does not hold a whole buffer: only a
+        // read that fills half the buffer or more is frozen whole then.
+        self.data_whole = self.buf.len() == self.size && (self.whole || 2 * end >= self.size);
+        self.data = if self.data_whole {
             mem::take(&mut self.buf).freeze()
         } else {
             self.buf.split_to(end).freeze()
@@ -284,53 +299,49 @@ impl LineCutter {
         let data = mem::take(&mut self.data);
         let held = self.next..self.end;
         let len = held.len();
-        if self.whole {
+        if self.data_whole {
             match data.try_into_mut() {
                 Ok(mut reused) => {
                     reused.copy_within(held, 0);
                     self.buf = reused;
+                    self.whole = true;
                 }
-                // The driver keeps lines: from now on, split buffers.
+                // The driver keeps lines: the buffer waits in `retired`.
                 Err(data) => {
                     self.whole = false;
-                    let mut fresh = BytesMut::zeroed(self.size);
-                    fresh[..len].copy_from_slice(&data[held]);
-                    self.buf = fresh;
+                    let mut next = self.recycled();
+                    next[..len].copy_from_slice(&data[held]);
+                    self.buf = next;
+                    self.retired.push_back(data);
+                    if self.retired.len() > MAX_RETIRED {
+                        self.retired.pop_front();
+                    }
                 }
             }
-            return;
-        }
-        if self.buf.len() >= len + MIN_READ_SPACE {
+        } else if self.buf.len() >= len + MIN_READ_SPACE {
             self.buf[..len].copy_from_slice(&data[held]);
-            return;
+        } else {
+            // Spent: the next read goes into a whole buffer again.
+            let mut next = self.recycled();
+            next[..len].copy_from_slice(&data[held]);
+            self.buf = next;
         }
-        // Spent. If the driver has let go of the whole allocation by now,
-        // take it back and return to whole buffers. Else keep it, and reuse
-        // the oldest spent buffer the driver has let go of.
-        let kept = data[held].to_vec();
-        drop(data);
-        let mut rest = mem::take(&mut self.buf);
-        rest.clear();
-        self.whole = rest.try_reclaim(self.size);
-        if !self.whole {
-            self.retired.push_back(mem::take(&mut rest));
-            let size = self.size;
-            let free = self
-                .retired
-                .front_mut()
-                .is_some_and(|old| old.try_reclaim(size));
-            rest = if free {
-                self.retired.pop_front().unwrap_or_default()
-            } else {
-                if self.retired.len() > MAX_RETIRED {
-                    self.retired.pop_front();
-                }
-                BytesMut::with_capacity(size)
-            };
+    }
+
+    /// A whole buffer for the next read: the oldest retired one if the
+    /// driver has let go of it, else a new one.
+    fn recycled(&mut self) -> BytesMut {
+        if let Some(oldest) = self.retired.pop_front() {
+            match oldest.try_into_mut() {
+                Ok(buf) => return buf,
+                Err(oldest) => self.retired.push_front(oldest),
+            }
         }
-        rest.extend_from_slice(&kept);
-        rest.resize(self.size, 0);
-        self.buf = rest;
+        #[cfg(test)]
+        {
+            self.fresh += 1;
+        }
+        BytesMut::zeroed(self.size)
     }
 }
 
@@ -445,6 +456,48 @@ mod tests {
         }
         assert_eq!(joined.len(), total);
         assert!(joined.chunks(100).all(|c| c == &line[..]));
+    }
+
+    /// Feeds `reads` reads of `read` to a cutter with 16 KiB chunks, whose
+    /// sink keeps the lines of the last `keep` reads (as a queue a few
+    /// reads behind does); returns how many buffers it allocated.
+    fn buffers_allocated(read: &[u8], reads: usize, keep: usize) -> usize {
+        let mut cutter = LineCutter::new(Source::Stdout, 1 << 14);
+        let mut kept: VecDeque<Vec<Bytes>> = VecDeque::new();
+        for _ in 0..reads {
+            let space = cutter.space();
+            space[..read.len()].copy_from_slice(read);
+            cutter.filled(read.len(), SystemTime::now());
+            let mut lines = Vec::new();
+            cutter.cut(&mut |m: Message| lines.push(m.line));
+            assert!(lines.iter().all(|l| l[..] == read[..99]));
+            kept.push_back(lines);
+            if kept.len() > keep {
+                kept.pop_front();
+            }
+        }
+        cutter.fresh
+    }
+
+    #[test]
+    fn full_reads_reuse_the_buffers_a_driver_let_go_of() {
+        let line: Vec<u8> = [b'x'; 99].into_iter().chain([b'\n']).collect();
+        let read = line.repeat(READ_SIZE / 100);
+        // Lines let go of after each cut (as a batch is, once the driver
+        // has it): two buffers, in turn.
+        assert_eq!(buffers_allocated(&read, 40, 0), 2);
+        // Lines kept for 3 reads: the buffers of those reads, and the
+        // one being read into.
+        assert_eq!(buffers_allocated(&read, 40, 3), 5);
+    }
+
+    #[test]
+    fn small_reads_of_kept_lines_share_a_buffer() {
+        // 100 reads of one line each, all kept: the first is frozen whole
+        // (the cutter cannot know yet that the lines are kept), the rest
+        // split off one buffer, not a buffer each.
+        let line: Vec<u8> = [b'x'; 99].into_iter().chain([b'\n']).collect();
+        assert_eq!(buffers_allocated(&line, 100, 100), 2);
     }
 
     #[test]
