@@ -329,6 +329,11 @@ impl Queue {
     pub(super) fn take(&mut self, budget: usize, out: &mut VecDeque<Batch>) {
         let (mut taken, mut msgs) = (0, 0);
         let start = out.len();
+        if self.queued <= budget {
+            // All of it, as it is: no message need be looked at.
+            (taken, msgs) = (self.queued, self.batches.iter().map(VecDeque::len).sum());
+            out.extend(self.batches.drain(..));
+        }
         while let Some(batch) = self.batches.front_mut() {
             let c: usize = batch.iter().map(cost).sum();
             if taken + c <= budget {

@@ -138,19 +138,19 @@ impl Worker {
         let batches = self.inner.prefers_batches();
         while !batch.is_empty() {
             let n = batch.len().min(RELEASE_EVERY);
-            let (bytes, lines) = batch
-                .iter()
-                .take(n)
-                .fold((0, 0), |(b, l), m| (b + cost(m), l + m.line.len()));
             let mut handed = Handed {
                 msgs: n,
-                bytes,
                 ..Handed::default()
             };
             if self.abandoned() {
-                batch.drain(..n);
+                handed.bytes = batch.drain(..n).map(|m| cost(&m)).sum();
                 handed.abandoned = n as u64;
             } else if batches {
+                let (bytes, lines) = batch
+                    .iter()
+                    .take(n)
+                    .fold((0, 0), |(b, l), m| (b + cost(m), l + m.line.len()));
+                handed.bytes = bytes;
                 let mut count = |err: Error| {
                     handed.errors += 1;
                     handed.panics += u64::from(matches!(err, Error::Panicked { .. }));
@@ -176,21 +176,22 @@ impl Worker {
     }
 
     /// Hands the first `handed.msgs` messages of `batch` to the driver one
-    /// by one, with one unwind guard for them all: a panic costs its own
-    /// message, and the rest go on. Stops calling the driver at once when
-    /// `close` gives up.
+    /// by one, with one unwind guard for them all, and adds up their cost:
+    /// a panic costs its own message, and the rest go on. Stops calling
+    /// the driver at once when `close` gives up.
     fn deliver_each(&self, batch: &mut Batch, handed: &mut Handed) {
         let mut left = handed.msgs;
         while left > 0 {
             let run = Error::guard(self.inner.name(), || {
                 while let Some(msg) = (left > 0).then(|| batch.pop_front()).flatten() {
                     left -= 1;
-                    let len = msg.line.len() as u64;
+                    let len = msg.line.len();
+                    handed.bytes += cost(&msg);
                     if self.abandoned() {
                         handed.abandoned += 1;
                     } else if self.inner.log(msg).is_ok() {
                         handed.delivered += 1;
-                        handed.delivered_bytes += len;
+                        handed.delivered_bytes += len as u64;
                     } else {
                         handed.errors += 1;
                     }
