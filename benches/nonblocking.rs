@@ -3,16 +3,17 @@
 //! - `log`: one `log` call into a no-op driver, directly or through the
 //!   buffer (whose worker forwards to the same driver);
 //! - `copier`: the Copier reading 2 OS pipes of 100-byte, 1 KiB and
-//!   64 KiB lines into a counting no-op driver, in blocking mode and with
-//!   `mode=non-blocking`
-//!   (timed until the worker has delivered every line; one `NonBlocking`
-//!   serves every iteration, as one serves a container for its life).
+//!   64 KiB lines (8 MiB each) into a counting no-op driver, in blocking
+//!   mode and with `mode=non-blocking`, timed until the driver has every
+//!   line; a Copier per iteration, one `NonBlocking` for them all;
+//! - `container`: the same, with one Copier for every iteration too, as
+//!   one serves a container for its life (each iteration writes 8 MiB more
+//!   into the same pipes).
 //!
 //! Lines the non-blocking buffer dropped are printed at the end of each
 //! benchmark: with a driver that keeps up, there should be none.
 
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use logdriver::{Logger, Message, NonBlocking, Source};
 const DEFAULT_MAX_BUFFER_SIZE: usize = NonBlocking::DEFAULT_MAX_BUFFER_BYTES;
 
 mod common;
-use common::{copy_both, feed, Count, CpuTally};
+use common::{copy_both, feed, wait_until, Count, CpuTally, Streams};
 
 fn log(c: &mut Criterion) {
     let mut group = c.benchmark_group("nonblocking/log");
@@ -56,19 +57,69 @@ fn log(c: &mut Criterion) {
 }
 
 fn copier(c: &mut Criterion) {
-    let mut group = c.benchmark_group("nonblocking/copier");
-    group
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(4));
-    for line_len in [100, 1024, 64 << 10] {
-        copier_at(&mut group, line_len);
+    for life in [Life::Burst, Life::Container] {
+        let mut group = c.benchmark_group(format!("nonblocking/{}", life.group()));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(4));
+        for line_len in [100, 1024, 64 << 10] {
+            copier_at(&mut group, life, line_len);
+        }
+        group.finish();
     }
-    group.finish();
 }
 
-/// Blocking and non-blocking mode on the same `line_len`-byte lines.
+/// Runs one iteration's bytes into the driver, and waits until the
+/// condition it is given holds.
+type Feeder = Box<dyn FnMut(&dyn Fn() -> bool)>;
+
+/// How long a Copier lives: what buffers it keeps for reuse last that
+/// long.
+#[derive(Clone, Copy)]
+enum Life {
+    /// A Copier per iteration, to the end of its pipes (the NonBlocking
+    /// lives through every iteration).
+    Burst,
+    /// One Copier for every iteration, as one serves a container for its
+    /// life: each iteration writes the bytes once more into the same pipes.
+    Container,
+}
+
+impl Life {
+    fn group(self) -> &'static str {
+        match self {
+            Life::Burst => "copier",
+            Life::Container => "container",
+        }
+    }
+
+    /// What runs one iteration's bytes into `dst`: its end is that every
+    /// message has reached `dst` (or was dropped), as `done` says.
+    fn feeder(self, dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>) -> Feeder {
+        match self {
+            Life::Burst => {
+                let data = Arc::clone(data);
+                Box::new(move |done| {
+                    copy_both(dst.clone(), feed(&data));
+                    wait_until(done);
+                })
+            }
+            Life::Container => {
+                let streams = Streams::start(dst, data);
+                Box::new(move |done| {
+                    streams.burst();
+                    wait_until(done);
+                })
+            }
+        }
+    }
+}
+
+/// Blocking and non-blocking mode on the same `line_len`-byte lines, timed
+/// until the driver has every message.
 fn copier_at(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    life: Life,
     line_len: usize,
 ) {
     let data = Arc::new(common::lines_of(line_len));
@@ -76,56 +127,56 @@ fn copier_at(
     // What the driver counts: a line of 16 KiB or more is several chunks.
     let msgs = lines * ((line_len as u64 - 1) / (16 << 10) + 1);
     group.throughput(Throughput::Elements(lines));
+    let prefix = format!("nonblocking/{}", life.group());
 
     let mut blocking = CpuTally::default();
-    group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, data| {
-        b.iter_custom(|iters| {
-            blocking.run(iters, lines, || {
-                let count = Arc::new(Count::default());
-                copy_both(count.clone(), feed(data));
-                assert_eq!(count.total(), msgs);
+    {
+        let count = Arc::new(Count::default());
+        let mut feed = life.feeder(count.clone(), &data);
+        let mut sent = 0;
+        group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, _| {
+            b.iter_custom(|iters| {
+                blocking.run(iters, lines, || {
+                    sent += msgs;
+                    feed(&|| count.total() == sent);
+                })
             })
-        })
-    });
-    blocking.report(&format!("nonblocking/copier/blocking/{line_len}"));
+        });
+    }
+    blocking.report(&format!("{prefix}/blocking/{line_len}"));
 
     // Docker's default buffer, one that holds a few milliseconds (a
     // scheduler slice) of this output, and one that holds a whole
     // iteration: the first two show what a burst of 1.5 GB/s on busy cores
     // does to a buffer the worker must wait its turn to drain, the last
     // the cost of the hand-off alone (no drops), which is what longer
-    // lines are measured with. One NonBlocking lives through all
-    // iterations, as it lives as long as its container: each iteration
-    // waits until the worker has delivered (or the buffer dropped) every
-    // line, without closing it.
-    let buffers: &[(&str, usize)] = if line_len == 100 {
-        &[
+    // lines are measured with.
+    let buffers: &[(&str, usize)] = match (life, line_len) {
+        (Life::Burst, 100) => &[
             ("non-blocking-1MB", DEFAULT_MAX_BUFFER_SIZE),
             ("non-blocking-4MiB", 4 << 20),
             ("non-blocking-64MiB", 64 << 20),
-        ]
-    } else {
-        &[("non-blocking-64MiB", 64 << 20)]
+        ],
+        _ => &[("non-blocking-64MiB", 64 << 20)],
     };
     for &(label, max) in buffers {
         let count = Arc::new(Count::default());
         let logger = Arc::new(NonBlocking::new(count.clone(), max));
+        let mut feed = life.feeder(logger.clone(), &data);
         let mut sent = 0;
         let mut cpu = CpuTally::default();
-        group.bench_with_input(BenchmarkId::new(label, line_len), &data, |b, data| {
+        group.bench_with_input(BenchmarkId::new(label, line_len), &data, |b, _| {
             b.iter_custom(|iters| {
                 cpu.run(iters, lines, || {
-                    copy_both(logger.clone(), feed(data));
                     sent += msgs;
-                    while count.total() + logger.dropped() < sent {
-                        thread::sleep(Duration::from_micros(50));
-                    }
+                    feed(&|| count.total() + logger.dropped() == sent);
                 })
             })
         });
-        let name = format!("nonblocking/copier/{label}/{line_len}");
+        let name = format!("{prefix}/{label}/{line_len}");
         cpu.report(&name);
         cpu.compare(&name, &blocking, "blocking");
+        drop(feed);
         logger.close().unwrap();
         assert_eq!(count.total() + logger.dropped(), sent);
         eprintln!("{name}: dropped {} of {sent} messages", logger.dropped());

@@ -73,6 +73,67 @@ fn spawn_writers(
     })
 }
 
+/// A container's two streams for its whole life: one Copier reads both
+/// pipes into its driver from the start, and each [`burst`](Streams::burst)
+/// has a writer thread per pipe write the same bytes once more. Buffers
+/// the Copier keeps for reuse live as long as in a real container, not
+/// one burst. Dropping it closes the pipes: the Copier ends on its own.
+pub struct Streams {
+    go: Vec<crossbeam_channel::Sender<()>>,
+    written: crossbeam_channel::Receiver<()>,
+    _copier: logdriver::CopierHandle,
+}
+
+impl Streams {
+    /// Starts the writers and a Copier of both pipes into `dst`.
+    pub fn start(dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>) -> Streams {
+        let (done, written) = crossbeam_channel::unbounded();
+        let mut go = Vec::new();
+        let pipes = [0, 1].map(|_| {
+            let (reader, mut writer) = io::pipe().unwrap();
+            let (tx, rx) = crossbeam_channel::unbounded::<()>();
+            let (data, done) = (Arc::clone(data), done.clone());
+            thread::spawn(move || {
+                for () in rx {
+                    writer.write_all(&data).unwrap();
+                    done.send(()).unwrap();
+                }
+            });
+            go.push(tx);
+            reader
+        });
+        let [out, err] = pipes;
+        let copier = Copier::new(dst)
+            .source(Source::Stdout, out)
+            .source(Source::Stderr, err)
+            .run()
+            .unwrap();
+        Streams {
+            go,
+            written,
+            _copier: copier,
+        }
+    }
+
+    /// Writes the bytes into both pipes once more; returns when both are
+    /// written (the Copier may not have read them all yet).
+    pub fn burst(&self) {
+        for go in &self.go {
+            go.send(()).unwrap();
+        }
+        for _ in &self.go {
+            self.written.recv().unwrap();
+        }
+    }
+}
+
+/// Waits until `done()` holds, looking every 20 µs.
+pub fn wait_until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        thread::sleep(Duration::from_micros(20));
+    }
+}
+
 /// Copies the two pipes of [`feed`] into `dst`, as stdout and stderr, to
 /// their ends.
 pub fn copy_both(dst: Arc<dyn Logger>, [out, err]: [PipeReader; 2]) -> CopyStats {
