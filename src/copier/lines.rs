@@ -277,20 +277,18 @@ impl LineCutter {
             timestamp: now,
         });
         group.ordinal += 1;
-        let msg = Message {
+        let (ordinal, timestamp) = (group.ordinal, group.timestamp);
+        // The last chunk takes the group's id; the others get a copy.
+        let id = match last {
+            true => self.group.take().map(|g| g.id).unwrap_or_default(),
+            false => group.id.clone(),
+        };
+        sink(Message {
             line,
             source: self.source,
-            timestamp: group.timestamp,
-            partial: Some(PartialMeta {
-                id: group.id.clone(),
-                ordinal: group.ordinal,
-                last,
-            }),
-        };
-        if last {
-            self.group = None;
-        }
-        sink(msg);
+            timestamp,
+            partial: Some(PartialMeta { id, ordinal, last }),
+        });
     }
 
     /// Readies `buf` for the next read, with the held bytes of `data` at
