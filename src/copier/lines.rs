@@ -339,7 +339,11 @@ impl LineCutter {
         {
             self.fresh += 1;
         }
-        BytesMut::zeroed(self.size)
+        let mut fresh = BytesMut::zeroed(self.size);
+        // Shared from the start: its reference count is made once, for
+        // the buffer's life, not once per read it is frozen for.
+        drop(fresh.split_to(0));
+        fresh
     }
 }
 
