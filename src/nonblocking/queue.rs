@@ -101,8 +101,10 @@ pub(super) struct Queue {
     /// that fits goes in and out whole, without being copied. No batch in
     /// it is empty.
     batches: VecDeque<Batch>,
-    /// Emptied batches, to be filled again.
-    spares: Vec<Batch>,
+    /// Emptied batches, to be filled again: the one emptied longest ago
+    /// first, whose memory the worker's core has most likely let go of,
+    /// so that filling it costs the Copier's core less.
+    spares: VecDeque<Batch>,
     /// The cost of the queued messages.
     queued: usize,
     /// The cost of the messages the worker has taken and not yet handed
@@ -129,7 +131,7 @@ impl Queue {
     pub(super) fn new(max: usize, overflow: Overflow) -> Queue {
         Queue {
             batches: VecDeque::new(),
-            spares: Vec::new(),
+            spares: VecDeque::new(),
             queued: 0,
             held: 0,
             held_msgs: 0,
@@ -173,7 +175,7 @@ impl Queue {
         if fits && self.dropping == [None, None] && !batch.is_empty() {
             self.queued += cost;
             self.counts.offered += batch.len() as u64;
-            let spare = self.spares.pop().unwrap_or_default();
+            let spare = self.spares.pop_front().unwrap_or_default();
             self.batches.push_back(std::mem::replace(batch, spare));
             return;
         }
@@ -186,7 +188,7 @@ impl Queue {
     pub(super) fn recycle(&mut self, mut batch: Batch) {
         if self.spares.len() < MAX_SPARES {
             batch.clear();
-            self.spares.push(batch);
+            self.spares.push_back(batch);
         }
     }
 
@@ -248,7 +250,7 @@ impl Queue {
         match self.batches.back_mut() {
             Some(newest) if newest.len() < MAX_JOINED => newest.push_back(msg),
             _ => {
-                let mut batch = self.spares.pop().unwrap_or_default();
+                let mut batch = self.spares.pop_front().unwrap_or_default();
                 batch.push_back(msg);
                 self.batches.push_back(batch);
             }
@@ -343,7 +345,7 @@ impl Queue {
             }
             if taken == 0 {
                 // Over the budget alone: take what fits, at least one.
-                let mut part = self.spares.pop().unwrap_or_default();
+                let mut part = self.spares.pop_front().unwrap_or_default();
                 while let Some(msg) = batch.front() {
                     let c = cost(msg);
                     if !part.is_empty() && taken + c > budget {
