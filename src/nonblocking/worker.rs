@@ -18,11 +18,14 @@ pub(super) const RELEASE_EVERY: usize = 256;
 
 /// How often a worker that was busy a moment ago looks for new lines.
 /// Polling, rather than being woken for each batch, saves a wake-up (a
-/// system call on both sides) per batch while lines stream in.
-const POLL: Duration = Duration::from_millis(1);
+/// system call on both sides) per batch while lines stream in. Short, so
+/// that the worker stays close behind the Copier: the fewer read buffers
+/// its lag holds, the more of them are still in cache when reused.
+const POLL: Duration = Duration::from_micros(250);
 
-/// How many empty polls before the worker sleeps until woken.
-const IDLE_POLLS: u32 = 10;
+/// How many empty polls (10 ms of them) before the worker sleeps until
+/// woken.
+const IDLE_POLLS: u32 = 40;
 
 /// What the worker is doing, as `log` needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
