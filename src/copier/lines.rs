@@ -48,7 +48,7 @@ pub(super) struct LineCutter {
     held: usize,
     /// The bytes of the last read, frozen, with the held bytes before them
     /// (and, when buffers come back whole, the unused space after them);
-    /// empty between reads.
+    /// empty once the buffer is readied for the next read.
     data: Bytes,
     /// Where the bytes read end in `data`.
     end: usize,
@@ -66,6 +66,10 @@ pub(super) struct LineCutter {
     /// Whether `data` is the whole buffer, to be taken back whole, rather
     /// than a part split off it.
     data_whole: bool,
+    /// A cut is done and `buf` not readied yet: that waits for the next
+    /// read, so that a driver given the cut's lines as a batch has let go
+    /// of them by then, and the buffer comes back whole.
+    pending: bool,
     /// Buffers frozen whole that the driver may still hold lines of,
     /// oldest first. Once the driver lets go of the oldest, it is the next
     /// read's buffer, still initialized: neither allocated nor zeroed. Kept
@@ -95,6 +99,7 @@ impl LineCutter {
             now: SystemTime::UNIX_EPOCH,
             whole: true,
             data_whole: false,
+            pending: false,
             retired: VecDeque::new(),
             #[cfg(test)]
             fresh: 0,
@@ -104,6 +109,7 @@ impl LineCutter {
 
     /// Where the next read goes: never empty.
     pub(super) fn space(&mut self) -> &mut [u8] {
+        self.settle();
         if self.buf.len() <= self.held {
             let mut fresh = self.recycled();
             fresh[..self.held].copy_from_slice(&self.buf[..self.held]);
@@ -116,6 +122,7 @@ impl LineCutter {
     /// source then holds no memory (the next read allocates one again).
     #[cfg_attr(not(feature = "pump"), allow(dead_code))]
     pub(super) fn release(&mut self) {
+        self.settle();
         if self.held == 0 {
             self.buf = BytesMut::new();
             self.retired.clear();
@@ -148,7 +155,9 @@ impl LineCutter {
     }
 
     /// Hands every message of the bytes taken by `filled` to `sink`, in
-    /// order, then readies the buffer for the next read.
+    /// order. The buffer is readied for the next read by the next `space`
+    /// (or `push`, `finish`), once the driver had the chance to let go of
+    /// the lines.
     ///
     /// If `sink` panics, the message it was given is gone; calling `cut`
     /// again goes on with the next one.
@@ -173,7 +182,7 @@ impl LineCutter {
             self.send_chunk(chunk, false, sink);
         }
         self.held = end - self.next;
-        self.next_buffer();
+        self.pending = true;
     }
 
     /// Hands out the messages of `data`, bytes the caller already holds,
@@ -186,6 +195,7 @@ impl LineCutter {
     /// `sink` must not panic: unlike [`cut`](LineCutter::cut), this cannot
     /// be called again to go on.
     pub(super) fn push(&mut self, data: &Bytes, now: SystemTime, sink: &mut impl FnMut(Message)) {
+        self.settle();
         let mut at = 0;
         while self.held > 0 && at < data.len() {
             let rest = &data[at..];
@@ -201,6 +211,7 @@ impl LineCutter {
         if at == data.len() {
             return;
         }
+        self.settle();
         // Nothing carried: the rest is cut where it lies.
         self.now = now;
         let mut next = at;
@@ -227,6 +238,7 @@ impl LineCutter {
     /// newline, as a chunk that does not end its line, as Docker does, so
     /// that joining the messages gives back the stream byte for byte.
     pub(super) fn finish(&mut self, sink: &mut impl FnMut(Message)) {
+        self.settle();
         if self.held > 0 {
             let rest = self.buf.split_to(mem::take(&mut self.held)).freeze();
             self.now = SystemTime::now();
@@ -289,6 +301,13 @@ impl LineCutter {
             timestamp,
             partial: Some(PartialMeta { id, ordinal, last }),
         });
+    }
+
+    /// Readies `buf` for the next read, if the last cut left that undone.
+    fn settle(&mut self) {
+        if mem::take(&mut self.pending) {
+            self.next_buffer();
+        }
     }
 
     /// Readies `buf` for the next read, with the held bytes of `data` at
@@ -486,11 +505,11 @@ mod tests {
         let line: Vec<u8> = [b'x'; 99].into_iter().chain([b'\n']).collect();
         let read = line.repeat(READ_SIZE / 100);
         // Lines let go of after each cut (as a batch is, once the driver
-        // has it): two buffers, in turn.
-        assert_eq!(buffers_allocated(&read, 40, 0), 2);
+        // has it), before the next read: one buffer, always.
+        assert_eq!(buffers_allocated(&read, 40, 0), 1);
         // Lines kept for 3 reads: the buffers of those reads, and the
         // one being read into.
-        assert_eq!(buffers_allocated(&read, 40, 3), 5);
+        assert_eq!(buffers_allocated(&read, 40, 3), 4);
     }
 
     #[test]
