@@ -111,9 +111,8 @@ impl LineCutter {
     pub(super) fn space(&mut self) -> &mut [u8] {
         self.settle();
         if self.buf.len() <= self.held {
-            let mut fresh = self.recycled();
-            fresh[..self.held].copy_from_slice(&self.buf[..self.held]);
-            self.buf = fresh;
+            let old = mem::take(&mut self.buf);
+            self.start_buffer(&old[..self.held]);
         }
         &mut self.buf[self.held..]
     }
@@ -195,7 +194,6 @@ impl LineCutter {
     /// `sink` must not panic: unlike [`cut`](LineCutter::cut), this cannot
     /// be called again to go on.
     pub(super) fn push(&mut self, data: &Bytes, now: SystemTime, sink: &mut impl FnMut(Message)) {
-        self.settle();
         let mut at = 0;
         while self.held > 0 && at < data.len() {
             let rest = &data[at..];
@@ -211,6 +209,7 @@ impl LineCutter {
         if at == data.len() {
             return;
         }
+        // The carry's last cut (if any) left the buffer to be readied.
         self.settle();
         // Nothing carried: the rest is cut where it lies.
         self.now = now;
@@ -291,9 +290,10 @@ impl LineCutter {
         group.ordinal += 1;
         let (ordinal, timestamp) = (group.ordinal, group.timestamp);
         // The last chunk takes the group's id; the others get a copy.
-        let id = match last {
-            true => self.group.take().map(|g| g.id).unwrap_or_default(),
-            false => group.id.clone(),
+        let id = if last {
+            self.group.take().expect("the group started above").id
+        } else {
+            group.id.clone()
         };
         sink(Message {
             line,
@@ -326,9 +326,7 @@ impl LineCutter {
                 // The driver keeps lines: the buffer waits in `retired`.
                 Err(data) => {
                     self.whole = false;
-                    let mut next = self.recycled();
-                    next[..len].copy_from_slice(&data[held]);
-                    self.buf = next;
+                    self.start_buffer(&data[held]);
                     self.retired.push_back(data);
                     if self.retired.len() > MAX_RETIRED {
                         self.retired.pop_front();
@@ -339,10 +337,15 @@ impl LineCutter {
             self.buf[..len].copy_from_slice(&data[held]);
         } else {
             // Spent: the next read goes into a whole buffer again.
-            let mut next = self.recycled();
-            next[..len].copy_from_slice(&data[held]);
-            self.buf = next;
+            self.start_buffer(&data[held]);
         }
+    }
+
+    /// Makes a whole buffer, with `held` at its front, the one to read into.
+    fn start_buffer(&mut self, held: &[u8]) {
+        let mut buf = self.recycled();
+        buf[..held.len()].copy_from_slice(held);
+        self.buf = buf;
     }
 
     /// A whole buffer for the next read: the oldest retired one if the
