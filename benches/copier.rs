@@ -172,8 +172,7 @@ fn in_memory_at(
     let pattern = Arc::new(lines_of(line_len)[..whole_lines].to_vec());
     let total = 16 * whole_lines;
     let lines = (total / line_len) as u64;
-    // What the driver counts: a line of 16 KiB or more is several chunks.
-    let msgs = lines * ((line_len as u64 - 1) / (16 << 10) + 1);
+    let msgs = common::messages(lines, line_len);
     let input = || Repeat {
         pattern: Arc::clone(&pattern),
         pos: 0,

@@ -124,8 +124,7 @@ fn copier_at(
 ) {
     let data = Arc::new(common::lines_of(line_len));
     let lines = 2 * (data.len() / line_len) as u64;
-    // What the driver counts: a line of 16 KiB or more is several chunks.
-    let msgs = lines * ((line_len as u64 - 1) / (16 << 10) + 1);
+    let msgs = common::messages(lines, line_len);
     group.throughput(Throughput::Elements(lines));
     let prefix = format!("nonblocking/{}", life.group());
 

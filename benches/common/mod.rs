@@ -48,6 +48,13 @@ impl Logger for Count {
     }
 }
 
+/// How many messages `lines` lines of `line_len` bytes (newline included)
+/// make with the default 16 KiB chunks: a line of 16 KiB or more is
+/// several.
+pub fn messages(lines: u64, line_len: usize) -> u64 {
+    lines * ((line_len as u64 - 1) / (16 << 10) + 1)
+}
+
 /// `BYTES_PER_SOURCE` bytes of `line_len`-byte lines, newlines included.
 pub fn lines_of(line_len: usize) -> Vec<u8> {
     let mut line = vec![b'x'; line_len];
@@ -127,9 +134,16 @@ impl Streams {
     }
 }
 
-/// Waits until `done()` holds, looking every 20 µs.
+/// Waits until `done()` holds, looking every 20 µs. Panics after a
+/// minute, so that messages that never arrive fail the benchmark rather
+/// than hang it.
 pub fn wait_until(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "the driver never got every message"
+        );
         thread::sleep(Duration::from_micros(20));
     }
 }
