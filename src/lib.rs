@@ -78,10 +78,10 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `message.rs`, `logger.rs`, `info/`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`]; beside them `log_entry.rs`, Docker's `LogEntry` protobuf once: the codec, the mapping to a [`Message`] and the length framing that `local` and the plugin share |
+//! | `message.rs`, `logger.rs`, `info/`, `error.rs`, `read.rs` | the contract every driver knows: [`Message`], [`Logger`] (and the one crate-private function that hands a driver a batch and survives its panics), [`Info`], [`Error`], [`LogReader`]; `line_run.rs`, [`LineRun`], the whole lines of one read for a driver that delivers them on another thread; beside them `log_entry.rs`, Docker's `LogEntry` protobuf once: the codec, the mapping to a [`Message`] and the length framing that `local` and the plugin share |
 //! | `registry/` | [`Registry`]: names to creators, validators and whether each reads back (`mod.rs`); `mode.rs` the options it handles for every driver (`mode=non-blocking` and its buffer); `builtins.rs` the built-in drivers, which it registers itself |
 //! | `copier/` | the line law and its entries: `lines.rs` cuts bytes into lines and chunks; `sink.rs` counts, batches and delivers them; `mod.rs` is [`Copier`] (one thread per stream: read, cut, deliver); `writer.rs` is [`LineWriter`] (pushed bytes); `async_copy.rs` is `copy_async` (feature `tokio`); `pump.rs` is `Pump` (feature `pump`) |
-//! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules, `worker.rs` the worker and its sleep protocol |
+//! | `nonblocking/` | [`NonBlocking`]: `mod.rs` the handle, `queue.rs` the buffer's rules (its entries are batches of messages and [`LineRun`]s), `worker.rs` the worker, which makes a run's messages, and its sleep protocol |
 //! | `drivers/` | one folder or file per driver; drivers know the contract, never the Copier or the Registry. `drivers/file/` is the file engine: one `FileLogger<F: Format>` (`logger.rs`) with the one `impl Logger` and `impl LogReader`, over appends, rotation with Docker's or the kubelet's names and compression off the write path (`mod.rs`), then in one direction `segment.rs` (a file as entries: framing, walking back for tail), `follow.rs` (the live file as it grows and rotates) and `read.rs` (tail, since, until, follow); `jsonfile`, `k8sfile` and `local` are each a `Format` (a name, a naming, an encoder, a decoder and their options), and their `JsonFileLogger`, `K8sFileLogger` and `LocalLogger` are aliases of `FileLogger`. `drivers/util/` is what the network drivers share: options read by type with their errors (`Options`), counts (`Counters`), back-off, and a socket that keeps one deadline for every step (`conn.rs`); `fluentd/`, `nats/` and `otlp/` are each split into `config.rs` (options), `link.rs` (the connection) and, for fluentd and otlp, `queue.rs`, with fluentd's `record.rs` and otlp's `proto.rs` (records written by hand), `http.rs` (a minimal HTTP/1.1 POST) and `endpoint.rs`; `journald/` is `config.rs`, `entry.rs` (the native protocol's fields), `socket.rs` (the datagram socket, and the sealed memfd for big entries), `export.rs` and `read.rs` (journalctl's export format, read back) |
 //! | `containerd/` | [`containerd::run`]: the shim's descriptors and arguments, to a driver and a Copier |
 //! | `plugin/` | `http.rs` the HTTP server, `routes.rs` the endpoints, `requests.rs` dockerd's JSON bodies, `fifo.rs` the FIFO pump, `read_logs.rs` ReadLogs, `proto.rs` the public `LogEntry` types (prost's derive, for callers that build frames), `cli.rs` the `logdriver-plugin` command line |
@@ -212,6 +212,7 @@ mod copier;
 pub mod drivers;
 mod error;
 mod info;
+mod line_run;
 mod log_entry;
 mod logger;
 mod message;
@@ -247,6 +248,7 @@ pub use crate::copier::{Copier, CopierHandle, CopyStats, LineWriter};
 pub use crate::copier::{Pump, PumpSource};
 pub use crate::error::{BoxError, Error, Result};
 pub use crate::info::{reject_unknown_options, Info};
+pub use crate::line_run::LineRun;
 pub use crate::logger::{Logger, LoggerStats};
 pub use crate::message::{Message, ParseSourceError, PartialMeta, Source};
 pub use crate::metrics::{render_prometheus, MetricsAddress, StatsSample};

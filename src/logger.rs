@@ -6,6 +6,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::line_run::LineRun;
 use crate::message::Message;
 use crate::read::LogReader;
 
@@ -130,6 +131,47 @@ pub trait Logger: Send + Sync {
     /// cuts it, which is cheapest for a driver that does all its work per
     /// line. A driver that implements `log_batch` says `true`.
     fn prefers_batches(&self) -> bool {
+        false
+    }
+
+    /// Logs every line of `run`, in order, passing each failure to
+    /// `failed`. The [`Copier`](crate::Copier) calls this, in place of
+    /// `log` or `log_batch`, for the short whole lines of each read, when
+    /// [`prefers_runs`](Logger::prefers_runs) says so.
+    ///
+    /// The default hands [`run.messages()`](LineRun::messages) to `log`,
+    /// one by one. A driver overrides it to take the run as it is (to
+    /// another thread, say) and make the messages there.
+    ///
+    /// If an implementation panics, the Copier cannot tell which lines it
+    /// took: it counts every line of the run as failed, and goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use logdriver::{drivers::none::NoneLogger, LineRun, Logger, Source};
+    ///
+    /// let mut errors = Vec::new();
+    /// NoneLogger.log_run(LineRun::new(Source::Stdout, "one\ntwo\n"), &mut |err| errors.push(err));
+    /// assert!(errors.is_empty());
+    /// ```
+    fn log_run(&self, run: LineRun, failed: &mut dyn FnMut(Error)) {
+        for msg in run.messages() {
+            if let Err(err) = self.log(msg) {
+                failed(err);
+            }
+        }
+    }
+
+    /// Whether the [`Copier`](crate::Copier) should hand this driver the
+    /// short whole lines of each read as one [`LineRun`], through
+    /// [`log_run`](Logger::log_run), rather than as a message each.
+    ///
+    /// `false` (the default). A driver that overrides `log_run` to move
+    /// the run elsewhere whole says `true`: [`NonBlocking`](crate::NonBlocking)
+    /// does, so that its queue gets one entry per read rather than a
+    /// message per line.
+    fn prefers_runs(&self) -> bool {
         false
     }
 
@@ -322,6 +364,12 @@ macro_rules! forward_logger {
             }
             fn prefers_batches(&self) -> bool {
                 (**self).prefers_batches()
+            }
+            fn log_run(&self, run: LineRun, failed: &mut dyn FnMut(Error)) {
+                (**self).log_run(run, failed)
+            }
+            fn prefers_runs(&self) -> bool {
+                (**self).prefers_runs()
             }
             fn name(&self) -> &str {
                 (**self).name()

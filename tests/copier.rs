@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::thread;
 
 use logdriver::{
-    Copier, CopierHandle, CopyStats, Error, LineWriter, Logger, Message, Result, Source,
+    Copier, CopierHandle, CopyStats, Error, LineRun, LineWriter, Logger, Message, NonBlocking,
+    Result, Source,
 };
 use parking_lot::Mutex;
 use proptest::prelude::*;
@@ -56,11 +57,13 @@ fn copy_stdout(dst: Arc<dyn Logger>, reader: impl Read + Send + 'static) -> Copy
         .wait()
 }
 
-/// [`Collect`], taking the lines of each read at once if `batched`.
+/// [`Collect`], taking the lines of each read at once if `batched`, and
+/// the short whole lines of each read as one run if `runs`.
 #[derive(Default)]
 struct MaybeBatches {
     collect: Collect,
     batched: bool,
+    runs: bool,
 }
 
 impl Logger for MaybeBatches {
@@ -70,6 +73,9 @@ impl Logger for MaybeBatches {
     fn prefers_batches(&self) -> bool {
         self.batched
     }
+    fn prefers_runs(&self) -> bool {
+        self.runs
+    }
     fn name(&self) -> &str {
         "collect-batches"
     }
@@ -78,25 +84,59 @@ impl Logger for MaybeBatches {
     }
 }
 
+/// How the driver of [`run_copier`] takes lines.
+#[derive(Debug, Clone, Copy)]
+enum Takes {
+    Lines,
+    Batches,
+    Runs,
+    BatchesAndRuns,
+    /// Through a [`NonBlocking`] (batches and runs), whose worker makes
+    /// the messages of each run.
+    NonBlocking,
+}
+
 fn run_copier(
     input: Vec<u8>,
     sizes: Vec<usize>,
     chunk: usize,
-    batched: bool,
+    takes: Takes,
 ) -> (Vec<Message>, CopyStats) {
+    let (batched, runs) = match takes {
+        Takes::Lines | Takes::NonBlocking => (false, false),
+        Takes::Batches => (true, false),
+        Takes::Runs => (false, true),
+        Takes::BatchesAndRuns => (true, true),
+    };
     let logger = Arc::new(MaybeBatches {
         collect: Collect::default(),
         batched,
+        runs,
     });
+    let dst: Arc<dyn Logger> = match takes {
+        Takes::NonBlocking => Arc::new(NonBlocking::new(logger.clone(), 1 << 20)),
+        _ => logger.clone(),
+    };
     let reader = ShortReads::new(input, sizes);
-    let stats = Copier::new(logger.clone())
+    let stats = Copier::new(dst.clone())
         .buffer_size(chunk)
         .source(Source::Stdout, reader)
         .run()
         .unwrap()
         .wait();
+    dst.close().unwrap();
     let msgs = std::mem::take(&mut *logger.collect.0.lock());
     (msgs, stats)
+}
+
+fn takes() -> impl Strategy<Value = Takes> {
+    prop_oneof![
+        Just(Takes::Lines),
+        Just(Takes::Batches),
+        Just(Takes::Runs),
+        Just(Takes::BatchesAndRuns),
+        Just(Takes::NonBlocking),
+    ]
 }
 
 proptest! {
@@ -107,9 +147,9 @@ proptest! {
         input in input(600),
         sizes in proptest::collection::vec(1usize..70, 1..8),
         chunk in prop::sample::select(vec![1usize, 2, 3, 7, 16, 64, 1024]),
-        batched in any::<bool>(),
+        takes in takes(),
     ) {
-        let (msgs, stats) = run_copier(input.clone(), sizes, chunk, batched);
+        let (msgs, stats) = run_copier(input.clone(), sizes, chunk, takes);
 
         // The law: lines, plus "\n" after each that ends its line, are the input.
         let mut joined = Vec::with_capacity(input.len());
@@ -170,6 +210,7 @@ fn run_writer(
     let logger = Arc::new(MaybeBatches {
         collect: Collect::default(),
         batched,
+        runs: false,
     });
     let mut writer = LineWriter::with_buffer_size(logger.clone(), Source::Stdout, chunk);
     let (mut at, mut turn) = (0, 0);
@@ -213,7 +254,8 @@ proptest! {
             .map(|m| (m.line.to_vec(), m.partial.as_ref().map(|p| (p.ordinal, p.last))))
             .collect();
         prop_assert_eq!(&got, &reference(&input, chunk));
-        let (_, copied) = run_copier(input.clone(), sizes, chunk, batched);
+        let takes = if batched { Takes::Batches } else { Takes::Lines };
+        let (_, copied) = run_copier(input.clone(), sizes, chunk, takes);
         prop_assert_eq!(stats, copied);
     }
 }
@@ -550,6 +592,79 @@ fn a_driver_that_prefers_batches_gets_each_read_as_one() {
     // until the end of input, and then goes out alone.
     let want = [strings(&["a", "b", "c"]), strings(&["d"]), strings(&["e"])];
     assert_eq!(*driver.0.lock(), want);
+}
+
+/// Records what it is handed: each run as `"run:a,b"`, each message as
+/// its line; `log_run` fails on its first line, then panics, if `breaks`.
+#[derive(Default)]
+struct Runs {
+    got: Mutex<Vec<String>>,
+    breaks: bool,
+}
+
+impl Logger for Runs {
+    fn log(&self, msg: Message) -> Result<()> {
+        self.got
+            .lock()
+            .push(String::from_utf8(msg.line.to_vec()).unwrap());
+        Ok(())
+    }
+    fn log_run(&self, run: LineRun, failed: &mut dyn FnMut(Error)) {
+        if self.breaks {
+            failed(Error::driver("runs", io::Error::other("first line lost")));
+            panic!("run exploded");
+        }
+        let lines: Vec<String> = run
+            .messages()
+            .map(|m| String::from_utf8(m.line.to_vec()).unwrap())
+            .collect();
+        self.got.lock().push(format!("run:{}", lines.join(",")));
+    }
+    fn prefers_runs(&self) -> bool {
+        true
+    }
+    fn name(&self) -> &str {
+        "runs"
+    }
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_driver_that_prefers_runs_gets_the_short_whole_lines_in_front_of_each_read() {
+    let driver = Arc::new(Runs::default());
+    // Chunks of 4: "long-" is a line of chunks, which ends the run; the
+    // lines after it in that read come as messages.
+    let input = b"a\nbb\nlong-\nc\nd\ne".to_vec();
+    let reader = ShortReads::new(input, vec![13, 5]);
+    let stats = Copier::new(driver.clone())
+        .buffer_size(4)
+        .source(Source::Stdout, reader)
+        .run()
+        .unwrap()
+        .wait();
+    let got = driver.got.lock().clone();
+    assert_eq!(got, ["run:a,bb", "long", "-", "c", "run:d", "e"]);
+    assert_eq!(
+        (stats.lines, stats.complete_lines, stats.partials),
+        (7, 5, 3)
+    );
+    assert_eq!(stats.log_errors, 0);
+}
+
+#[test]
+fn a_run_driver_that_fails_and_panics_costs_the_runs_lines_once_each() {
+    let driver = Arc::new(Runs {
+        breaks: true,
+        ..Runs::default()
+    });
+    silence_panics_on("logdriver-copier");
+    let stats = copy_stdout(driver.clone(), io::Cursor::new(b"1\n2\n3\n4".to_vec()));
+    // The run of 3: one reported, the panic, and one more not known to
+    // have been taken. The last line comes at the end, as a message.
+    assert_eq!((stats.lines, stats.log_errors), (4, 3));
+    assert_eq!(*driver.got.lock(), ["4"]);
 }
 
 #[test]

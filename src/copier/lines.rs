@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::line_run::LineRun;
 use crate::message::{Message, PartialMeta, Source};
 
 /// The most bytes one `read` asks for. A pipe holds 64 KiB: draining it in
@@ -75,6 +76,8 @@ pub(super) struct LineCutter {
     /// read's buffer, still initialized: neither allocated nor zeroed. Kept
     /// only while reads come in full.
     retired: VecDeque<Bytes>,
+    /// How many lines the last [`cut_run`](LineCutter::cut_run) took.
+    run_len: usize,
     /// Buffers allocated (and zeroed), for the tests of reuse.
     #[cfg(test)]
     fresh: usize,
@@ -101,6 +104,7 @@ impl LineCutter {
             data_whole: false,
             pending: false,
             retired: VecDeque::new(),
+            run_len: 0,
             #[cfg(test)]
             fresh: 0,
             group: None,
@@ -182,6 +186,44 @@ impl LineCutter {
         }
         self.held = end - self.next;
         self.pending = true;
+    }
+
+    /// Takes the short whole lines at the front of the bytes taken by
+    /// `filled`, as one [`LineRun`] (`None` if there are none): the lines
+    /// [`cut`](LineCutter::cut) would hand out first, up to a line of a
+    /// chunk or more, or the end of a line in progress, which `cut` then
+    /// hands out with the rest.
+    pub(super) fn cut_run(&mut self) -> Option<LineRun> {
+        if self.group.is_some() {
+            return None;
+        }
+        let (start, end) = (self.next, self.end);
+        let from = start.max(self.held);
+        // As many as last time, and some: one allocation, most reads.
+        let mut ends = Vec::with_capacity(self.run_len + self.run_len / 8 + 8);
+        let mut line_start = start;
+        for nl in memchr::memchr_iter(b'\n', &self.data[from..end]) {
+            let nl = from + nl;
+            if nl - line_start >= self.chunk {
+                break;
+            }
+            // Buffers are a chunk and a read, far below 4 GiB.
+            ends.push(nl as u32);
+            line_start = nl + 1;
+        }
+        self.run_len = ends.len();
+        if ends.is_empty() {
+            return None;
+        }
+        self.next = line_start;
+        let data = self.data.clone();
+        Some(LineRun::from_parts(
+            data,
+            start,
+            ends,
+            self.source,
+            self.now,
+        ))
     }
 
     /// Hands out the messages of `data`, bytes the caller already holds,

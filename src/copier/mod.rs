@@ -330,9 +330,16 @@ impl SourceCopy {
 }
 
 /// Hands the messages of the read `cutter` just took to `to`, then the
-/// batch. One unwind guard per read, not per line: a panic in `log` costs
-/// its own line, and the cutter goes on after it.
+/// batch; for a driver that prefers runs, the short whole lines in front
+/// go first, as one [`LineRun`](crate::LineRun). One unwind guard per
+/// read, not per line: a panic in `log` costs its own line, and the
+/// cutter goes on after it.
 fn cut_read(cutter: &mut LineCutter, to: &mut Delivery) {
+    if to.runs {
+        if let Some(run) = cutter.cut_run() {
+            to.send_run(run);
+        }
+    }
     let dst = Arc::clone(&to.dst);
     while let Err(err) = Error::guard(dst.name(), || {
         cutter.cut(&mut |msg| to.send(msg));

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::{CopyStats, ErrorHook, MAX_BATCH};
 use crate::error::Error;
+use crate::line_run::LineRun;
 use crate::logger::{self, Logger};
 use crate::message::{Message, Source};
 
@@ -20,6 +21,9 @@ pub(super) struct Delivery {
     /// The messages cut so far, for a driver that prefers batches; `None`
     /// for one that takes lines one by one.
     batch: Option<VecDeque<Message>>,
+    /// Whether the driver takes the short whole lines of a read as one
+    /// [`LineRun`].
+    pub(super) runs: bool,
 }
 
 impl Delivery {
@@ -31,6 +35,7 @@ impl Delivery {
         Delivery {
             source,
             batch: dst.prefers_batches().then(VecDeque::new),
+            runs: dst.prefers_runs(),
             dst,
             on_error,
             stats: CopyStats::default(),
@@ -70,6 +75,31 @@ impl Delivery {
         self.stats.lines += 1;
         self.stats.complete_lines += u64::from(msg.ends_line());
         self.stats.partials += u64::from(msg.partial.is_some());
+    }
+
+    /// Counts the lines of `run` and hands it to the driver, after the
+    /// batch so far. A panic in `log_run` is caught here: which lines the
+    /// driver took is not known, so each line it did not report counts
+    /// as failed, the panic as one of them.
+    pub(super) fn send_run(&mut self, run: LineRun) {
+        self.deliver();
+        let n = run.len() as u64;
+        self.stats.lines += n;
+        self.stats.complete_lines += n;
+        let (stats, hook, source) = (&mut self.stats, &self.on_error, self.source);
+        let mut reported = 0;
+        let dst = &self.dst;
+        let sent = Error::guard(dst.name(), || {
+            dst.log_run(run, &mut |err| {
+                reported += 1;
+                count_failure(stats, hook.as_deref(), source, err);
+            });
+            Ok(())
+        });
+        if let Err(panic) = sent {
+            count_failure(stats, hook.as_deref(), source, panic);
+            stats.log_errors += n.saturating_sub(reported + 1);
+        }
     }
 
     /// Hands the batch to the driver, if it takes batches, surviving its

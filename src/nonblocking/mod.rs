@@ -16,6 +16,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use crate::error::{Error, Result};
+use crate::line_run::LineRun;
 use crate::logger::{Logger, LoggerStats};
 use crate::message::Message;
 use crate::read::LogReader;
@@ -45,8 +46,12 @@ pub enum Overflow {
 /// This is Docker's `mode=non-blocking`, without its faults:
 ///
 /// - `log` puts the message in the buffer and returns. From a
-///   [`Copier`](crate::Copier), the lines of each read come as one batch
-///   ([`Logger::log_batch`]) and take the buffer's lock once. A named worker
+///   [`Copier`](crate::Copier), the short whole lines of each read come as
+///   one [`LineRun`] ([`Logger::log_run`]): one entry in the buffer, under
+///   one lock, whose messages the worker makes on its own thread as it
+///   hands them over, so that the Copier's thread makes no message for
+///   them. The rest of a read (chunks of long lines, and what follows
+///   them) comes as one batch ([`Logger::log_batch`]). A named worker
 ///   thread (`logdriver-nonblocking-<driver>`) hands the messages to the
 ///   driver in the order they arrived, across both streams, as Docker's
 ///   ring buffer does. It takes at most a quarter of the buffer at once,
@@ -233,16 +238,13 @@ impl NonBlocking {
     }
 
     /// Why `log` cannot take messages, if it cannot: after close, or
-    /// when the worker never started (they count as dropped).
-    fn refusal<'a>(
-        &self,
-        queue: &mut Queue,
-        msgs: impl Iterator<Item = &'a Message>,
-    ) -> Option<Refusal> {
+    /// when the worker never started (then `count` counts them as
+    /// dropped).
+    fn refusal(&self, queue: &mut Queue, count: impl FnOnce(&mut Queue)) -> Option<Refusal> {
         if queue.closed {
             Some(Refusal::Closed)
         } else if self.done.is_none() {
-            msgs.for_each(|msg| queue.count_refused(msg));
+            count(queue);
             Some(Refusal::NotRunning)
         } else {
             None
@@ -281,7 +283,7 @@ impl Logger for NonBlocking {
     /// thread could not be started.
     fn log(&self, msg: Message) -> Result<()> {
         let mut state = self.shared.state.lock();
-        if let Some(refusal) = self.refusal(&mut state.queue, std::iter::once(&msg)) {
+        if let Some(refusal) = self.refusal(&mut state.queue, |q| q.count_refused(&msg)) {
             return Err(refusal.error(self.inner.name()));
         }
         state.queue.push(msg);
@@ -293,7 +295,8 @@ impl Logger for NonBlocking {
     /// [`log`](Logger::log) would.
     fn log_batch(&self, batch: &mut VecDeque<Message>, failed: &mut dyn FnMut(Error)) {
         let mut state = self.shared.state.lock();
-        if let Some(refusal) = self.refusal(&mut state.queue, batch.iter()) {
+        let count = |q: &mut Queue| batch.iter().for_each(|msg| q.count_refused(msg));
+        if let Some(refusal) = self.refusal(&mut state.queue, count) {
             drop(state);
             for _ in batch.drain(..) {
                 failed(refusal.error(self.inner.name()));
@@ -306,6 +309,29 @@ impl Logger for NonBlocking {
 
     /// `true`: a batch costs one lock, where each `log` costs one.
     fn prefers_batches(&self) -> bool {
+        true
+    }
+
+    /// Buffers the run under one lock, as one entry when it fits whole
+    /// (else line by line, as [`log`](Logger::log) would): its messages
+    /// are made on the worker's thread, as it hands them to the driver.
+    fn log_run(&self, run: LineRun, failed: &mut dyn FnMut(Error)) {
+        let mut state = self.shared.state.lock();
+        let count = |q: &mut Queue| run.messages().for_each(|msg| q.count_refused(&msg));
+        if let Some(refusal) = self.refusal(&mut state.queue, count) {
+            drop(state);
+            for _ in 0..run.len() {
+                failed(refusal.error(self.inner.name()));
+            }
+            return;
+        }
+        state.queue.push_run(run);
+        self.shared.nudge(&mut state);
+    }
+
+    /// `true`: the short whole lines of a read cost one entry in the
+    /// buffer, and no message is made on the Copier's thread.
+    fn prefers_runs(&self) -> bool {
         true
     }
 

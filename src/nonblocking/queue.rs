@@ -22,6 +22,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::Overflow;
+use crate::line_run::LineRun;
 use crate::message::{Message, PartialMeta, Source};
 
 /// What a message costs in the buffer: its line's bytes, and at least one,
@@ -85,6 +86,58 @@ pub(super) struct Counts {
 /// Messages that came in together, oldest first.
 pub(super) type Batch = VecDeque<Message>;
 
+/// What the queue holds, in arrival order: messages that came in
+/// together, or the short whole lines of one read, whose messages the
+/// worker makes.
+#[derive(Debug)]
+pub(super) enum Entry {
+    Messages(Batch),
+    Run(LineRun),
+}
+
+impl Entry {
+    /// How many messages it is.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Entry::Messages(batch) => batch.len(),
+            Entry::Run(run) => run.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// What its messages cost in the buffer.
+    pub(super) fn cost(&self) -> usize {
+        match self {
+            Entry::Messages(batch) => batch.iter().map(cost).sum(),
+            Entry::Run(run) => run.cost(),
+        }
+    }
+
+    /// Its messages, if they are made already: a run holds whole lines
+    /// only, no chunk.
+    fn made(&self) -> Option<&Batch> {
+        match self {
+            Entry::Messages(batch) => Some(batch),
+            Entry::Run(_) => None,
+        }
+    }
+
+    /// Its messages, made from the run first if it is one: for the rare
+    /// paths (eviction, a split) that pick messages out one by one.
+    pub(super) fn batch(&mut self) -> &mut Batch {
+        if let Entry::Run(run) = self {
+            *self = Entry::Messages(run.messages().collect());
+        }
+        match self {
+            Entry::Messages(batch) => batch,
+            Entry::Run(_) => unreachable!("made into messages above"),
+        }
+    }
+}
+
 /// How many emptied batches are kept for reuse.
 const MAX_SPARES: usize = 32;
 
@@ -96,11 +149,11 @@ const MAX_JOINED: usize = 256;
 /// The buffer, in arrival order across both streams.
 #[derive(Debug)]
 pub(super) struct Queue {
-    /// Messages waiting for the worker, oldest first, in the batches they
-    /// came in (a single message joins the newest batch), so that a batch
-    /// that fits goes in and out whole, without being copied. No batch in
-    /// it is empty.
-    batches: VecDeque<Batch>,
+    /// Messages waiting for the worker, oldest first, in the batches and
+    /// runs they came in (a single message joins the newest batch), so
+    /// that a batch or run that fits goes in and out whole, without being
+    /// copied. No entry in it is empty.
+    entries: VecDeque<Entry>,
     /// Emptied batches, to be filled again: the one emptied longest ago
     /// first, whose memory the worker's core has most likely let go of,
     /// so that filling it costs the Copier's core less.
@@ -130,7 +183,7 @@ pub(super) struct Queue {
 impl Queue {
     pub(super) fn new(max: usize, overflow: Overflow) -> Queue {
         Queue {
-            batches: VecDeque::new(),
+            entries: VecDeque::new(),
             spares: VecDeque::new(),
             queued: 0,
             held: 0,
@@ -146,7 +199,7 @@ impl Queue {
     }
 
     pub(super) fn is_empty(&self) -> bool {
-        self.batches.is_empty()
+        self.entries.is_empty()
     }
 
     /// The cost of what is queued and what the worker holds; nothing once
@@ -176,10 +229,27 @@ impl Queue {
             self.queued += cost;
             self.counts.offered += batch.len() as u64;
             let spare = self.spares.pop_front().unwrap_or_default();
-            self.batches.push_back(std::mem::replace(batch, spare));
+            let batch = std::mem::replace(batch, spare);
+            self.entries.push_back(Entry::Messages(batch));
             return;
         }
         for msg in batch.drain(..) {
+            self.push(msg);
+        }
+    }
+
+    /// Admits the lines of a run, as [`push_batch`](Queue::push_batch)
+    /// admits a batch: as it is when it fits whole and no line is being
+    /// dropped, else message by message.
+    pub(super) fn push_run(&mut self, run: LineRun) {
+        let fits = self.queued + self.held + run.cost() <= self.max;
+        if fits && self.dropping == [None, None] && !run.is_empty() {
+            self.queued += run.cost();
+            self.counts.offered += run.len() as u64;
+            self.entries.push_back(Entry::Run(run));
+            return;
+        }
+        for msg in run.messages() {
             self.push(msg);
         }
     }
@@ -194,7 +264,7 @@ impl Queue {
 
     /// The messages admitted and not yet delivered, failed or dropped.
     pub(super) fn unflushed(&self) -> u64 {
-        (self.batches.iter().map(VecDeque::len).sum::<usize>() + self.held_msgs) as u64
+        (self.entries.iter().map(Entry::len).sum::<usize>() + self.held_msgs) as u64
     }
 
     /// Admits `msg`, or drops it (or older ones) as the overflow policy
@@ -247,12 +317,12 @@ impl Queue {
     /// Queues `msg` whatever the limit, after the newest message.
     fn admit(&mut self, msg: Message) {
         self.queued += cost(&msg);
-        match self.batches.back_mut() {
-            Some(newest) if newest.len() < MAX_JOINED => newest.push_back(msg),
+        match self.entries.back_mut() {
+            Some(Entry::Messages(newest)) if newest.len() < MAX_JOINED => newest.push_back(msg),
             _ => {
                 let mut batch = self.spares.pop_front().unwrap_or_default();
                 batch.push_back(msg);
-                self.batches.push_back(batch);
+                self.entries.push_back(Entry::Messages(batch));
             }
         }
     }
@@ -324,27 +394,28 @@ impl Queue {
         }
     }
 
-    /// Moves the oldest batches, up to `budget` bytes (at least one
+    /// Moves the oldest entries, up to `budget` bytes (at least one
     /// message), into `out` for the worker; they stay counted until
-    /// [`delivered`](Queue::delivered). Only a batch that alone is over the
-    /// budget is split.
-    pub(super) fn take(&mut self, budget: usize, out: &mut VecDeque<Batch>) {
+    /// [`delivered`](Queue::delivered). Only an entry that alone is over
+    /// the budget is split.
+    pub(super) fn take(&mut self, budget: usize, out: &mut VecDeque<Entry>) {
         let (mut taken, mut msgs) = (0, 0);
         let start = out.len();
         if self.queued <= budget {
             // All of it, as it is: no message need be looked at.
-            (taken, msgs) = (self.queued, self.batches.iter().map(VecDeque::len).sum());
-            out.extend(self.batches.drain(..));
+            (taken, msgs) = (self.queued, self.entries.iter().map(Entry::len).sum());
+            out.extend(self.entries.drain(..));
         }
-        while let Some(batch) = self.batches.front_mut() {
-            let c: usize = batch.iter().map(cost).sum();
+        while let Some(entry) = self.entries.front_mut() {
+            let c = entry.cost();
             if taken + c <= budget {
-                (taken, msgs) = (taken + c, msgs + batch.len());
-                out.push_back(self.batches.pop_front().expect("front exists"));
+                (taken, msgs) = (taken + c, msgs + entry.len());
+                out.push_back(self.entries.pop_front().expect("front exists"));
                 continue;
             }
             if taken == 0 {
                 // Over the budget alone: take what fits, at least one.
+                let batch = entry.batch();
                 let mut part = self.spares.pop_front().unwrap_or_default();
                 while let Some(msg) = batch.front() {
                     let c = cost(msg);
@@ -357,15 +428,17 @@ impl Queue {
                 msgs += part.len();
                 if batch.is_empty() {
                     // One message over the budget: no empty batch stays.
-                    let empty = self.batches.pop_front().unwrap_or_default();
-                    self.recycle(empty);
+                    if let Some(Entry::Messages(empty)) = self.entries.pop_front() {
+                        self.recycle(empty);
+                    }
                 }
-                out.push_back(part);
+                out.push_back(Entry::Messages(part));
             }
             break;
         }
         if !self.closings.is_empty() {
-            for m in out.range(start..).flatten().filter(|m| is_closing(m)) {
+            let made = out.range(start..).filter_map(Entry::made).flatten();
+            for m in made.filter(|m| is_closing(m)) {
                 let id = &m.partial.as_ref().expect("a chunk").id;
                 self.forget_closing(m.source, id);
             }
@@ -397,8 +470,8 @@ impl Queue {
     pub(super) fn settle(&mut self) -> u64 {
         let unflushed = self.unflushed();
         if !self.settled {
-            let queued: Vec<Batch> = self.batches.drain(..).collect();
-            for msg in queued.iter().flatten() {
+            let mut queued: Vec<Entry> = self.entries.drain(..).collect();
+            for msg in queued.iter_mut().flat_map(|entry| entry.batch().iter()) {
                 self.count_drop(msg, true);
                 self.counts.abandoned += 1;
             }

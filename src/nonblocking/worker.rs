@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::queue::{cost, Batch, Handed, Queue};
+use super::queue::{cost, Batch, Entry, Handed, Queue};
 use crate::error::{Error, Result};
+use crate::line_run::LineRun;
 use crate::logger::{self, Logger};
+use crate::message::Message;
 
 /// How many messages the worker hands over before it gives their room
 /// back, and the most a driver that prefers batches gets at once.
@@ -100,6 +102,9 @@ impl Worker {
     /// Delivers until the queue is closed and empty, then closes the driver.
     pub(super) fn run(self) -> Result<()> {
         let mut taken = VecDeque::new();
+        // Where a run's messages are made, a slice at a time: on this
+        // thread, in memory that stays in its cache.
+        let mut made = Batch::new();
         loop {
             {
                 let mut state = self.shared.state.lock();
@@ -124,8 +129,11 @@ impl Worker {
                 state.worker = WorkerState::Busy;
                 state.queue.take(self.budget, &mut taken);
             }
-            while let Some(batch) = taken.pop_front() {
-                self.deliver(batch);
+            while let Some(entry) = taken.pop_front() {
+                match entry {
+                    Entry::Messages(batch) => self.deliver(batch),
+                    Entry::Run(run) => self.deliver_run(&run, &mut made),
+                }
             }
         }
     }
@@ -138,56 +146,85 @@ impl Worker {
     /// giving their room back after each; the emptied batch goes back to
     /// the queue for reuse.
     fn deliver(&self, mut batch: Batch) {
-        let batches = self.inner.prefers_batches();
         while !batch.is_empty() {
             let n = batch.len().min(RELEASE_EVERY);
-            let mut handed = Handed {
-                msgs: n,
-                ..Handed::default()
-            };
-            if self.abandoned() {
-                handed.bytes = batch.drain(..n).map(|m| cost(&m)).sum();
-                handed.abandoned = n as u64;
-            } else if batches {
-                let (bytes, lines) = batch
-                    .iter()
-                    .take(n)
-                    .fold((0, 0), |(b, l), m| (b + cost(m), l + m.line.len()));
-                handed.bytes = bytes;
-                let mut count = |err: Error| {
-                    handed.errors += 1;
-                    handed.panics += u64::from(matches!(err, Error::Panicked { .. }));
-                };
-                if n == batch.len() {
-                    logger::deliver(&*self.inner, &mut batch, &mut count);
-                } else {
-                    let mut part: Batch = batch.drain(..n).collect();
-                    logger::deliver(&*self.inner, &mut part, &mut count);
-                }
-                handed.delivered = n as u64 - handed.errors;
-                // Which messages failed is not known: count the bytes of
-                // the ones that did not as the slice's share.
-                handed.delivered_bytes = (lines as u64 * handed.delivered)
-                    .checked_div(n as u64)
-                    .unwrap_or(0);
-            } else {
-                self.deliver_each(&mut batch, &mut handed);
-            }
+            let handed = self.hand(&mut batch, n);
             let emptied = batch.is_empty().then(|| std::mem::take(&mut batch));
             self.report(&handed, emptied);
         }
     }
 
-    /// Hands the first `handed.msgs` messages of `batch` to the driver one
-    /// by one, with one unwind guard for them all, and adds up their cost:
-    /// a panic costs its own message, and the rest go on. Stops calling
-    /// the driver at once when `close` gives up.
-    fn deliver_each(&self, batch: &mut Batch, handed: &mut Handed) {
-        let mut left = handed.msgs;
-        while left > 0 {
+    /// Hands the lines of `run` to the driver as messages made here, and
+    /// gives their room back. A driver that prefers batches gets them
+    /// [`RELEASE_EVERY`] at a time, made into `made`; any other gets each
+    /// as it is made, and the room comes back once for the run, which is
+    /// one read at most.
+    fn deliver_run(&self, run: &LineRun, made: &mut Batch) {
+        if !self.inner.prefers_batches() || self.abandoned() {
+            let mut handed = Handed {
+                msgs: run.len(),
+                ..Handed::default()
+            };
+            self.deliver_each(run.messages(), &mut handed);
+            return self.report(&handed, None);
+        }
+        let mut msgs = run.messages();
+        loop {
+            made.extend(msgs.by_ref().take(RELEASE_EVERY));
+            if made.is_empty() {
+                return;
+            }
+            let handed = self.hand(made, made.len());
+            self.report(&handed, None);
+        }
+    }
+
+    /// Hands the first `n` messages of `batch` to the driver, or gives
+    /// them up if `close` did, and says how that went.
+    fn hand(&self, batch: &mut Batch, n: usize) -> Handed {
+        let mut handed = Handed {
+            msgs: n,
+            ..Handed::default()
+        };
+        if self.abandoned() {
+            handed.bytes = batch.drain(..n).map(|m| cost(&m)).sum();
+            handed.abandoned = n as u64;
+        } else if self.inner.prefers_batches() {
+            let (bytes, lines) = batch
+                .iter()
+                .take(n)
+                .fold((0, 0), |(b, l), m| (b + cost(m), l + m.line.len()));
+            handed.bytes = bytes;
+            let mut count = |err: Error| {
+                handed.errors += 1;
+                handed.panics += u64::from(matches!(err, Error::Panicked { .. }));
+            };
+            if n == batch.len() {
+                logger::deliver(&*self.inner, batch, &mut count);
+            } else {
+                let mut part: Batch = batch.drain(..n).collect();
+                logger::deliver(&*self.inner, &mut part, &mut count);
+            }
+            handed.delivered = n as u64 - handed.errors;
+            // Which messages failed is not known: count the bytes of
+            // the ones that did not as the slice's share.
+            handed.delivered_bytes = (lines as u64 * handed.delivered)
+                .checked_div(n as u64)
+                .unwrap_or(0);
+        } else {
+            self.deliver_each(batch.drain(..n), &mut handed);
+        }
+        handed
+    }
+
+    /// Hands `msgs` to the driver one by one, with one unwind guard for
+    /// them all, and adds up their cost: a panic costs its own message,
+    /// and the rest go on. Stops calling the driver at once when `close`
+    /// gives up.
+    fn deliver_each(&self, mut msgs: impl Iterator<Item = Message>, handed: &mut Handed) {
+        loop {
             let run = Error::guard(self.inner.name(), || {
-                while let Some(msg) = (left > 0).then(|| batch.pop_front()).flatten() {
-                    left -= 1;
+                for msg in msgs.by_ref() {
                     let len = msg.line.len();
                     handed.bytes += cost(&msg);
                     if self.abandoned() {
@@ -201,10 +238,11 @@ impl Worker {
                 }
                 Ok(())
             });
-            if run.is_err() {
-                handed.errors += 1;
-                handed.panics += 1;
+            if run.is_ok() {
+                return;
             }
+            handed.errors += 1;
+            handed.panics += 1;
         }
     }
 
@@ -251,6 +289,33 @@ mod tests {
     }
 
     #[test]
+    fn a_run_reaches_the_driver_as_its_messages_in_slices() {
+        let (worker, keep) = worker(1 << 20);
+        let lines: Vec<String> = (0..RELEASE_EVERY + 3).map(|i| i.to_string()).collect();
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        {
+            let mut state = worker.shared.state.lock();
+            state.queue.push_run(LineRun::new(Source::Stderr, text));
+            state.queue.push(Message::new(Source::Stdout, "after"));
+            state.queue.closed = true;
+        }
+        let shared = Arc::clone(&worker.shared);
+        worker.run().unwrap();
+        let got = keep.0.lock();
+        let mut want: Vec<(Source, String)> =
+            lines.into_iter().map(|l| (Source::Stderr, l)).collect();
+        want.push((Source::Stdout, "after".into()));
+        let got: Vec<(Source, String)> = got
+            .iter()
+            .map(|m| (m.source, String::from_utf8(m.line.to_vec()).unwrap()))
+            .collect();
+        assert_eq!(got, want);
+        let state = shared.state.lock();
+        assert_eq!(state.queue.counts.delivered, RELEASE_EVERY as u64 + 4);
+        assert_eq!(state.queue.bytes(), 0);
+    }
+
+    #[test]
     fn a_sleeping_worker_is_woken_by_a_nudge() {
         let (worker, keep) = worker(100);
         let shared = Arc::clone(&worker.shared);
@@ -288,7 +353,10 @@ mod tests {
             state.queue.push_batch(&mut batch);
             state.queue.take(usize::MAX, &mut taken);
         }
-        worker.deliver(taken.pop_front().unwrap());
+        let Some(Entry::Messages(batch)) = taken.pop_front() else {
+            panic!("a batch goes in as a batch");
+        };
+        worker.deliver(batch);
         assert!(keep.0.lock().is_empty());
         let counts = worker.shared.state.lock().queue.counts;
         assert_eq!((counts.dropped, counts.delivered), (3, 0));

@@ -22,7 +22,7 @@ impl Queue {
         if !quick && !room(self.held + self.pinned(own)) {
             return false;
         }
-        let mut steps = self.batches.iter().map(VecDeque::len).sum::<usize>();
+        let mut steps = self.entries.iter().map(Entry::len).sum::<usize>();
         while !self.fits(cost) {
             let Some((b, i)) = self.oldest_evictable(own).filter(|_| steps > 0) else {
                 debug_assert!(false, "room was counted, yet nothing is left to evict");
@@ -40,7 +40,8 @@ impl Queue {
     fn pinned(&self, own: Option<(Source, &str)>) -> usize {
         let mut seen: Vec<(Source, &str)> = Vec::new();
         let mut pinned = 0;
-        for msg in self.batches.iter().flatten() {
+        // A run holds whole lines only: none of them stays.
+        for msg in self.entries.iter().filter_map(Entry::made).flatten() {
             let Some(p) = &msg.partial else { continue };
             let line = (msg.source, p.id.as_str());
             if own == Some(line) {
@@ -60,8 +61,11 @@ impl Queue {
             let line = m.partial.as_ref().map(|p| (m.source, p.id.as_str()));
             !is_closing(m) && (own.is_none() || own != line)
         };
-        self.batches.iter().enumerate().find_map(|(b, batch)| {
-            let i = batch.iter().position(evictable)?;
+        self.entries.iter().enumerate().find_map(|(b, entry)| {
+            // A run's first line is a whole line: evictable.
+            let i = entry
+                .made()
+                .map_or(Some(0), |batch| batch.iter().position(evictable))?;
             Some((b, i))
         })
     }
@@ -70,7 +74,10 @@ impl Queue {
     /// queued chunk of its line after it. If chunks of the line went
     /// before, it stays as the line's closing chunk, where it stood.
     fn evict_at(&mut self, b: usize, i: usize) {
-        let msg = self.batches[b].remove(i).expect("an evictable message");
+        let msg = self.entries[b]
+            .batch()
+            .remove(i)
+            .expect("an evictable message");
         self.unqueue(&msg);
         let Some(p) = &msg.partial else {
             self.count_drop(&msg, true);
@@ -89,7 +96,11 @@ impl Queue {
         }
         let mut ended = p.last;
         let mut gone = Vec::new();
-        for batch in self.batches.iter_mut().skip(b) {
+        for entry in self.entries.iter_mut().skip(b) {
+            // A run holds no chunk.
+            let Entry::Messages(batch) = entry else {
+                continue;
+            };
             let mut k = 0;
             while k < batch.len() {
                 let m = &batch[k];
@@ -117,7 +128,7 @@ impl Queue {
             self.counts.truncated += 1;
             self.closings.push((source, p.id.clone()));
             self.queued += cost(&close);
-            self.batches[b].insert(i, close);
+            self.entries[b].batch().insert(i, close);
         } else {
             self.count_drop(&msg, !counted);
         }
@@ -147,9 +158,10 @@ impl Queue {
 
     /// Recycles the batches that eviction emptied.
     fn tidy(&mut self) {
-        while let Some(at) = self.batches.iter().position(VecDeque::is_empty) {
-            let empty = self.batches.remove(at).unwrap_or_default();
-            self.recycle(empty);
+        while let Some(at) = self.entries.iter().position(Entry::is_empty) {
+            if let Some(Entry::Messages(empty)) = self.entries.remove(at) {
+                self.recycle(empty);
+            }
         }
     }
 }

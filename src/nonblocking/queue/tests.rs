@@ -15,12 +15,23 @@ fn chunk(text: &str, ordinal: u32, last: bool) -> Message {
     }
 }
 
+/// The messages of `entries`, in order, runs made into messages.
+fn messages<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Vec<Message> {
+    entries
+        .into_iter()
+        .flat_map(|entry| match entry {
+            Entry::Messages(batch) => batch.iter().cloned().collect(),
+            Entry::Run(run) => run.messages().collect::<Vec<_>>(),
+        })
+        .collect()
+}
+
 /// What the worker would get, as (line, Some((ordinal, last))).
 fn drain(q: &mut Queue) -> Vec<(String, Option<(u32, bool)>)> {
     let mut out = VecDeque::new();
     q.take(usize::MAX, &mut out);
-    out.iter()
-        .flatten()
+    messages(&out)
+        .iter()
         .map(|m| {
             let line = String::from_utf8(m.line.to_vec()).unwrap();
             (line, m.partial.as_ref().map(|p| (p.ordinal, p.last)))
@@ -77,11 +88,8 @@ fn arrival_order_is_kept_across_streams() {
     }
     let mut out = VecDeque::new();
     q.take(usize::MAX, &mut out);
-    let order: Vec<(Source, &[u8])> = out
-        .iter()
-        .flatten()
-        .map(|m| (m.source, &m.line[..]))
-        .collect();
+    let msgs = messages(&out);
+    let order: Vec<(Source, &[u8])> = msgs.iter().map(|m| (m.source, &m.line[..])).collect();
     assert_eq!(
         order,
         [
@@ -119,9 +127,9 @@ fn the_worker_takes_at_most_its_budget_and_at_least_one() {
     }
     let mut out = VecDeque::new();
     q.take(250, &mut out);
-    assert_eq!(out.iter().flatten().count(), 2);
+    assert_eq!(messages(&out).len(), 2);
     q.take(50, &mut out);
-    assert_eq!(out.iter().flatten().count(), 3);
+    assert_eq!(messages(&out).len(), 3);
     assert_eq!((q.held, q.queued), (300, 700));
 }
 
@@ -131,7 +139,7 @@ fn a_message_over_the_budget_is_taken_alone_and_leaves_no_empty_batch() {
     q.push(whole(Source::Stdout, &"a".repeat(600)));
     let mut out = VecDeque::new();
     q.take(250, &mut out);
-    assert_eq!(out.iter().flatten().count(), 1);
+    assert_eq!(messages(&out).len(), 1);
     assert!(q.is_empty());
 }
 
@@ -259,6 +267,89 @@ fn a_batch_into_an_empty_buffer_keeps_to_the_limit() {
     assert_eq!(q.queued, 1000);
 }
 
+/// The whole lines `msgs` as one run, as the Copier would cut them.
+fn run_of(source: Source, msgs: impl IntoIterator<Item = Message>) -> LineRun {
+    let mut data = Vec::new();
+    for msg in msgs {
+        assert!(msg.partial.is_none(), "a run holds whole lines");
+        data.extend_from_slice(&msg.line);
+        data.push(b'\n');
+    }
+    let run = LineRun::new(source, data);
+    assert!(!run.is_empty());
+    run
+}
+
+#[test]
+fn a_run_that_fits_goes_in_as_one_entry_and_out_in_order() {
+    let mut q = Queue::new(100, Overflow::DropNewest);
+    q.push(whole(Source::Stderr, "before"));
+    q.push_run(run_of(
+        Source::Stdout,
+        ["a", "", "ccc"].map(|s| whole(Source::Stdout, s)),
+    ));
+    q.push(whole(Source::Stderr, "after"));
+    assert_eq!(q.entries.len(), 3);
+    assert_eq!(
+        (q.queued, q.counts.offered, q.unflushed()),
+        (6 + 1 + 1 + 3 + 5, 5, 5)
+    );
+    assert_eq!(
+        drain(&mut q),
+        [w("before"), w("a"), w(""), w("ccc"), w("after")]
+    );
+}
+
+#[test]
+fn a_run_that_does_not_fit_goes_in_line_by_line() {
+    let mut q = Queue::new(10, Overflow::DropNewest);
+    q.push_run(run_of(
+        Source::Stdout,
+        ["12345", "67890", "x"].map(|s| whole(Source::Stdout, s)),
+    ));
+    assert_eq!((q.counts.offered, q.counts.dropped), (3, 1));
+    assert_eq!(drain(&mut q), [w("12345"), w("67890")]);
+}
+
+#[test]
+fn drop_oldest_evicts_lines_out_of_a_run() {
+    let mut q = Queue::new(10, Overflow::DropOldest);
+    q.push_run(run_of(
+        Source::Stdout,
+        ["111", "222", "333"].map(|s| whole(Source::Stdout, s)),
+    ));
+    q.push(whole(Source::Stderr, "4444"));
+    assert_eq!((q.counts.dropped, q.counts.lines_dropped), (1, 1));
+    assert_eq!(drain(&mut q), [w("222"), w("333"), w("4444")]);
+}
+
+#[test]
+fn a_run_over_the_budget_is_split() {
+    let mut q = Queue::new(1000, Overflow::DropNewest);
+    q.push_run(run_of(
+        Source::Stdout,
+        ["aaaa", "bbbb", "cccc"].map(|s| whole(Source::Stdout, s)),
+    ));
+    let mut out = VecDeque::new();
+    q.take(9, &mut out);
+    assert_eq!(messages(&out).len(), 2);
+    assert_eq!((q.held, q.queued, q.unflushed()), (8, 4, 3));
+    assert_eq!(drain(&mut q), [w("cccc")]);
+}
+
+#[test]
+fn close_giving_up_counts_a_queued_run_as_dropped() {
+    let mut q = Queue::new(100, Overflow::DropNewest);
+    q.push_run(run_of(
+        Source::Stdout,
+        ["a", "b"].map(|s| whole(Source::Stdout, s)),
+    ));
+    assert_eq!(q.settle(), 2);
+    let c = q.counts;
+    assert_eq!((c.dropped, c.lines_dropped, c.abandoned), (2, 2, 2));
+    assert_eq!(q.bytes(), 0);
+}
+
 /// One step of the property test below.
 #[derive(Debug, Clone)]
 enum Step {
@@ -266,6 +357,9 @@ enum Step {
     Push(Source),
     /// The next `n` messages of a stream, through `push_batch`.
     Batch(Source, usize),
+    /// The next whole lines of a stream, up to `n`, as one run through
+    /// `push_run` (nothing if the next message is a chunk).
+    Run(Source, usize),
     /// The worker takes up to this many bytes.
     Take(usize),
     /// The worker hands its oldest taken batch to the driver.
@@ -311,7 +405,8 @@ fn step() -> impl proptest::strategy::Strategy<Value = Step> {
     let source = prop_oneof![Just(Source::Stdout), Just(Source::Stderr)];
     prop_oneof![
         3 => source.clone().prop_map(Step::Push),
-        1 => (source, 1usize..6).prop_map(|(s, n)| Step::Batch(s, n)),
+        1 => (source.clone(), 1usize..6).prop_map(|(s, n)| Step::Batch(s, n)),
+        1 => (source, 1usize..6).prop_map(|(s, n)| Step::Run(s, n)),
         1 => (1usize..60).prop_map(Step::Take),
         2 => Just(Step::Hand),
     ]
@@ -338,12 +433,11 @@ proptest::proptest! {
         let mut q = Queue::new(max, overflow);
         let offered = [stream(Source::Stdout, &out_lines), stream(Source::Stderr, &err_lines)];
         let mut next = offered.clone();
-        let mut held: VecDeque<Batch> = VecDeque::new();
+        let mut held: VecDeque<Entry> = VecDeque::new();
         let mut got: Vec<Message> = Vec::new();
-        let hand = |q: &mut Queue, batch: Batch, got: &mut Vec<Message>| {
-            let bytes = batch.iter().map(cost).sum();
-            hand_over(q, batch.len(), bytes);
-            got.extend(batch);
+        let hand = |q: &mut Queue, entry: Entry, got: &mut Vec<Message>| {
+            hand_over(q, entry.len(), entry.cost());
+            got.extend(messages([&entry]));
         };
         for step in &steps {
             match step {
@@ -358,6 +452,14 @@ proptest::proptest! {
                     q.push_batch(&mut batch);
                     prop_assert!(batch.is_empty());
                 }
+                Step::Run(s, k) => {
+                    let from = &mut next[*s as usize];
+                    let n = from.iter().take(*k).take_while(|m| m.partial.is_none()).count();
+                    if n > 0 {
+                        let run = run_of(*s, from.drain(..n));
+                        q.push_run(run);
+                    }
+                }
                 Step::Take(budget) => q.take(*budget, &mut held),
                 Step::Hand => {
                     if let Some(batch) = held.pop_front() {
@@ -367,11 +469,13 @@ proptest::proptest! {
             }
             // The bound: the limit, or one message alone over it, and
             // a closing chunk per stream.
-            let largest = q.batches.iter().chain(&held).flatten().map(cost).max().unwrap_or(0);
+            let queued = messages(q.entries.iter().chain(&held));
+            let largest = queued.iter().map(cost).max().unwrap_or(0);
             prop_assert!(q.queued + q.held <= max.max(largest) + 2,
                 "{} queued + {} held over {max} (largest {largest})", q.queued, q.held);
-            let msgs: usize = q.batches.iter().chain(&held).map(VecDeque::len).sum();
-            prop_assert_eq!(q.queued + q.held, q.batches.iter().chain(&held).flatten().map(cost).sum::<usize>());
+            let msgs: usize = q.entries.iter().chain(&held).map(Entry::len).sum();
+            prop_assert_eq!(msgs, queued.len());
+            prop_assert_eq!(q.queued + q.held, queued.iter().map(cost).sum::<usize>());
             prop_assert_eq!(q.unflushed() as usize, msgs);
         }
         // The rest of both streams, then close and drain.
@@ -448,6 +552,6 @@ proptest::proptest! {
 impl Queue {
     /// Messages queued.
     fn len(&self) -> usize {
-        self.batches.iter().map(VecDeque::len).sum()
+        self.entries.iter().map(Entry::len).sum()
     }
 }
