@@ -10,7 +10,8 @@ use crate::message::{Message, Source};
 /// The whole lines of one read, in the buffer they were read into: the
 /// buffer once, and where each line ends.
 ///
-/// A [`Copier`](crate::Copier) cuts each read into lines. A driver that
+/// A [`Copier`](crate::Copier) (and `copy_async`) cuts each read into
+/// lines. A driver that
 /// does its work on another thread (a queue, as [`NonBlocking`] is) would
 /// rather not have a [`Message`] made on the Copier's thread for each
 /// line and moved across to its own: a driver whose

@@ -91,7 +91,9 @@ pub(super) type Batch = VecDeque<Message>;
 /// worker makes.
 #[derive(Debug)]
 pub(super) enum Entry {
+    /// Made by the Copier, or by `log`: never empty in the queue.
     Messages(Batch),
+    /// To be made by the worker: never empty.
     Run(LineRun),
 }
 
