@@ -15,7 +15,9 @@ use crate::logger::{self, Logger};
 use crate::message::Message;
 
 /// How many messages the worker hands over before it gives their room
-/// back, and the most a driver that prefers batches gets at once.
+/// back (a run's, to a driver that takes lines one by one: once per run,
+/// which is one read at most), and the most a driver that prefers batches
+/// gets at once.
 pub(super) const RELEASE_EVERY: usize = 256;
 
 /// How often a worker that was busy a moment ago looks for new lines.
