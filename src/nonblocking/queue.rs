@@ -224,7 +224,8 @@ impl Queue {
     /// in as it is, and `batch` gets an empty one back. Only a single
     /// message may go over the limit, so a batch that does not fit goes in
     /// message by message.
-    pub(super) fn push_batch(&mut self, batch: &mut Batch) {
+    /// Returns what the batch cost.
+    pub(super) fn push_batch(&mut self, batch: &mut Batch) -> usize {
         let cost: usize = batch.iter().map(cost).sum();
         let fits = self.queued + self.held + cost <= self.max;
         if fits && self.dropping == [None, None] && !batch.is_empty() {
@@ -233,11 +234,12 @@ impl Queue {
             let spare = self.spares.pop_front().unwrap_or_default();
             let batch = std::mem::replace(batch, spare);
             self.entries.push_back(Entry::Messages(batch));
-            return;
+            return cost;
         }
         for msg in batch.drain(..) {
             self.push(msg);
         }
+        cost
     }
 
     /// Admits the lines of a run, as [`push_batch`](Queue::push_batch)
