@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each benchmark uses its own subset
 
 use std::io::{self, PipeReader, PipeWriter, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,22 +16,60 @@ use logdriver::{Copier, CopyStats, Logger, Message, Result, Source};
 pub const BYTES_PER_SOURCE: usize = 8 << 20;
 
 /// One counter per source, on its own cache line, so that the two copying
-/// threads do not share one.
+/// threads do not share one; with the count it rings the bell at.
 #[derive(Default)]
 #[repr(align(128))]
-pub struct Padded(pub AtomicU64);
+pub struct Padded {
+    count: AtomicU64,
+    ring_at: AtomicU64,
+}
 
-/// Counts lines per source and does nothing else.
+/// Counts lines per source and does nothing else, but ring a bell when a
+/// source's count reaches the one [`Count::wait`] waits for: a waiter
+/// that polls would take a core's turns from the threads it times.
 #[derive(Default)]
-pub struct Count(pub [Padded; 2]);
+pub struct Count {
+    sources: [Padded; 2],
+    bell: (parking_lot::Mutex<()>, parking_lot::Condvar),
+}
 
 impl Count {
     pub fn add(&self, source: Source) {
-        self.0[source as usize].0.fetch_add(1, Ordering::Relaxed);
+        let counter = &self.sources[source as usize];
+        let n = counter.count.fetch_add(1, Ordering::Relaxed) + 1;
+        if n == counter.ring_at.load(Relaxed) {
+            let _held = self.bell.0.lock();
+            self.bell.1.notify_all();
+        }
     }
 
     pub fn total(&self) -> u64 {
-        self.0.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+        self.sources
+            .iter()
+            .map(|c| c.count.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Waits until `done()` holds, woken as each source's count reaches
+    /// `per_source`, and every millisecond to look again (a buffer that
+    /// drops lines never lets the count get there). Panics after a
+    /// minute, so that messages that never arrive fail the benchmark
+    /// rather than hang it.
+    pub fn wait(&self, per_source: u64, mut done: impl FnMut() -> bool) {
+        for counter in &self.sources {
+            counter.ring_at.store(per_source, Relaxed);
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // `done` is looked at under the bell's lock, and the bell is rung
+        // under it: a ring cannot fall between the look and the wait.
+        let mut held = self.bell.0.lock();
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "the driver never got every message"
+            );
+            self.bell.1.wait_for(&mut held, Duration::from_millis(1));
+        }
     }
 }
 
@@ -131,20 +169,6 @@ impl Streams {
         for _ in &self.go {
             self.written.recv().unwrap();
         }
-    }
-}
-
-/// Waits until `done()` holds, looking every 20 µs. Panics after a
-/// minute, so that messages that never arrive fail the benchmark rather
-/// than hang it.
-pub fn wait_until(mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "the driver never got every message"
-        );
-        thread::sleep(Duration::from_micros(20));
     }
 }
 
