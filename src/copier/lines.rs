@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 
-use super::spare::{SpareBuffers, SPARE};
 use crate::line_run::LineRun;
 use crate::message::{Message, PartialMeta, Source};
 
@@ -77,9 +76,6 @@ pub(super) struct LineCutter {
     /// read's buffer, still initialized: neither allocated nor zeroed. Kept
     /// only while reads come in full.
     retired: VecDeque<Bytes>,
-    /// Where whole buffers go when the cutter ends, and come from before
-    /// one is allocated.
-    spare: &'static SpareBuffers,
     /// How many lines the last [`cut_run`](LineCutter::cut_run) took.
     run_len: usize,
     /// Buffers allocated (and zeroed), for the tests of reuse.
@@ -91,11 +87,6 @@ pub(super) struct LineCutter {
 impl LineCutter {
     /// A cutter for `source`'s stream, with chunks of `chunk` bytes (1 or more).
     pub(super) fn new(source: Source, chunk: usize) -> LineCutter {
-        LineCutter::with_spare(source, chunk, &SPARE)
-    }
-
-    /// A cutter whose whole buffers are kept in, and taken from, `spare`.
-    fn with_spare(source: Source, chunk: usize, spare: &'static SpareBuffers) -> LineCutter {
         let size = chunk + READ_SIZE;
         LineCutter {
             source,
@@ -113,7 +104,6 @@ impl LineCutter {
             data_whole: false,
             pending: false,
             retired: VecDeque::new(),
-            spare,
             run_len: 0,
             #[cfg(test)]
             fresh: 0,
@@ -401,17 +391,13 @@ impl LineCutter {
     }
 
     /// A whole buffer for the next read: the oldest retired one if the
-    /// driver has let go of it, else a spare one an ended cutter left,
-    /// else a new one.
+    /// driver has let go of it, else a new one.
     fn recycled(&mut self) -> BytesMut {
         if let Some(oldest) = self.retired.pop_front() {
             match oldest.try_into_mut() {
                 Ok(buf) => return buf,
                 Err(oldest) => self.retired.push_front(oldest),
             }
-        }
-        if let Some(spare) = self.spare.take(self.size) {
-            return spare;
         }
         #[cfg(test)]
         {
@@ -425,32 +411,9 @@ impl LineCutter {
     }
 }
 
-impl Drop for LineCutter {
-    /// Leaves the whole buffers to the cutters that come next: the spent
-    /// ones, the last read's if it was frozen whole, and the one to read
-    /// into.
-    fn drop(&mut self) {
-        let last = mem::take(&mut self.data);
-        let next = mem::take(&mut self.buf).freeze();
-        let size = self.size;
-        let whole = self.retired.drain(..).chain([last, next]);
-        self.spare.keep(whole.filter(|buf| buf.len() == size));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A cutter with spare buffers of its own, so that what other tests
-    /// leave does not change how many buffers it allocates.
-    fn cutter(chunk: usize) -> LineCutter {
-        LineCutter::with_spare(
-            Source::Stdout,
-            chunk,
-            Box::leak(Box::new(SpareBuffers::new())),
-        )
-    }
 
     /// A message as `(line, Some((ordinal, last)))`, or `(line, None)`.
     type Cut = (Vec<u8>, Option<(u32, bool)>);
@@ -458,7 +421,7 @@ mod tests {
     /// Feeds `reads` one by one to a cutter with chunks of `chunk` bytes,
     /// then ends the input. `keep` holds on to every line, as a queue does.
     fn cut(chunk: usize, reads: &[&[u8]], keep: bool) -> Vec<Cut> {
-        let mut cutter = cutter(chunk);
+        let mut cutter = LineCutter::new(Source::Stdout, chunk);
         let mut out = Vec::new();
         let mut kept = Vec::new();
         let mut sink = |m: Message| {
@@ -565,7 +528,7 @@ mod tests {
     /// sink keeps the lines of the last `keep` reads (as a queue a few
     /// reads behind does); returns how many buffers it allocated.
     fn buffers_allocated(read: &[u8], reads: usize, keep: usize) -> usize {
-        let mut cutter = cutter(1 << 14);
+        let mut cutter = LineCutter::new(Source::Stdout, 1 << 14);
         let mut kept: VecDeque<Vec<Bytes>> = VecDeque::new();
         for _ in 0..reads {
             let space = cutter.space();
@@ -595,36 +558,6 @@ mod tests {
     }
 
     #[test]
-    fn a_cutter_reads_into_the_buffers_an_ended_one_left() {
-        let spare: &'static SpareBuffers = Box::leak(Box::new(SpareBuffers::new()));
-        let read = [b'x'; 99]
-            .into_iter()
-            .chain([b'\n'])
-            .collect::<Vec<u8>>()
-            .repeat(READ_SIZE / 100);
-        // Reads whose lines are kept until the cutter has ended, as a
-        // queue behind the Copier keeps them: each read takes a buffer.
-        let run = |kept: &mut Vec<Bytes>| {
-            let mut cutter = LineCutter::with_spare(Source::Stdout, 1 << 14, spare);
-            for _ in 0..5 {
-                cutter.space()[..read.len()].copy_from_slice(&read);
-                cutter.filled(read.len(), SystemTime::now());
-                cutter.cut(&mut |m: Message| kept.push(m.line));
-            }
-            cutter.fresh
-        };
-        let mut kept = Vec::new();
-        assert_eq!(run(&mut kept), 5);
-        assert_eq!(spare.len(), 5);
-        // Still held: the next cutter cannot have them.
-        let mut kept_too = Vec::new();
-        assert_eq!(run(&mut kept_too), 5);
-        drop(kept);
-        assert_eq!(run(&mut Vec::new()), 0);
-        assert!(kept_too.iter().all(|l| l[..] == read[..99]));
-    }
-
-    #[test]
     fn small_reads_of_kept_lines_share_a_buffer() {
         // 100 reads of one line each, all kept: the first is frozen whole
         // (the cutter cannot know yet that the lines are kept), the rest
@@ -635,7 +568,7 @@ mod tests {
 
     #[test]
     fn a_panicking_sink_loses_only_its_message() {
-        let mut cutter = cutter(16);
+        let mut cutter = LineCutter::new(Source::Stdout, 16);
         cutter.space()[..9].copy_from_slice(b"a\nboom\nc\n");
         cutter.filled(9, SystemTime::now());
         let mut got = Vec::new();

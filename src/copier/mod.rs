@@ -9,7 +9,6 @@ mod lines;
 #[cfg(feature = "pump")]
 mod pump;
 mod sink;
-mod spare;
 mod writer;
 
 use std::fmt;
@@ -65,16 +64,6 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 /// - The clock is read once per `read` call: every line that arrived in one
 ///   read gets the same timestamp. The chunks of one long line share the
 ///   first chunk's timestamp.
-///
-/// # Buffers
-///
-/// Each source reads into buffers of the chunk size plus 64 KiB. While a
-/// driver holds lines of one (as a queue such as [`NonBlocking`](crate::NonBlocking)'s
-/// does), reads go into others, and a buffer is read into again once the
-/// driver has let go of every line in it. When a source ends, its buffers
-/// are kept for the sources that start next, at most 64 in the process
-/// (5 MiB at the default chunk size): a runtime that starts containers
-/// one after another does not allocate and page-fault them in again.
 ///
 /// # Errors and panics in the driver
 ///
