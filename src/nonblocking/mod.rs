@@ -58,11 +58,8 @@ pub enum Overflow {
 ///   so that the rest can always make room for new lines; a driver whose
 ///   [`Logger::prefers_batches`] is `true` gets them through
 ///   [`Logger::log_batch`], a slice at a time, giving each slice's room
-///   back as it goes. While lines stream in, it looks for more every
-///   250 µs rather than being woken for each read; it is woken at once for
-///   a batch or run of less than 16 KiB (a read that found the pipe
-///   drained: the last of a burst) and when the buffer is half full.
-///   After 10 ms without a line it sleeps until the next one.
+///   back as it goes. It sleeps while the buffer is empty and is woken by
+///   the next line.
 /// - The buffer holds at most `max_buffer_bytes` bytes of line payload
 ///   (only [`Message::line`] counts, as in Docker; an empty line counts as
 ///   one byte, so that a flood of them cannot grow the buffer without
@@ -255,18 +252,6 @@ impl NonBlocking {
     }
 }
 
-/// Whether a batch (or run) of `cost` bytes is the last of a burst: a read
-/// that did not come near to filling its buffer found the pipe drained,
-/// so the worker that polls is woken for it rather than leaving its lines
-/// waiting for the next poll. The reads of a stream in full flow fill
-/// their buffer, and wake no one.
-fn is_last_of_burst(cost: usize) -> bool {
-    cost < LAST_OF_BURST_BELOW
-}
-
-/// See [`is_last_of_burst`]: a quarter of the Copier's 64 KiB read.
-const LAST_OF_BURST_BELOW: usize = 16 << 10;
-
 /// Why `log` cannot take messages.
 #[derive(Debug, Clone, Copy)]
 enum Refusal {
@@ -302,7 +287,7 @@ impl Logger for NonBlocking {
             return Err(refusal.error(self.inner.name()));
         }
         state.queue.push(msg);
-        self.shared.nudge(&mut state, false);
+        self.shared.nudge(&mut state);
         Ok(())
     }
 
@@ -318,8 +303,8 @@ impl Logger for NonBlocking {
             }
             return;
         }
-        let cost = state.queue.push_batch(batch);
-        self.shared.nudge(&mut state, is_last_of_burst(cost));
+        state.queue.push_batch(batch);
+        self.shared.nudge(&mut state);
     }
 
     /// `true`: a batch costs one lock, where each `log` costs one.
@@ -340,9 +325,8 @@ impl Logger for NonBlocking {
             }
             return;
         }
-        let cost = run.cost();
         state.queue.push_run(run);
-        self.shared.nudge(&mut state, is_last_of_burst(cost));
+        self.shared.nudge(&mut state);
     }
 
     /// `true`: the short whole lines of a read cost one entry in the
@@ -460,7 +444,7 @@ impl NonBlocking {
             state.queue.close_pending_lines();
         }
         let was = std::mem::replace(&mut state.queue.closed, true);
-        self.shared.nudge(&mut state, false);
+        self.shared.nudge(&mut state);
         was
     }
 }

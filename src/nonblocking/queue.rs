@@ -224,8 +224,7 @@ impl Queue {
     /// in as it is, and `batch` gets an empty one back. Only a single
     /// message may go over the limit, so a batch that does not fit goes in
     /// message by message.
-    /// Returns what the batch cost.
-    pub(super) fn push_batch(&mut self, batch: &mut Batch) -> usize {
+    pub(super) fn push_batch(&mut self, batch: &mut Batch) {
         let cost: usize = batch.iter().map(cost).sum();
         let fits = self.queued + self.held + cost <= self.max;
         if fits && self.dropping == [None, None] && !batch.is_empty() {
@@ -234,12 +233,11 @@ impl Queue {
             let spare = self.spares.pop_front().unwrap_or_default();
             let batch = std::mem::replace(batch, spare);
             self.entries.push_back(Entry::Messages(batch));
-            return cost;
+            return;
         }
         for msg in batch.drain(..) {
             self.push(msg);
         }
-        cost
     }
 
     /// Admits the lines of a run, as [`push_batch`](Queue::push_batch)

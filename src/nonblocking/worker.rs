@@ -77,12 +77,11 @@ impl Shared {
     }
 
     /// Wakes the worker if it sleeps, or if it polls and the buffer is
-    /// half full or closed, or the messages just queued are the `last` of
-    /// a burst. Called with the lock held, after messages were queued or
-    /// the queue was closed: a worker that is busy or polling looks at the
-    /// queue again by itself, so no wake-up is lost.
-    pub(super) fn nudge(&self, state: &mut State, last: bool) {
-        let urgent = last || state.queue.closed || state.queue.half_full();
+    /// half full or closed. Called with the lock held, after a message was
+    /// queued or the queue was closed: a worker that is busy or polling
+    /// looks at the queue again by itself, so no wake-up is lost.
+    pub(super) fn nudge(&self, state: &mut State) {
+        let urgent = state.queue.closed || state.queue.half_full();
         match state.worker {
             WorkerState::Asleep => {}
             WorkerState::Polling if urgent => {}
@@ -335,33 +334,12 @@ mod tests {
         {
             let mut state = shared.state.lock();
             state.queue.push(Message::new(Source::Stdout, "wake"));
-            shared.nudge(&mut state, false);
+            shared.nudge(&mut state);
             assert_eq!(state.worker, WorkerState::Busy);
             state.queue.closed = true;
         }
         thread.join().unwrap().unwrap();
         assert_eq!(keep.0.lock().len(), 1);
-    }
-
-    #[test]
-    fn a_polling_worker_is_woken_only_when_it_should_not_wait() {
-        let shared = Shared::new(Queue::new(100, Overflow::DropNewest));
-        let mut state = shared.state.lock();
-        state.worker = WorkerState::Polling;
-        state
-            .queue
-            .push(Message::new(Source::Stdout, "in full flow"));
-        shared.nudge(&mut state, false);
-        assert_eq!(state.worker, WorkerState::Polling);
-        shared.nudge(&mut state, true);
-        assert_eq!(state.worker, WorkerState::Busy);
-        // Half full: woken, whatever the batch.
-        state.worker = WorkerState::Polling;
-        state
-            .queue
-            .push(Message::new(Source::Stdout, "x".repeat(50)));
-        shared.nudge(&mut state, false);
-        assert_eq!(state.worker, WorkerState::Busy);
     }
 
     #[test]
