@@ -2,7 +2,7 @@
 #![allow(dead_code)] // each benchmark uses its own subset
 
 use std::io::{self, PipeReader, PipeWriter, Write};
-use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ pub struct Padded {
     ring_at: AtomicU64,
 }
 
-/// Counts lines per source and does nothing else, but ring a bell when a
+/// Counts lines per source and does nothing else, but rings a bell when a
 /// source's count reaches the one [`Count::wait`] waits for: a waiter
 /// that polls would take a core's turns from the threads it times.
 #[derive(Default)]
@@ -37,7 +37,7 @@ impl Count {
     pub fn add(&self, source: Source) {
         let counter = &self.sources[source as usize];
         let n = counter.count.fetch_add(1, Ordering::Relaxed) + 1;
-        if n == counter.ring_at.load(Relaxed) {
+        if n == counter.ring_at.load(Ordering::Relaxed) {
             let _held = self.bell.0.lock();
             self.bell.1.notify_all();
         }
@@ -57,7 +57,7 @@ impl Count {
     /// rather than hang it.
     pub fn wait(&self, per_source: u64, mut done: impl FnMut() -> bool) {
         for counter in &self.sources {
-            counter.ring_at.store(per_source, Relaxed);
+            counter.ring_at.store(per_source, Ordering::Relaxed);
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         // `done` is looked at under the bell's lock, and the bell is rung
