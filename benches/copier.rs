@@ -5,7 +5,10 @@
 //!   line into a new `Vec`, and a call through `dyn`.
 //!
 //! Each iteration of `copier` writes 8 MiB of lines into each of two pipes
-//! (stdout and stderr) and reads both to the end. On a small machine the
+//! (stdout and stderr) and reads both to the end; `copier_line_writes`
+//! does the same with one `write` per line, as a program whose stdout is
+//! unbuffered or line-buffered does, so that each read finds a few lines
+//! rather than a full pipe. On a small machine the
 //! pipes and writer threads dominate; `copier_in_memory` reads 16 MiB of
 //! 100-byte and of 64 KiB lines from memory on one thread, to show the
 //! per-line cost (for 64 KiB lines, that of their four 16 KiB chunks).
@@ -66,15 +69,30 @@ fn per_line_copy_loop(reader: PipeReader, source: Source, dst: &dyn OwnedLogger)
     }
 }
 
+/// Writes `data` into two new pipes, `line_len`-byte lines at a time.
+type Feed = fn(&Arc<Vec<u8>>, usize) -> [PipeReader; 2];
+
 fn copier(c: &mut Criterion) {
-    let mut group = c.benchmark_group("copier");
+    pipes(c, "copier", &[100, 1024, 64 << 10], |data, _| feed(data));
+    pipes(
+        c,
+        "copier_line_writes",
+        &[100, 1024],
+        common::feed_line_writes,
+    );
+}
+
+/// The Copier and the baselines on two pipes that `feed` writes.
+fn pipes(c: &mut Criterion, name: &str, line_lens: &[usize], feed: Feed) {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
-    for line_len in [100, 1024, 64 << 10] {
+    for &line_len in line_lens {
         let data = Arc::new(lines_of(line_len));
         let lines = 2 * (data.len() / line_len) as u64;
         group.throughput(Throughput::Elements(lines));
+        let feed = |data: &Arc<Vec<u8>>| feed(data, line_len);
 
         let mut copier = CpuTally::default();
         group.bench_with_input(BenchmarkId::new("copier", line_len), &data, |b, data| {
@@ -86,8 +104,8 @@ fn copier(c: &mut Criterion) {
                 })
             })
         });
-        let name = format!("copier/copier/{line_len}");
-        copier.report(&name);
+        let case = format!("{name}/copier/{line_len}");
+        copier.report(&case);
 
         let mut read_until = CpuTally::default();
         group.bench_with_input(
@@ -104,7 +122,7 @@ fn copier(c: &mut Criterion) {
                 })
             },
         );
-        read_until.report(&format!("copier/read_until/{line_len}"));
+        read_until.report(&format!("{name}/read_until/{line_len}"));
 
         let mut per_line_copy = CpuTally::default();
         group.bench_with_input(
@@ -125,10 +143,10 @@ fn copier(c: &mut Criterion) {
                 })
             },
         );
-        per_line_copy.report(&format!("copier/per_line_copy/{line_len}"));
+        per_line_copy.report(&format!("{name}/per_line_copy/{line_len}"));
 
-        copier.compare(&name, &per_line_copy, "per_line_copy");
-        copier.compare(&name, &read_until, "read_until");
+        copier.compare(&case, &per_line_copy, "per_line_copy");
+        copier.compare(&case, &read_until, "read_until");
     }
     group.finish();
 }

@@ -105,6 +105,18 @@ pub fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
     spawn_writers(data, |writer, data| writer.write_all(data).unwrap())
 }
 
+/// Like [`feed`], but each writer makes one `write` per `line_len`-byte
+/// line, as a program does whose stdout is unbuffered (Go's `os.Stdout`)
+/// or line-buffered (Rust's `println!`): the reader finds a line or a few
+/// in the pipe, not 64 KiB.
+pub fn feed_line_writes(data: &Arc<Vec<u8>>, line_len: usize) -> [PipeReader; 2] {
+    spawn_writers(data, move |writer, data| {
+        for line in data.chunks(line_len) {
+            writer.write_all(line).unwrap();
+        }
+    })
+}
+
 /// Two OS pipes, each with a writer thread that runs `write` with `data`.
 fn spawn_writers(
     data: &Arc<Vec<u8>>,
