@@ -8,7 +8,9 @@
 //!   line; a Copier per iteration, one `NonBlocking` for them all;
 //! - `container`: the same, with one Copier for every iteration too, as
 //!   one serves a container for its life (each iteration writes 8 MiB more
-//!   into the same pipes).
+//!   into the same pipes);
+//! - `line_writes`: a container too, whose writers make one `write` per
+//!   line, as a program with unbuffered or line-buffered stdout does.
 //!
 //! Lines the non-blocking buffer dropped are printed at the end of each
 //! benchmark: with a driver that keeps up, there should be none.
@@ -57,12 +59,16 @@ fn log(c: &mut Criterion) {
 }
 
 fn copier(c: &mut Criterion) {
-    for life in [Life::Burst, Life::Container] {
+    for life in [Life::Burst, Life::Container, Life::LineWrites] {
         let mut group = c.benchmark_group(format!("nonblocking/{}", life.group()));
         group
             .sample_size(10)
             .measurement_time(Duration::from_secs(4));
-        for line_len in [100, 1024, 64 << 10] {
+        let line_lens: &[usize] = match life {
+            Life::LineWrites => &[100, 1024],
+            _ => &[100, 1024, 64 << 10],
+        };
+        for &line_len in line_lens {
             copier_at(&mut group, life, line_len);
         }
         group.finish();
@@ -83,6 +89,8 @@ enum Life {
     /// One Copier for every iteration, as one serves a container for its
     /// life: each iteration writes the bytes once more into the same pipes.
     Container,
+    /// As `Container`, with a `write` per line.
+    LineWrites,
 }
 
 impl Life {
@@ -90,11 +98,12 @@ impl Life {
         match self {
             Life::Burst => "copier",
             Life::Container => "container",
+            Life::LineWrites => "line_writes",
         }
     }
 
     /// What runs one iteration's bytes into `dst`.
-    fn feeder(self, dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>) -> Feeder {
+    fn feeder(self, dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>, line_len: usize) -> Feeder {
         match self {
             Life::Burst => {
                 let data = Arc::clone(data);
@@ -102,8 +111,12 @@ impl Life {
                     copy_both(dst.clone(), feed(&data));
                 })
             }
-            Life::Container => {
-                let streams = Streams::start(dst, data);
+            Life::Container | Life::LineWrites => {
+                let write = match self {
+                    Life::LineWrites => line_len,
+                    _ => usize::MAX,
+                };
+                let streams = Streams::start(dst, data, write);
                 Box::new(move || streams.burst())
             }
         }
@@ -126,7 +139,7 @@ fn copier_at(
     let mut blocking = CpuTally::default();
     {
         let count = Arc::new(Count::default());
-        let mut feed = life.feeder(count.clone(), &data);
+        let mut feed = life.feeder(count.clone(), &data, line_len);
         let mut sent = 0;
         group.bench_with_input(BenchmarkId::new("blocking", line_len), &data, |b, _| {
             b.iter_custom(|iters| {
@@ -157,7 +170,7 @@ fn copier_at(
     for &(label, max) in buffers {
         let count = Arc::new(Count::default());
         let logger = Arc::new(NonBlocking::new(count.clone(), max));
-        let mut feed = life.feeder(logger.clone(), &data);
+        let mut feed = life.feeder(logger.clone(), &data, line_len);
         let mut sent = 0;
         let mut cpu = CpuTally::default();
         group.bench_with_input(BenchmarkId::new(label, line_len), &data, |b, _| {

@@ -132,7 +132,8 @@ fn spawn_writers(
 
 /// A container's two streams for its whole life: one Copier reads both
 /// pipes into its driver from the start, and each [`burst`](Streams::burst)
-/// has a writer thread per pipe write the same bytes once more. Buffers
+/// has a writer thread per pipe write the same bytes once more, at most
+/// `write` bytes per `write` call (`usize::MAX`: all at once). Buffers
 /// the Copier keeps for reuse live as long as in a real container, not
 /// one burst. Dropping it closes the pipes: the Copier ends on its own.
 pub struct Streams {
@@ -143,7 +144,7 @@ pub struct Streams {
 
 impl Streams {
     /// Starts the writers and a Copier of both pipes into `dst`.
-    pub fn start(dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>) -> Streams {
+    pub fn start(dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>, write: usize) -> Streams {
         let (done, written) = crossbeam_channel::unbounded();
         let mut go = Vec::new();
         let pipes = [0, 1].map(|_| {
@@ -152,7 +153,9 @@ impl Streams {
             let (data, done) = (Arc::clone(data), done.clone());
             thread::spawn(move || {
                 for () in rx {
-                    writer.write_all(&data).unwrap();
+                    for piece in data.chunks(write) {
+                        writer.write_all(piece).unwrap();
+                    }
                     done.send(()).unwrap();
                 }
             });
