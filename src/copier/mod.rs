@@ -71,17 +71,18 @@ type ErrorHook = dyn Fn(Source, &Error) + Send + Sync;
 ///
 /// # Reading
 ///
-/// Each read asks for up to 64 KiB, a whole pipe (Docker asks for 2 KiB).
-/// After a read of less than 16 KiB, a quarter of a pipe, which leaves
-/// the pipe empty, the thread yields its core once
-/// ([`std::thread::yield_now`]) before it reads again. A program whose stdout is unbuffered (Go) or
-/// line-buffered (Rust's `println!`) makes a `write` per line, and a
-/// reader that sleeps on an empty pipe is woken by each of them; yielding
-/// lets a writer that waits for the same core add more lines first, so
-/// both sides pay fewer wake-ups. On a 2-core machine that doubles the
-/// lines per second of such a container (the `copier_line_writes`
-/// benchmark). When no other thread waits for the core, the yield returns
-/// at once: a quiet container's lines are not delayed.
+/// A read asks for a whole pipe or more, up to 64 KiB plus the buffer
+/// size (Docker asks for 2 KiB). After a read of less than 16 KiB, a
+/// quarter of a pipe, which leaves the pipe empty, the thread yields its
+/// core once ([`std::thread::yield_now`]) before it reads again. A program
+/// whose stdout is unbuffered (Go) or line-buffered (Rust's `println!`)
+/// makes a `write` per line, and a reader that sleeps on an empty pipe is
+/// woken by each of them; yielding lets a writer that waits for the same
+/// core add more lines first, so both sides pay fewer wake-ups. On a
+/// 2-core machine that makes 1.5 to 2 times the lines per second of such
+/// a container (the `copier_line_writes` benchmark). When no other thread
+/// waits for the core, the yield returns at once: a quiet container's
+/// lines are not delayed.
 ///
 /// # Errors and panics in the driver
 ///
