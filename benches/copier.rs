@@ -69,7 +69,8 @@ fn per_line_copy_loop(reader: PipeReader, source: Source, dst: &dyn OwnedLogger)
     }
 }
 
-/// Writes `data` into two new pipes, `line_len`-byte lines at a time.
+/// Starts writers of `data`, whose lines are the given number of bytes
+/// long, into two new pipes.
 type Feed = fn(&Arc<Vec<u8>>, usize) -> [PipeReader; 2];
 
 fn copier(c: &mut Criterion) {

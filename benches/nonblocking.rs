@@ -111,16 +111,17 @@ impl Life {
                     copy_both(dst.clone(), feed(&data));
                 })
             }
-            Life::Container | Life::LineWrites => {
-                let write = match self {
-                    Life::LineWrites => line_len,
-                    _ => usize::MAX,
-                };
-                let streams = Streams::start(dst, data, write);
-                Box::new(move || streams.burst())
-            }
+            Life::Container => container(dst, data, usize::MAX),
+            Life::LineWrites => container(dst, data, line_len),
         }
     }
+}
+
+/// A container's streams into `dst`, written `write` bytes per `write`
+/// call: each call of the feeder is one more burst of `data`.
+fn container(dst: Arc<dyn Logger>, data: &Arc<Vec<u8>>, write: usize) -> Feeder {
+    let streams = Streams::start(dst, data, write);
+    Box::new(move || streams.burst())
 }
 
 /// Blocking and non-blocking mode on the same `line_len`-byte lines, timed

@@ -111,10 +111,15 @@ pub fn feed(data: &Arc<Vec<u8>>) -> [PipeReader; 2] {
 /// in the pipe, not 64 KiB.
 pub fn feed_line_writes(data: &Arc<Vec<u8>>, line_len: usize) -> [PipeReader; 2] {
     spawn_writers(data, move |writer, data| {
-        for line in data.chunks(line_len) {
-            writer.write_all(line).unwrap();
-        }
+        write_in_pieces(writer, data, line_len)
     })
+}
+
+/// Writes `data` into `writer`, at most `piece` bytes per `write` call.
+fn write_in_pieces(writer: &mut PipeWriter, data: &[u8], piece: usize) {
+    for piece in data.chunks(piece) {
+        writer.write_all(piece).unwrap();
+    }
 }
 
 /// Two OS pipes, each with a writer thread that runs `write` with `data`.
@@ -153,9 +158,7 @@ impl Streams {
             let (data, done) = (Arc::clone(data), done.clone());
             thread::spawn(move || {
                 for () in rx {
-                    for piece in data.chunks(write) {
-                        writer.write_all(piece).unwrap();
-                    }
+                    write_in_pieces(&mut writer, &data, write);
                     done.send(()).unwrap();
                 }
             });
